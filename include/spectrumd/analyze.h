@@ -1,0 +1,55 @@
+/*
+ * analyze.h: one checkpoint in, one report out. Opens the weights, picks the
+ * matrices, converts and solves them on the analyzer's workers, computes
+ * SNRs. Memory stays bounded by the matrices in flight.
+ */
+#ifndef SPECTRUMD_ANALYZE_H
+#define SPECTRUMD_ANALYZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spectrumd/common.h"
+#include "spectrumd/report.h"
+
+struct analyze_opts {
+	const char	*backend;	/* auto|cpu|cuda */
+	unsigned	 threads;	/* cores to use; 0 = all */
+	bool		 keep_spectra;	/* default true */
+	bool		 include_1d;	/* 1-D weights as 1×d, SNR 1 */
+	bool		 split_3d;	/* [E,r,c] as E matrices "<name>.<e>" */
+	bool		 group_experts;
+	uint64_t	 max_inflight_bytes;	/* 0 = 1 GiB */
+	/* Called from worker threads, serialised, after each matrix. */
+	void		(*progress)(void *arg, size_t done, size_t total,
+			    uint64_t bytes_done, uint64_t bytes_total);
+	void		*progress_arg;
+	/* Polled between matrices; nonzero stops with SPD_ECANCELED. */
+	volatile int	*cancel;
+};
+
+/* Fills o with the defaults above. */
+void		 analyze_opts_init(struct analyze_opts *o);
+
+struct analyzer;
+
+/*
+ * Opens the compute backend(s) once for many checkpoints. Returns SPD_OK
+ * and *out, or svd_open()'s errors. eb may hold a notice (fallback to cpu)
+ * even on success. Owned by one thread.
+ */
+enum spd_err	 analyzer_new(const struct analyze_opts *o,
+		    struct analyzer **out, struct spd_errbuf *eb);
+void		 analyzer_free(struct analyzer *a);	/* NULL-safe */
+const char	*analyzer_backend(const struct analyzer *a);
+
+/*
+ * Analyses the checkpoint at path (see model_open for layouts). Per-matrix
+ * failures are recorded in the report, not returned. Returns SPD_OK and
+ * *out (report_free), model_open()'s errors, SPD_ECANCELED or SPD_ENOMEM.
+ */
+enum spd_err	 analyzer_run(struct analyzer *a, const char *path,
+		    struct report **out, struct spd_errbuf *eb);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * common.h: the one error type, its explanation buffer and small helpers
+ * shared by every module.
+ */
+#ifndef SPECTRUMD_COMMON_H
+#define SPECTRUMD_COMMON_H
+
+#include <stddef.h>
+
+enum spd_err {
+	SPD_OK = 0,
+	SPD_ENOMEM,		/* an allocation failed */
+	SPD_EIO,		/* a system call failed (open, read, mmap, …) */
+	SPD_EFORMAT,		/* input is malformed (file, header, request) */
+	SPD_ENOTFOUND,		/* the thing asked for does not exist */
+	SPD_EINVAL,		/* an argument is out of range */
+	SPD_EUNSUPPORTED,	/* valid input we do not handle (dtype, layout) */
+	SPD_ENONFINITE,		/* NaN or Inf in a matrix */
+	SPD_EBUSY,		/* resource locked or temporarily unavailable */
+	SPD_ENODEV,		/* no usable compute device */
+	SPD_ECANCELED,		/* stopped on request */
+	SPD_EINTERNAL		/* a bug or a library failure we cannot name */
+};
+
+/* Why the last call failed, in words a user can act on. */
+struct spd_errbuf {
+	char	msg[512];
+};
+
+/*
+ * Formats the message into eb (eb may be NULL) and returns e, so that
+ * `return spd_fail(eb, SPD_EFORMAT, "…", …);` reads as one statement.
+ */
+enum spd_err	 spd_fail(struct spd_errbuf *eb, enum spd_err e,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Returns a short constant name for e ("format error", …). */
+const char	*spd_strerror(enum spd_err e);
+
+/* Monotonic seconds, for timings. */
+double		 spd_now(void);
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

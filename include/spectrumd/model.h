@@ -1,0 +1,49 @@
+/*
+ * model.h: the weights of one checkpoint, whatever their layout: a single
+ * .safetensors file, a directory with model.safetensors, or a sharded set
+ * named by model.safetensors.index.json. Tensors of all shards appear as
+ * one list in the order of the files then of their offsets.
+ */
+#ifndef SPECTRUMD_MODEL_H
+#define SPECTRUMD_MODEL_H
+
+#include <stddef.h>
+
+#include "spectrumd/common.h"
+#include "spectrumd/safetensors.h"
+
+/* A tensor of the model: its header entry, its bytes and its file. */
+struct model_tensor {
+	const struct st_tensor	*t;
+	const void		*data;		/* end − begin bytes */
+	const struct st_file	*file;
+	size_t			 index;		/* within file */
+};
+
+struct model;
+
+/*
+ * Opens path (file, directory, or index.json). For an index: every shard it
+ * names must exist in the index's directory (names with '/' or starting with
+ * '.' are rejected), every tensor it lists must be found in the shard it
+ * names, and no tensor may appear in two shards. A directory with neither
+ * model.safetensors nor an index, but exactly the files *.safetensors, opens
+ * those in name order. Returns SPD_OK and *out, SPD_ENOTFOUND (no weights
+ * here: eb says what was looked for), SPD_EFORMAT, SPD_EIO or SPD_ENOMEM.
+ */
+enum spd_err	 model_open(const char *path, struct model **out,
+		    struct spd_errbuf *eb);
+void		 model_close(struct model *m);	/* NULL-safe */
+
+size_t		 model_count(const struct model *m);
+/* Returns tensor i (< model_count). Borrowed; valid until model_close. */
+const struct model_tensor *model_tensor(const struct model *m, size_t i);
+/* Total bytes of tensor data over all files. */
+uint64_t	 model_bytes(const struct model *m);
+/* Number of files and their paths (borrowed). */
+size_t		 model_nfiles(const struct model *m);
+const char	*model_file_path(const struct model *m, size_t i);
+/* Metadata value of the first file that has key, or NULL (borrowed). */
+const char	*model_meta(const struct model *m, const char *key);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * report.h: the results of analysing one checkpoint, as plain data, and
+ * their serialisations (strict JSON for the API, the reference script's
+ * snr_results_<slug>.json, a human table).
+ */
+#ifndef SPECTRUMD_REPORT_H
+#define SPECTRUMD_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "spectrumd/common.h"
+#include "spectrumd/snr.h"
+#include "spectrumd/tensor.h"
+
+enum mat_status {
+	MAT_OK,		/* m is valid */
+	MAT_NONFINITE,	/* NaN/Inf in the weights */
+	MAT_ERROR,	/* solver or read failure; error says why */
+	MAT_SKIPPED	/* not analysed (≥3-D, dtype); error says why */
+};
+
+struct mat_result {
+	char		*name;		/* tensor name (".weight" kept) */
+	char		*module;	/* name without ".weight" */
+	char		*type;
+	int		 layer;		/* -1 when none */
+	int		 embedding;	/* embedding or output head */
+	uint64_t	 rows, cols;
+	enum dtype	 dtype;
+	enum mat_status	 status;
+	char		*error;		/* NULL when MAT_OK */
+	struct snr_result m;
+	float		*spectrum;	/* k values, descending, or NULL */
+	size_t		 k;
+	double		 seconds;	/* compute time of this matrix */
+};
+
+struct report {
+	char			*path;		/* checkpoint analysed */
+	char			*backend;	/* "cpu" / "cuda" */
+	struct mat_result	*mats;		/* in checkpoint order */
+	size_t			 nmats, cap;
+	uint64_t		 bytes;		/* tensor bytes read */
+	double			 seconds;	/* wall time of the analysis */
+};
+
+/* Allocates an empty report for path. NULL on allocation failure. */
+struct report	*report_new(const char *path, const char *backend);
+void		 report_free(struct report *r);	/* NULL-safe; frees all */
+
+/*
+ * Appends *m to r, taking ownership of its strings and spectrum (m is
+ * zeroed). Returns SPD_OK or SPD_ENOMEM (m is left to the caller).
+ */
+enum spd_err	 report_add(struct report *r, struct mat_result *m);
+void		 mat_result_cleanup(struct mat_result *m);	/* NULL-safe */
+
+const char	*mat_status_name(enum mat_status s);	/* "ok", … */
+
+/* Counts of matrices by status. */
+size_t		 report_count(const struct report *r, enum mat_status s);
+
+/*
+ * The reference script's flat {module: {"snr": x, "type": t}} for every
+ * analysed matrix (MAT_OK and MAT_NONFINITE as NaN), formatted exactly as
+ * Python's json.dump(indent=4): repr() floats, bare Infinity/NaN.
+ * Returns a string the caller free()s, or NULL on allocation failure.
+ */
+char		*report_reference_json(const struct report *r);
+
+/*
+ * Writes a human summary table: per type, count, median/min/max SNR, and
+ * the failed or skipped matrices with their reasons.
+ */
+void		 report_print_table(const struct report *r, FILE *fp);
+
+/*
+ * Formats v as Python's repr(float) does ("13.58", "1e-05", "inf" is
+ * "Infinity", nan "NaN" as json.dump writes them) into buf.
+ */
+void		 report_pyfloat(double v, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * svd.h: singular values of one matrix, by the backend chosen at run time
+ * (DESIGN.md §6). A handle is owned by one thread; open one per worker.
+ */
+#ifndef SPECTRUMD_SVD_H
+#define SPECTRUMD_SVD_H
+
+#include <stddef.h>
+
+#include "spectrumd/common.h"
+#include "spectrumd/tensor.h"
+
+/* A row-major rows × cols matrix in its stored dtype (not copied). */
+struct svd_matrix {
+	const void	*data;
+	enum dtype	 dtype;		/* dtype_is_analyzable() */
+	size_t		 rows, cols;
+};
+
+struct svd_opts {
+	const char	*backend;	/* "auto", "cpu" or "cuda"; NULL = auto */
+	unsigned	 threads;	/* BLAS threads for cpu; 0 = all cores */
+	int		 device;	/* cuda device ordinal */
+	int		 quiet;		/* auto: do not report the fallback */
+};
+
+struct svd;
+
+/*
+ * Opens a backend. "auto" takes cuda when a device is present, else cpu;
+ * "cuda" with no usable device is SPD_ENODEV (eb says why). Returns SPD_OK
+ * and *out, SPD_EINVAL (unknown name), SPD_ENODEV or SPD_ENOMEM. When auto
+ * fell back to cpu, eb holds the reason and the call still succeeds.
+ */
+enum spd_err	 svd_open(const struct svd_opts *o, struct svd **out,
+		    struct spd_errbuf *eb);
+void		 svd_close(struct svd *s);	/* NULL-safe */
+
+/* "cpu" or "cuda"; borrowed, static. */
+const char	*svd_name(const struct svd *s);
+
+/* Number of visible CUDA devices (0 without a CUDA build or a device). */
+int		 svd_cuda_devices(void);
+
+/*
+ * Writes the min(rows, cols) singular values of m to sv in descending
+ * order. Returns SPD_OK, SPD_ENONFINITE (NaN/Inf in m), SPD_EINVAL (empty
+ * or unsupported dtype), SPD_ENOMEM (matrix too large for memory) or
+ * SPD_EINTERNAL (solver failure; eb says which call).
+ */
+enum spd_err	 svd_values(struct svd *s, const struct svd_matrix *m,
+		    float *sv, struct spd_errbuf *eb);
+
+#endif

@@ -1,0 +1,56 @@
+dnl SPD_CHECK_CUDA: --with-cuda=auto|yes|no|DIR, UCX semantics: an explicit
+dnl request that cannot be met is an error, auto only reports.
+dnl Sets have_cuda, have_cuda_msg, CUDA_CPPFLAGS, CUDA_LDFLAGS, CUDA_LIBS.
+AC_DEFUN([SPD_CHECK_CUDA], [
+have_cuda=no
+have_cuda_msg="no (--with-cuda=no)"
+have_cuda_backend=""
+CUDA_CPPFLAGS=""
+CUDA_LDFLAGS=""
+CUDA_LIBS=""
+AS_CASE([$with_cuda],
+	[no], [],
+	[yes|auto], [spd_cuda_dir=/usr/local/cuda],
+	[spd_cuda_dir=$with_cuda])
+AS_IF([test "x$with_cuda" != xno], [
+	spd_save_CPPFLAGS=$CPPFLAGS
+	spd_save_LDFLAGS=$LDFLAGS
+	spd_save_LIBS=$LIBS
+	CUDA_CPPFLAGS="-I$spd_cuda_dir/include"
+	CUDA_LDFLAGS="-L$spd_cuda_dir/lib64 -Wl,-rpath,$spd_cuda_dir/lib64"
+	CPPFLAGS="$CPPFLAGS $CUDA_CPPFLAGS"
+	LDFLAGS="$LDFLAGS $CUDA_LDFLAGS"
+	spd_cuda_ok=yes
+	AC_CHECK_HEADERS([cuda_runtime.h cusolverDn.h cublas_v2.h], [],
+		[spd_cuda_ok="no (CUDA headers not found in $spd_cuda_dir/include)"])
+	AS_IF([test "x$spd_cuda_ok" = xyes], [
+		AC_CHECK_LIB([cudart], [cudaGetDeviceCount], [],
+			[spd_cuda_ok="no (libcudart not found in $spd_cuda_dir/lib64)"])])
+	AS_IF([test "x$spd_cuda_ok" = xyes], [
+		AC_CHECK_LIB([cublas], [cublasCreate_v2], [],
+			[spd_cuda_ok="no (libcublas not found in $spd_cuda_dir/lib64)"])])
+	AS_IF([test "x$spd_cuda_ok" = xyes], [
+		AC_CHECK_LIB([cusolver], [cusolverDnCreate], [],
+			[spd_cuda_ok="no (libcusolver not found in $spd_cuda_dir/lib64)"])])
+	CPPFLAGS=$spd_save_CPPFLAGS
+	LDFLAGS=$spd_save_LDFLAGS
+	LIBS=$spd_save_LIBS
+	AS_IF([test "x$spd_cuda_ok" = xyes], [
+		have_cuda=yes
+		have_cuda_msg="yes ($spd_cuda_dir)"
+		have_cuda_backend=", cuda (cuSOLVER + cuBLAS)"
+		CUDA_LIBS="-lcusolver -lcublas -lcudart"
+		AC_DEFINE([HAVE_CUDA], [1], [Build the cuSOLVER backend])
+	], [
+		CUDA_CPPFLAGS=""
+		CUDA_LDFLAGS=""
+		have_cuda_msg=$spd_cuda_ok
+		AS_IF([test "x$with_cuda" != xauto],
+			[AC_MSG_ERROR([--with-cuda=$with_cuda: $spd_cuda_ok])],
+			[AC_MSG_WARN([CUDA backend disabled: $spd_cuda_ok])])
+	])
+])
+AC_SUBST([CUDA_CPPFLAGS])
+AC_SUBST([CUDA_LDFLAGS])
+AC_SUBST([CUDA_LIBS])
+])
