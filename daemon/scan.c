@@ -1,1 +1,391 @@
-/* being written */
+/*
+ * scan.c: `spectrumd scan`: analyse one checkpoint, write
+ * snr_results_<slug>.json and the unfrozen-parameters YAML like the
+ * reference script, print the selection or a summary. Exit 0 on success
+ * (per-matrix failures are listed, not fatal), 2 on bad input, 1 when the
+ * results cannot be written.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spectrumd/analyze.h"
+#include "spectrumd/names.h"
+#include "spectrumd/report.h"
+#include "spectrumd/select.h"
+#include "scan.h"
+
+enum scan_format { FMT_TABLE, FMT_JSON, FMT_YAML, FMT_REGEX };
+
+struct scan_args {
+	const char		*path;
+	const char		*out_dir;
+	unsigned		 top_percent;
+	enum scan_format	 format;
+	bool			 include_embeddings;
+	bool			 quiet;
+	struct analyze_opts	 ao;
+};
+
+/* Progress bar state, drawn on stderr when it is a terminal. */
+struct bar {
+	double	t0, last;
+};
+
+static const char scan_usage[] =
+"usage: spectrumd scan PATH [options]\n"
+"Analyse one checkpoint (a .safetensors file, a directory with\n"
+"model.safetensors, or a sharded directory with model.safetensors.index.json)\n"
+"and write model_snr_results/snr_results_<slug>.json and\n"
+"snr_results_<slug>_unfrozenparameters_<P>percent.yaml.\n"
+"\n"
+"  -p, --top-percent P   keep the top P%% of each type (1-100, default 25)\n"
+"  -o, --out DIR         output directory (default model_snr_results)\n"
+"  -t, --threads N       cores to use (default all)\n"
+"  -b, --backend B       auto, cpu or cuda (default auto)\n"
+"  -f, --format F        stdout: table, json, yaml or regex (default table)\n"
+"      --group-experts   one type for all MoE experts of a kind\n"
+"      --include-1d      analyse 1-D weights as 1xd (SNR 1, as the reference)\n"
+"      --split-3d        analyse each slice of 3-D weights\n"
+"      --no-embeddings   do not add embeddings and lm_head to the selection\n"
+"      --no-spectra      do not keep spectra (less memory)\n"
+"  -q, --quiet           no progress bar\n"
+"  -h, --help            this text\n";
+
+/* Parses an unsigned decimal in [min, max]; false when it is not one. */
+static bool
+parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
+	    v < min || v > max)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/* Parses --format's value. */
+static bool
+parse_format(const char *s, enum scan_format *out)
+{
+	static const char *const names[] = { "table", "json", "yaml", "regex" };
+	size_t i;
+
+	for (i = 0; i < nitems(names); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum scan_format)i;
+			return true;
+		}
+	return false;
+}
+
+/* Fills a from argv; returns -1 to go on, else the exit status. */
+static int
+parse_args(int argc, char **argv, struct scan_args *a)
+{
+	enum { O_GROUP = 256, O_1D, O_3D, O_NOEMB, O_NOSPEC };
+	static const struct option opts[] = {
+		{ "top-percent", required_argument, NULL, 'p' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "group-experts", no_argument, NULL, O_GROUP },
+		{ "include-1d", no_argument, NULL, O_1D },
+		{ "split-3d", no_argument, NULL, O_3D },
+		{ "no-embeddings", no_argument, NULL, O_NOEMB },
+		{ "no-spectra", no_argument, NULL, O_NOSPEC },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	memset(a, 0, sizeof *a);
+	analyze_opts_init(&a->ao);
+	a->out_dir = "model_snr_results";
+	a->top_percent = 25;
+	a->include_embeddings = true;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:o:t:b:f:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (!parse_uint(optarg, 1, 100, &a->top_percent))
+				goto bad_value;
+			break;
+		case 'o':
+			a->out_dir = optarg;
+			break;
+		case 't':
+			if (!parse_uint(optarg, 1, 1024, &a->ao.threads))
+				goto bad_value;
+			break;
+		case 'b':
+			a->ao.backend = optarg;
+			break;
+		case 'f':
+			if (!parse_format(optarg, &a->format))
+				goto bad_value;
+			break;
+		case O_GROUP: a->ao.group_experts = true; break;
+		case O_1D: a->ao.include_1d = true; break;
+		case O_3D: a->ao.split_3d = true; break;
+		case O_NOEMB: a->include_embeddings = false; break;
+		case O_NOSPEC: a->ao.keep_spectra = false; break;
+		case 'q': a->quiet = true; break;
+		case 'h':
+			fputs(scan_usage, stdout);
+			return 0;
+		default:
+			fputs(scan_usage, stderr);
+			return EXIT_BADINPUT;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "spectrumd scan: expected one PATH "
+		    "(try --help)\n");
+		return EXIT_BADINPUT;
+	}
+	a->path = argv[optind];
+	return -1;
+bad_value:
+	fprintf(stderr, "spectrumd scan: bad value for -%c: \"%s\"\n",
+	    optopt ? optopt : c, optarg);
+	return EXIT_BADINPUT;
+}
+
+/* Draws "[####    ] 12/224 matrices  850 MB/s  ETA 0:42" on stderr. */
+static void
+bar_progress(void *arg, size_t done, size_t total, uint64_t bdone,
+    uint64_t btotal)
+{
+	struct bar	*b = arg;
+	double		 now = spd_now(), el = now - b->t0, rate, eta;
+	char		 fill[31];
+	size_t		 w;
+
+	if (done < total && now - b->last < 0.1)
+		return;
+	b->last = now;
+	w = total ? done * 30 / total : 30;
+	memset(fill, '#', w);
+	memset(fill + w, ' ', 30 - w);
+	fill[30] = '\0';
+	rate = el > 0 ? (double)bdone / el / 1e6 : 0;
+	eta = bdone > 0 ? el * (double)(btotal - bdone) / (double)bdone : 0;
+	fprintf(stderr, "\r[%s] %zu/%zu matrices  %.0f MB/s  ETA %d:%02d ",
+	    fill, done, total, rate, (int)eta / 60, (int)eta % 60);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+/*
+ * Writes text to dir/name through a temporary file and rename(2), so a
+ * reader never sees half a file. Returns 0, or -1 with a message printed.
+ */
+static int
+write_file(const char *dir, const char *name, const char *text)
+{
+	char	 path[4096], tmp[4200];
+	FILE	*fp;
+	int	 bad;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >=
+	    sizeof path) {
+		fprintf(stderr, "spectrumd scan: %s/%s: path too long\n",
+		    dir, name);
+		return -1;
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	fp = fopen(tmp, "w");
+	if (fp == NULL) {
+		fprintf(stderr, "spectrumd scan: %s: %s\n", tmp,
+		    strerror(errno));
+		return -1;
+	}
+	bad = fputs(text, fp) == EOF;
+	bad |= fclose(fp) != 0;
+	if (bad || rename(tmp, path) != 0) {
+		fprintf(stderr, "spectrumd scan: writing %s: %s\n", path,
+		    strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Returns the slug of the model at path (its directory for a file). */
+static int
+path_slug(const char *path, char *buf, size_t len)
+{
+	struct stat	 sb;
+	char		 dir[4096], abs[4096], *slash;
+
+	if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir)
+			return -1;
+		slash = strrchr(dir, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof dir, ".");
+		else
+			*slash = '\0';
+		if (realpath(dir, abs) == NULL)
+			return -1;
+		path = abs;
+	} else if (realpath(path, abs) != NULL) {
+		path = abs;
+	}
+	return names_slug(path, buf, len) == SPD_OK ? 0 : -1;
+}
+
+/* Writes the two reference-compatible files into a->out_dir. */
+static int
+write_outputs(const struct scan_args *a, const struct report *r,
+    const struct selection *sel)
+{
+	char	 slug[512], name[700];
+	char	*json = NULL, *yaml = NULL;
+	int	 rc = -1;
+
+	if (path_slug(a->path, slug, sizeof slug) != 0) {
+		fprintf(stderr, "spectrumd scan: %s: cannot derive a model "
+		    "name\n", a->path);
+		return -1;
+	}
+	if (mkdir(a->out_dir, 0777) != 0 && errno != EEXIST) {
+		fprintf(stderr, "spectrumd scan: %s: %s\n", a->out_dir,
+		    strerror(errno));
+		return -1;
+	}
+	json = report_reference_json(r);
+	yaml = selection_yaml(sel);
+	if (json == NULL || yaml == NULL) {
+		fprintf(stderr, "spectrumd scan: out of memory\n");
+		goto out;
+	}
+	snprintf(name, sizeof name, "snr_results_%s.json", slug);
+	if (write_file(a->out_dir, name, json) != 0)
+		goto out;
+	snprintf(name, sizeof name,
+	    "snr_results_%s_unfrozenparameters_%upercent.yaml", slug,
+	    a->top_percent);
+	if (write_file(a->out_dir, name, yaml) != 0)
+		goto out;
+	rc = 0;
+out:
+	free(json);
+	free(yaml);
+	return rc;
+}
+
+/* Prints the selection (or the summary table) on stdout. */
+static int
+print_result(const struct scan_args *a, const struct report *r,
+    const struct selection *sel)
+{
+	char *text = NULL;
+
+	switch (a->format) {
+	case FMT_TABLE:
+		report_print_table(r, stdout);
+		printf("selected %zu modules (top %u%% per type) from %zu "
+		    "matrices in %.1f s on %s\n", selection_count(sel),
+		    a->top_percent, report_count(r, MAT_OK), r->seconds,
+		    r->backend);
+		return 0;
+	case FMT_JSON:
+		text = selection_json(sel, NULL, -1, r->path, -1);
+		break;
+	case FMT_YAML:
+		text = selection_yaml(sel);
+		break;
+	case FMT_REGEX:
+		text = selection_regex(sel);
+		break;
+	}
+	if (text == NULL)
+		return -1;
+	fputs(text, stdout);
+	if (a->format == FMT_JSON)
+		fputc('\n', stdout);
+	free(text);
+	return 0;
+}
+
+/* Lists per-matrix failures on stderr (they do not fail the scan). */
+static void
+print_failures(const struct report *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nmats; i++) {
+		const struct mat_result *m = &r->mats[i];
+
+		if (m->status == MAT_NONFINITE || m->status == MAT_ERROR)
+			fprintf(stderr, "spectrumd scan: %s: %s\n", m->name,
+			    m->error ? m->error : mat_status_name(m->status));
+	}
+}
+
+/* Runs `spectrumd scan`. */
+int
+scan_main(int argc, char **argv)
+{
+	struct scan_args	 a;
+	struct analyzer		*an = NULL;
+	struct report		*r = NULL;
+	struct selection	*sel = NULL;
+	struct spd_errbuf	 eb;
+	struct bar		 bar;
+	enum spd_err		 rc;
+	int			 status;
+
+	if ((status = parse_args(argc, argv, &a)) >= 0)
+		return status;
+	if (!a.quiet && isatty(STDERR_FILENO)) {
+		bar.t0 = bar.last = spd_now();
+		a.ao.progress = bar_progress;
+		a.ao.progress_arg = &bar;
+	}
+	eb.msg[0] = '\0';
+	rc = analyzer_new(&a.ao, &an, &eb);
+	if (rc != SPD_OK) {
+		fprintf(stderr, "spectrumd scan: backend: %s\n", eb.msg);
+		return EXIT_BADINPUT;
+	}
+	if (eb.msg[0] != '\0' && !a.quiet)
+		fprintf(stderr, "spectrumd scan: %s\n", eb.msg);
+	rc = analyzer_run(an, a.path, &r, &eb);
+	if (rc != SPD_OK) {
+		fprintf(stderr, "spectrumd scan: %s\n", eb.msg);
+		status = rc == SPD_ENOMEM || rc == SPD_EINTERNAL ? 1 :
+		    EXIT_BADINPUT;
+		goto out;
+	}
+	status = 1;
+	if (select_compute(r, a.top_percent, a.include_embeddings, &sel) !=
+	    SPD_OK) {
+		fprintf(stderr, "spectrumd scan: out of memory\n");
+		goto out;
+	}
+	print_failures(r);
+	if (write_outputs(&a, r, sel) != 0 || print_result(&a, r, sel) != 0)
+		goto out;
+	status = 0;
+out:
+	selection_free(sel);
+	report_free(r);
+	analyzer_free(an);
+	return status;
+}

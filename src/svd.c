@@ -1,1 +1,213 @@
-/* being written */
+/*
+ * svd.c: the backend table, backend choice at open time, argument checks,
+ * and the float64 fallback rule both backends share (DESIGN.md §1, §6).
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spectrumd/common.h"
+#include "spectrumd/svd.h"
+#include "spectrumd/tensor.h"
+#include "svd_backend.h"
+
+struct svd {
+	const struct svd_backend	*be;
+	void				*ctx;
+};
+
+/* Unit roundoff of float32, 2^-24. */
+#define SVD_U32		5.9604644775390625e-8
+/* Assumed absolute eigenvalue error of the float32 route, in u·λ₁. */
+#define SVD_GAMMA	8.0
+/* Largest tolerated estimated relative SNR error of the float32 route. */
+#define SVD_SNR_TOL	1e-6
+
+/* Opens a context on backend be. */
+static enum spd_err
+svd_open_be(const struct svd_backend *be, const struct svd_opts *o,
+    struct svd **out, struct spd_errbuf *eb)
+{
+	struct svd	*s;
+	enum spd_err	 rc;
+
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "svd: out of memory");
+	s->be = be;
+	rc = be->ctx_new(o, &s->ctx, eb);
+	if (rc != SPD_OK) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return SPD_OK;
+}
+
+/* Opens the cuda backend, or says why it cannot be used. */
+static enum spd_err
+svd_open_cuda(const struct svd_opts *o, struct svd **out,
+    struct spd_errbuf *eb)
+{
+#ifdef HAVE_CUDA
+	enum spd_err rc;
+
+	rc = svd_cuda_backend.probe(eb);
+	if (rc != SPD_OK)
+		return rc;
+	return svd_open_be(&svd_cuda_backend, o, out, eb);
+#else
+	(void)o;
+	(void)out;
+	return spd_fail(eb, SPD_ENODEV,
+	    "cuda: this build has no CUDA backend (configure --with-cuda)");
+#endif
+}
+
+enum spd_err
+svd_open(const struct svd_opts *o, struct svd **out, struct spd_errbuf *eb)
+{
+	static const struct svd_opts	 defaults = { NULL, 0, 0, 0 };
+	struct spd_errbuf		 why;
+	const char			*name;
+	enum spd_err			 rc;
+
+	if (o == NULL)
+		o = &defaults;
+	name = o->backend != NULL ? o->backend : "auto";
+	if (o->device < 0)
+		return spd_fail(eb, SPD_EINVAL, "svd: device %d is negative",
+		    o->device);
+	if (strcmp(name, "cpu") == 0)
+		return svd_open_be(&svd_cpu_backend, o, out, eb);
+	if (strcmp(name, "cuda") == 0)
+		return svd_open_cuda(o, out, eb);
+	if (strcmp(name, "auto") != 0)
+		return spd_fail(eb, SPD_EINVAL,
+		    "svd: unknown backend \"%.64s\" (expected auto, cpu or cuda)",
+		    name);
+
+	why.msg[0] = '\0';
+	if (svd_open_cuda(o, out, &why) == SPD_OK)
+		return SPD_OK;
+	rc = svd_open_be(&svd_cpu_backend, o, out, eb);
+	if (rc == SPD_OK && !o->quiet)
+		spd_fail(eb, SPD_OK, "using cpu: %s", why.msg);
+	return rc;
+}
+
+void
+svd_close(struct svd *s)
+{
+	if (s == NULL)
+		return;
+	s->be->ctx_free(s->ctx);
+	free(s);
+}
+
+const char *
+svd_name(const struct svd *s)
+{
+	return s->be->name;
+}
+
+int
+svd_cuda_devices(void)
+{
+#ifdef HAVE_CUDA
+	return svd_cuda_count();
+#else
+	return 0;
+#endif
+}
+
+/* Checks that m describes a matrix a backend can take. */
+static enum spd_err
+svd_check(const struct svd_matrix *m, const float *sv, struct spd_errbuf *eb)
+{
+	size_t n;
+
+	if (m == NULL || sv == NULL || m->data == NULL)
+		return spd_fail(eb, SPD_EINVAL, "svd: NULL matrix or output");
+	if (m->rows == 0 || m->cols == 0)
+		return spd_fail(eb, SPD_EINVAL, "svd: empty %zux%zu matrix",
+		    m->rows, m->cols);
+	if ((unsigned)m->dtype >= DT_COUNT || !dtype_is_analyzable(m->dtype))
+		return spd_fail(eb, SPD_EINVAL, "svd: dtype %s is not analyzable",
+		    (unsigned)m->dtype < DT_COUNT ? dtype_name(m->dtype) : "?");
+	/* The solvers index with 32-bit ints. */
+	if (m->rows > INT_MAX || m->cols > INT_MAX ||
+	    __builtin_mul_overflow(m->rows, m->cols, &n) ||
+	    __builtin_mul_overflow(n, (size_t)dtype_bits(m->dtype) / 8, &n) ||
+	    n > (size_t)PTRDIFF_MAX)
+		return spd_fail(eb, SPD_EINVAL, "svd: %zux%zu %s is too large",
+		    m->rows, m->cols, dtype_name(m->dtype));
+	return SPD_OK;
+}
+
+enum spd_err
+svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
+    struct spd_errbuf *eb)
+{
+	enum spd_err rc;
+
+	if (s == NULL)
+		return spd_fail(eb, SPD_EINVAL, "svd: NULL handle");
+	rc = svd_check(m, sv, eb);
+	if (rc != SPD_OK)
+		return rc;
+	return s->be->values(s->ctx, m, sv, eb);
+}
+
+/* Linear-interpolated quantile q of the descending values sv[0..k). */
+static double
+svd_quantile(const float *sv, size_t k, double q)
+{
+	double	pos = q * (double)(k - 1), f = floor(pos);
+	size_t	lo = (size_t)f, hi = lo + 1 < k ? lo + 1 : lo;
+
+	/* Ascending index j is descending index k - 1 - j. */
+	return sv[k - 1 - lo] + (pos - f) * (sv[k - 1 - hi] - sv[k - 1 - lo]);
+}
+
+/*
+ * The float32 Gram route gives each λ = s² an absolute error of about
+ * u·λ₁ (measured ≤ 2u·λ₁; SVD_GAMMA leaves a margin). Values with
+ * s² ≲ that error come out biased upward (√ of a perturbed zero), and
+ * their error adds up in the noise sum; values near Q₂₅ move τ.
+ */
+bool
+svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols)
+{
+	double	s1 = sv[0], d, tau, e, es = 0, en = 0, ss = 0, sn = 0;
+	size_t	i, nn = 0;
+
+	if (!(s1 > 0))
+		return false;
+	if (svd_quantile(sv, k, 0.25) < 1e-2 * s1)
+		return true;
+	d = SVD_GAMMA * SVD_U32 * s1 * s1;
+	tau = (svd_quantile(sv, k, 0.75) - svd_quantile(sv, k, 0.25)) /
+	    1.349 * (1 + sqrt((double)k / (double)(rows > cols ? rows : cols)));
+	for (i = 0; i < k; i++) {
+		/* Bias only matters where s² is within a few d of zero. */
+		e = (double)sv[i] * sv[i] < 16 * d ?
+		    sqrt((double)sv[i] * sv[i] + d) - sv[i] : 0;
+		if (sv[i] > tau) {
+			ss += sv[i];
+			es += e;
+		} else {
+			sn += sv[i];
+			en += e;
+			nn++;
+		}
+	}
+	if (nn > 0 && sn == 0)
+		return true;	/* zeros here may be tiny values in truth */
+	return (ss > 0 ? es / ss : 0) + (nn > 0 ? en / sn : 0) > SVD_SNR_TOL;
+}

@@ -19,6 +19,13 @@ struct svd_backend {
 			    float *sv, struct spd_errbuf *eb);
 };
 
+/*
+ * True when the float32-route values sv (k of them, descending, finite) of a
+ * rows × cols matrix may miss the SNR by more than its 1e-5 budget, so the
+ * backend must redo the matrix in float64 (DESIGN.md §6). Pure; in svd.c.
+ */
+bool	svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols);
+
 extern const struct svd_backend svd_cpu_backend;
 #ifdef HAVE_CUDA
 extern const struct svd_backend svd_cuda_backend;

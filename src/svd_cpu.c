@@ -1,1 +1,415 @@
-/* being written */
+/*
+ * svd_cpu.c: singular values on the CPU with OpenBLAS + LAPACKE, the only
+ * file that includes <cblas.h> and <lapacke.h> (DESIGN.md §6).
+ *
+ * Route: the Gram matrix of the smaller side in float32, accumulated with
+ * cblas_ssyrk over panels of the longer side (the row-major data read as
+ * column-major: no transpose, no LAPACK_ROW_MAJOR copy), eigenvalues only
+ * with ssyevd, s = √max(λ, 0) in descending order. When svd_need_f64()
+ * finds the float32 values too coarse for the SNR, the matrix is redone
+ * with a float64 Gram (dsyrk) and dsyevd.
+ */
+#include "config.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spectrumd/common.h"
+#include "spectrumd/svd.h"
+#include "spectrumd/tensor.h"
+#include "svd_backend.h"
+
+/* Debian's cblas.h declares it; other OpenBLAS builds may not. */
+void	openblas_set_num_threads(int);
+
+/*
+ * A panel holds about this many elements of the matrix, converted; its
+ * width along the long side is at least CPU_PANEL_MIN so that each syrk
+ * call stays efficient (tests/bench/svd_methods.c measured the choice).
+ */
+#ifndef CPU_PANEL_ELEMS		/* -D for the benchmark only */
+#define CPU_PANEL_ELEMS	(1u << 22)
+#endif
+#define CPU_PANEL_MIN	512
+
+/* Per-thread buffers, grown as needed and kept between calls. */
+struct cpu_ctx {
+	void		*panel;		/* one converted panel */
+	size_t		 panel_cap;
+	float		*tmp;		/* float32 staging for a float64 panel */
+	size_t		 tmp_cap;
+	void		*gram;		/* k × k, float or double */
+	size_t		 gram_cap;
+	void		*w;		/* k eigenvalues, float or double */
+	size_t		 w_cap;
+	void		*work;		/* syevd workspace */
+	size_t		 work_cap;
+	lapack_int	*iwork;
+	size_t		 iwork_cap;
+};
+
+/*
+ * The Gram matrix of a row-major rows × cols W. With rows ≥ cols it is
+ * WᵀW, a sum over row blocks; otherwise W·Wᵀ, a sum over column blocks.
+ */
+struct cpu_geom {
+	size_t	k;		/* order of the Gram matrix: min(rows, cols) */
+	size_t	len;		/* the side summed over: max(rows, cols) */
+	bool	trans;		/* rows < cols: Gram = W·Wᵀ */
+	bool	dbl;		/* float64 instead of float32 */
+};
+
+/* Makes *p hold at least n elements of esz bytes; contents are not kept. */
+static enum spd_err
+cpu_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
+{
+	size_t	 bytes;
+	void	*q;
+
+	if (__builtin_mul_overflow(n, esz, &bytes))
+		return spd_fail(eb, SPD_ENOMEM, "cpu: %zu × %zu bytes overflow",
+		    n, esz);
+	if (bytes <= *cap)
+		return SPD_OK;
+	free(*p);
+	*p = NULL;
+	*cap = 0;
+	q = malloc(bytes);
+	if (q == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "cpu: cannot allocate %zu bytes",
+		    bytes);
+	*p = q;
+	*cap = bytes;
+	return SPD_OK;
+}
+
+/* The CPU backend is always usable. */
+static enum spd_err
+cpu_probe(struct spd_errbuf *eb)
+{
+	(void)eb;
+	return SPD_OK;
+}
+
+/* Allocates an empty context and sets the BLAS thread count. */
+static enum spd_err
+cpu_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
+{
+	struct cpu_ctx *c;
+
+	c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "cpu: out of memory");
+	/* Process-wide in OpenBLAS; 0 keeps its default (all cores). */
+	if (o != NULL && o->threads > 0)
+		openblas_set_num_threads(o->threads > 1024 ? 1024 :
+		    (int)o->threads);
+	*ctx = c;
+	return SPD_OK;
+}
+
+/* Frees a context and its buffers. */
+static void
+cpu_ctx_free(void *ctx)
+{
+	struct cpu_ctx *c = ctx;
+
+	if (c == NULL)
+		return;
+	free(c->panel);
+	free(c->tmp);
+	free(c->gram);
+	free(c->w);
+	free(c->work);
+	free(c->iwork);
+	free(c);
+}
+
+/* Counts the NaN/Inf among the n float64 values at src (any alignment). */
+static size_t
+cpu_copy_f64(const unsigned char *src, size_t n, double *dst)
+{
+	size_t i, bad = 0;
+
+	memcpy(dst, src, n * sizeof *dst);
+	for (i = 0; i < n; i++)
+		bad += !isfinite(dst[i]);
+	return bad;
+}
+
+/*
+ * Converts n elements of m starting at element off to the precision of g
+ * at dst (staging float32 in c->tmp for float64). Returns the NaN/Inf count.
+ */
+static size_t
+cpu_convert(struct cpu_ctx *c, const struct svd_matrix *m, size_t off,
+    size_t n, const struct cpu_geom *g, void *dst)
+{
+	const unsigned char	*src = m->data;
+	double			*d = dst;
+	size_t			 i, bad;
+
+	src += off * (dtype_bits(m->dtype) / 8);
+	if (!g->dbl)
+		return tensor_to_f32(src, m->dtype, n, dst);
+	if (m->dtype == DT_F64)
+		return cpu_copy_f64(src, n, d);
+	bad = tensor_to_f32(src, m->dtype, n, c->tmp);
+	for (i = 0; i < n; i++)
+		d[i] = c->tmp[i];
+	return bad;
+}
+
+/*
+ * Converts the panel of long-side indices [j0, j0 + b) into c->panel, as a
+ * column-major k × b (ld k) or, transposed, b × k (ld b) matrix. Returns
+ * the NaN/Inf count.
+ */
+static size_t
+cpu_pack(struct cpu_ctx *c, const struct svd_matrix *m,
+    const struct cpu_geom *g, size_t j0, size_t b)
+{
+	size_t		 esz = g->dbl ? sizeof(double) : sizeof(float);
+	unsigned char	*p = c->panel;
+	size_t		 i, bad = 0;
+
+	if (!g->trans)
+		return cpu_convert(c, m, j0 * g->k, b * g->k, g, p);
+	for (i = 0; i < g->k; i++)
+		bad += cpu_convert(c, m, i * m->cols + j0, b, g, p + i * b * esz);
+	return bad;
+}
+
+/* C := beta·C + A·Aᵀ (or Aᵀ·A), the upper triangle, in g's precision. */
+static void
+cpu_syrk(struct cpu_ctx *c, const struct cpu_geom *g, const void *a,
+    size_t b, size_t lda, bool accumulate)
+{
+	CBLAS_TRANSPOSE	tr = g->trans ? CblasTrans : CblasNoTrans;
+	int		n = (int)g->k;
+
+	if (g->dbl)
+		cblas_dsyrk(CblasColMajor, CblasUpper, tr, n, (int)b, 1.0, a,
+		    (int)lda, accumulate ? 1.0 : 0.0, c->gram, n);
+	else
+		cblas_ssyrk(CblasColMajor, CblasUpper, tr, n, (int)b, 1.0f, a,
+		    (int)lda, accumulate ? 1.0f : 0.0f, c->gram, n);
+}
+
+/* Returns the trace of the Gram matrix, in double. */
+static double
+cpu_trace(const struct cpu_ctx *c, const struct cpu_geom *g)
+{
+	const float	*f = c->gram;
+	const double	*d = c->gram;
+	double		 t = 0;
+	size_t		 i;
+
+	for (i = 0; i < g->k; i++)
+		t += g->dbl ? d[i * g->k + i] : f[i * g->k + i];
+	return t;
+}
+
+/* True when m can be handed to BLAS as is in g's precision. */
+static bool
+cpu_native(const struct svd_matrix *m, const struct cpu_geom *g)
+{
+	if (g->dbl)
+		return m->dtype == DT_F64 &&
+		    (uintptr_t)m->data % _Alignof(double) == 0;
+	return m->dtype == DT_F32 && (uintptr_t)m->data % _Alignof(float) == 0;
+}
+
+/* Returns the panel width along the long side for g. */
+static size_t
+cpu_panel_width(const struct cpu_geom *g)
+{
+	size_t b = CPU_PANEL_ELEMS / g->k;
+
+	if (b < CPU_PANEL_MIN)
+		b = CPU_PANEL_MIN;
+	return b < g->len ? b : g->len;
+}
+
+/* Counts the NaN/Inf values of m, converting a bounded chunk at a time. */
+static enum spd_err
+cpu_count_bad(struct cpu_ctx *c, const struct svd_matrix *m, size_t *bad,
+    struct spd_errbuf *eb)
+{
+	struct cpu_geom	g = { 0, 0, false, m->dtype == DT_F64 };
+	size_t		n = m->rows * m->cols, off, b;
+	enum spd_err	rc;
+
+	/* F64 is checked as float64: huge finite values are not Inf here. */
+	b = n < CPU_PANEL_ELEMS ? n : CPU_PANEL_ELEMS;
+	rc = cpu_grow(&c->panel, &c->panel_cap, b,
+	    g.dbl ? sizeof(double) : sizeof(float), eb);
+	if (rc != SPD_OK)
+		return rc;
+	*bad = 0;
+	for (off = 0; off < n; off += b)
+		*bad += cpu_convert(c, m, off, n - off < b ? n - off : b, &g,
+		    c->panel);
+	return SPD_OK;
+}
+
+/* Accumulates the Gram matrix over converted panels; counts NaN/Inf. */
+static enum spd_err
+cpu_gram_panels(struct cpu_ctx *c, const struct svd_matrix *m,
+    const struct cpu_geom *g, size_t *bad, struct spd_errbuf *eb)
+{
+	size_t		esz = g->dbl ? sizeof(double) : sizeof(float);
+	size_t		b = cpu_panel_width(g), n, j0;
+	enum spd_err	rc;
+
+	rc = cpu_grow(&c->panel, &c->panel_cap, b * g->k, esz, eb);
+	if (rc == SPD_OK && g->dbl && m->dtype != DT_F64)
+		rc = cpu_grow((void **)&c->tmp, &c->tmp_cap, b * g->k,
+		    sizeof(float), eb);
+	if (rc != SPD_OK)
+		return rc;
+	for (j0 = 0; j0 < g->len; j0 += b) {
+		n = g->len - j0 < b ? g->len - j0 : b;
+		*bad = cpu_pack(c, m, g, j0, n);
+		if (*bad != 0)
+			break;
+		cpu_syrk(c, g, c->panel, n, g->trans ? n : g->k, j0 > 0);
+	}
+	return SPD_OK;
+}
+
+/*
+ * Forms the Gram matrix of m in c->gram. Returns SPD_OK, SPD_ENONFINITE
+ * (NaN/Inf in m), SPD_ENOMEM, or SPD_EUNSUPPORTED when m is finite but the
+ * sum of squares overflows g's precision.
+ */
+static enum spd_err
+cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
+    const struct cpu_geom *g, struct spd_errbuf *eb)
+{
+	size_t		esz = g->dbl ? sizeof(double) : sizeof(float);
+	size_t		bad = 0;
+	enum spd_err	rc;
+
+	rc = cpu_grow(&c->gram, &c->gram_cap, g->k * g->k, esz, eb);
+	if (rc != SPD_OK)
+		return rc;
+	if (cpu_native(m, g))
+		cpu_syrk(c, g, m->data, g->len, m->cols, false);
+	else {
+		rc = cpu_gram_panels(c, m, g, &bad, eb);
+		if (rc != SPD_OK)
+			return rc;
+	}
+	/* NaN/Inf anywhere reaches the diagonal: check it, then the data. */
+	if (bad == 0 && !isfinite(cpu_trace(c, g))) {
+		rc = cpu_count_bad(c, m, &bad, eb);
+		if (rc != SPD_OK)
+			return rc;
+		if (bad == 0)
+			return spd_fail(eb, SPD_EUNSUPPORTED,
+			    "cpu: sum of squares overflows %s",
+			    g->dbl ? "float64" : "float32");
+	}
+	if (bad != 0)
+		return spd_fail(eb, SPD_ENONFINITE,
+		    "cpu: %zux%zu matrix holds %zu NaN/Inf value%s", m->rows,
+		    m->cols, bad, bad == 1 ? "" : "s");
+	return SPD_OK;
+}
+
+/* Runs ssyevd/dsyevd (values only) on the Gram matrix; writes sv. */
+static enum spd_err
+cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, float *sv,
+    struct spd_errbuf *eb)
+{
+	lapack_int	 n = (lapack_int)g->k, lw, liw, info;
+	size_t		 esz = g->dbl ? sizeof(double) : sizeof(float), i;
+	float		 fq = 0;
+	double		 dq = 0, l;
+	enum spd_err	 rc;
+
+	/* Workspace query: no allocation, as LAPACK computes it. */
+	if (g->dbl)
+		info = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'N', 'U', n, NULL,
+		    n, NULL, &dq, -1, &liw, -1);
+	else
+		info = LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, 'N', 'U', n, NULL,
+		    n, NULL, &fq, -1, &liw, -1);
+	/* A float workspace size may have been rounded down: round up. */
+	lw = (lapack_int)ceil(g->dbl ? dq : (double)fq * (1 + 1e-6));
+	lw = lw < 2 * n + 1 ? 2 * n + 1 : lw;
+	if (info != 0 || lw < 1 || liw < 1)
+		return spd_fail(eb, SPD_EINTERNAL,
+		    "cpu: %csyevd workspace query failed (info %d)",
+		    g->dbl ? 'd' : 's', (int)info);
+	rc = cpu_grow(&c->w, &c->w_cap, g->k, esz, eb);
+	if (rc == SPD_OK)
+		rc = cpu_grow(&c->work, &c->work_cap, (size_t)lw, esz, eb);
+	if (rc == SPD_OK)
+		rc = cpu_grow((void **)&c->iwork, &c->iwork_cap, (size_t)liw,
+		    sizeof(lapack_int), eb);
+	if (rc != SPD_OK)
+		return rc;
+	if (g->dbl)
+		info = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'N', 'U', n,
+		    c->gram, n, c->w, c->work, lw, c->iwork, liw);
+	else
+		info = LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, 'N', 'U', n,
+		    c->gram, n, c->w, c->work, lw, c->iwork, liw);
+	if (info != 0)
+		return spd_fail(eb, SPD_EINTERNAL, "cpu: %csyevd failed (info %d)",
+		    g->dbl ? 'd' : 's', (int)info);
+	/* Ascending eigenvalues → descending singular values. */
+	for (i = 0; i < g->k; i++) {
+		l = g->dbl ? ((double *)c->w)[g->k - 1 - i] :
+		    ((float *)c->w)[g->k - 1 - i];
+		if (isnan(l))
+			return spd_fail(eb, SPD_EINTERNAL,
+			    "cpu: %csyevd returned NaN", g->dbl ? 'd' : 's');
+		sv[i] = (float)sqrt(l > 0 ? l : 0);
+	}
+	return SPD_OK;
+}
+
+/* Singular values of m: float32 Gram route, float64 when needed. */
+static enum spd_err
+cpu_values(void *ctx, const struct svd_matrix *m, float *sv,
+    struct spd_errbuf *eb)
+{
+	struct cpu_ctx	*c = ctx;
+	struct cpu_geom	 g;
+	enum spd_err	 rc;
+
+	g.trans = m->rows < m->cols;
+	g.k = g.trans ? m->rows : m->cols;
+	g.len = g.trans ? m->cols : m->rows;
+	g.dbl = false;
+	rc = cpu_gram(c, m, &g, eb);
+	if (rc == SPD_ENONFINITE && m->dtype == DT_F64)
+		rc = SPD_EUNSUPPORTED;	/* float64 beyond float32's range? */
+	if (rc == SPD_OK) {
+		rc = cpu_eig(c, &g, sv, eb);
+		if (rc != SPD_OK || !svd_need_f64(sv, g.k, m->rows, m->cols))
+			return rc;
+	} else if (rc != SPD_EUNSUPPORTED)
+		return rc;
+	g.dbl = true;
+	rc = cpu_gram(c, m, &g, eb);
+	if (rc == SPD_EUNSUPPORTED)
+		rc = SPD_ENONFINITE;	/* finite, but too large to square */
+	return rc != SPD_OK ? rc : cpu_eig(c, &g, sv, eb);
+}
+
+const struct svd_backend svd_cpu_backend = {
+	.name = "cpu",
+	.probe = cpu_probe,
+	.ctx_new = cpu_ctx_new,
+	.ctx_free = cpu_ctx_free,
+	.values = cpu_values,
+};

@@ -45,6 +45,14 @@ void		 analyzer_free(struct analyzer *a);	/* NULL-safe */
 const char	*analyzer_backend(const struct analyzer *a);
 
 /*
+ * Replaces the progress callback and the cancel flag given in the options
+ * (for an owner that exists only after the analyzer, like the worker).
+ */
+void		 analyzer_set_hooks(struct analyzer *a,
+		    void (*progress)(void *, size_t, size_t, uint64_t,
+		    uint64_t), void *arg, volatile int *cancel);
+
+/*
  * Analyses the checkpoint at path (see model_open for layouts). Per-matrix
  * failures are recorded in the report, not returned. Returns SPD_OK and
  * *out (report_free), model_open()'s errors, SPD_ECANCELED or SPD_ENOMEM.

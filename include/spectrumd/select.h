@@ -41,6 +41,12 @@ void		 selection_free(struct selection *s);	/* NULL-safe */
 bool		 selection_equal(const struct selection *a,
 		    const struct selection *b);
 
+/*
+ * The selected modules, embeddings included, sorted and joined with '\n':
+ * equal strings mean equal sets. Caller free()s; NULL on allocation failure.
+ */
+char		*selection_modules(const struct selection *s);
+
 /* Total selected modules, embeddings included. */
 size_t		 selection_count(const struct selection *s);
 

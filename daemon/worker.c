@@ -1,0 +1,690 @@
+/*
+ * worker.c: the analysis worker thread (see worker.h). Requests arrive
+ * under w->lock as flags on the runs; the thread takes them, scans, and
+ * analyses one checkpoint at a time, checking for new requests in between
+ * so that a newer checkpoint always goes first.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "spectrumd/log.h"
+#include "spectrumd/select.h"
+#include "spectrumd/watch.h"
+#include "notify.h"
+#include "worker.h"
+
+#define RETRY_SECONDS	10	/* after a database error */
+
+struct wrun {
+	char		*name, *dir;
+	int64_t		 id;		/* 0 until ensured in the store */
+	bool		 scan;		/* a scan was asked for */
+};
+
+struct worker {
+	pthread_t		 tid;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;
+	struct store		*st;
+	struct analyzer		*an;
+	struct hub		*hub;
+	struct worker_config	 wc;
+	struct wrun		*runs;		/* written by the thread only */
+	size_t			 nruns;
+	struct wrun		*new_runs;	/* under lock: from set_runs */
+	size_t			 nnew_runs;
+	bool			 have_new_runs;
+	bool			 stop;		/* under lock */
+	volatile int		 cancel;
+	char			 status[256];	/* under lock */
+	double			 last_progress;
+	int64_t			 cur_ckpt;
+	const char		*cur_run;
+	long long		 cur_step;
+};
+
+/* A checkpoint that waits for analysis. */
+struct cand {
+	int64_t		 id;
+	long long	 step;
+	double		 wall_time;
+	char		*path;
+	bool		 newest;	/* newest checkpoint of its run */
+};
+
+/* Sets the status line (caller holds no lock). */
+static void
+set_status(struct worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+set_status(struct worker *w, const char *fmt, ...)
+{
+	char	buf[sizeof w->status], msg[sizeof w->status + 8];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&w->lock);
+	memcpy(w->status, buf, sizeof buf);
+	pthread_mutex_unlock(&w->lock);
+	snprintf(msg, sizeof msg, "STATUS=%s", buf);
+	notify_send(msg);
+}
+
+/* Publishes a small JSON event built from a cJSON object (consumed). */
+static void
+publish(struct worker *w, const char *type, cJSON *o)
+{
+	char *s = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+
+	if (s != NULL)
+		hub_publish(w->hub, type, s);
+	free(s);
+	cJSON_Delete(o);
+}
+
+/* Publishes a checkpoint event {run, step, path, status, error}. */
+static void
+publish_ckpt(struct worker *w, const char *run, long long step,
+    const char *path, enum ckpt_status s, const char *error)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "run", run);
+	cJSON_AddNumberToObject(o, "step", (double)step);
+	cJSON_AddStringToObject(o, "path", path);
+	cJSON_AddStringToObject(o, "status", ckpt_status_name(s));
+	if (error != NULL)
+		cJSON_AddStringToObject(o, "error", error);
+	publish(w, "checkpoint", o);
+}
+
+/* Largest step stored for a run, -1 when none (store_ckpts callback). */
+static int
+max_step_cb(void *arg, const struct ckpt_row *r)
+{
+	long long *max = arg;
+
+	if (r->step > *max)
+		*max = r->step;
+	return 0;
+}
+
+/* The store key of a found checkpoint: plain layouts add a fingerprint. */
+static char *
+found_key(const struct watch_found *f)
+{
+	char *k;
+
+	if (f->fingerprint == NULL)
+		return strdup(f->path);
+	if (asprintf(&k, "%s#%s", f->path, f->fingerprint) < 0)
+		return NULL;
+	return k;
+}
+
+/* Records what one scan of run r found. */
+static enum spd_err
+record_found(struct worker *w, const struct wrun *r,
+    const struct watch_found *f, long long *next_step,
+    struct spd_errbuf *eb)
+{
+	enum ckpt_status st, cur;
+	int64_t		 id;
+	long long	 step = f->step;
+	char		*key;
+	enum spd_err	 rc;
+
+	if (f->state == WF_INCOMPLETE)
+		return SPD_OK;
+	if ((key = found_key(f)) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	if (step < 0)
+		step = *next_step;
+	st = f->state == WF_COMPLETE ? CK_PENDING : CK_UNSUPPORTED;
+	rc = store_ckpt_ensure(w->st, r->id, key, step, f->mtime, st, &id,
+	    &cur, eb);
+	if (rc == SPD_OK && step >= *next_step)
+		*next_step = step + 1;
+	if (rc == SPD_OK && st == CK_UNSUPPORTED && f->reason != NULL) {
+		rc = store_ckpt_set_status(w->st, id, st, f->reason, eb);
+		if (rc == SPD_OK && cur != CK_UNSUPPORTED) {
+			log_msg(LOG_WARNING, "run %s: %s: %s", r->name, f->path,
+			    f->reason);
+			publish_ckpt(w, r->name, step, key, st, f->reason);
+		}
+	} else if (rc == SPD_OK && cur == CK_PENDING && st == CK_PENDING) {
+		log_debug("run %s: %s complete, step %lld", r->name, key, step);
+	}
+	free(key);
+	return rc;
+}
+
+/* Scans run r's directory and records every complete checkpoint. */
+static enum spd_err
+scan_run(struct worker *w, struct wrun *r, struct spd_errbuf *eb)
+{
+	struct watch_found	*f = NULL;
+	size_t			 n = 0, i;
+	long long		 next = 0;
+	enum spd_err		 rc;
+
+	if (r->id == 0) {
+		rc = store_run_ensure(w->st, r->name, r->dir, &r->id, eb);
+		if (rc != SPD_OK)
+			return rc;
+	}
+	rc = watch_scan(r->dir, &f, &n, eb);
+	if (rc == SPD_ENOTFOUND) {
+		log_msg(LOG_WARNING, "run %s: %s", r->name, eb->msg);
+		return SPD_OK;
+	}
+	if (rc != SPD_OK)
+		return rc;
+	next = -1;
+	rc = store_ckpts(w->st, r->id, max_step_cb, &next, eb);
+	next++;
+	for (i = 0; i < n && rc == SPD_OK; i++)
+		rc = record_found(w, r, &f[i], &next, eb);
+	watch_found_free(f, n);
+	return rc;
+}
+
+/* Collects the pending checkpoints of one run (store_ckpts callback). */
+struct cand_list {
+	struct cand	*v;
+	size_t		 n, cap;
+	long long	 max_step;	/* of any checkpoint of the run */
+	size_t		 first;		/* of this run in v */
+};
+
+static int
+cand_cb(void *arg, const struct ckpt_row *r)
+{
+	struct cand_list	*l = arg;
+	struct cand		*v;
+
+	if (r->status != CK_UNSUPPORTED && r->status != CK_VANISHED &&
+	    r->step > l->max_step)
+		l->max_step = r->step;
+	if (r->status != CK_PENDING && r->status != CK_ANALYZING)
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		v = realloc(l->v, l->cap * sizeof *v);
+		if (v == NULL)
+			return 1;
+		l->v = v;
+	}
+	v = &l->v[l->n];
+	memset(v, 0, sizeof *v);
+	v->id = r->id;
+	v->step = r->step;
+	v->wall_time = r->wall_time;
+	v->path = strdup(r->path);
+	if (v->path == NULL)
+		return 1;
+	l->n++;
+	return 0;
+}
+
+/* Frees a candidate list. */
+static void
+cand_free(struct cand_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+}
+
+/*
+ * Picks the next checkpoint: the newest checkpoint of a run first (newest
+ * wall time across runs), then, with backfill, older ones by step
+ * descending. Returns the index in l->v or -1.
+ */
+static long
+pick(const struct worker *w, const struct cand_list *l)
+{
+	long	best = -1;
+	size_t	i;
+
+	for (i = 0; i < l->n; i++) {
+		const struct cand *c = &l->v[i];
+
+		if (!c->newest && !w->wc.backfill)
+			continue;
+		if (best < 0 || (c->newest && !l->v[best].newest) ||
+		    (c->newest == l->v[best].newest &&
+		    (c->newest ? c->wall_time > l->v[best].wall_time :
+		    c->step > l->v[best].step)))
+			best = (long)i;
+	}
+	return best;
+}
+
+/* Progress callback of analyzer_run: throttled store + event updates. */
+static void
+on_progress(void *arg, size_t done, size_t total, uint64_t bdone,
+    uint64_t btotal)
+{
+	struct worker	*w = arg;
+	double		 now = spd_now();
+	cJSON		*o;
+
+	(void)bdone;
+	(void)btotal;
+	if (done < total && now - w->last_progress < 0.25)
+		return;
+	w->last_progress = now;
+	if (store_ckpt_progress(w->st, w->cur_ckpt, done, total, NULL) !=
+	    SPD_OK)
+		log_debug("progress update failed");
+	set_status(w, "analysing %s step %lld: %zu/%zu matrices", w->cur_run,
+	    w->cur_step, done, total);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "run", w->cur_run);
+	cJSON_AddNumberToObject(o, "step", (double)w->cur_step);
+	cJSON_AddNumberToObject(o, "done", (double)done);
+	cJSON_AddNumberToObject(o, "total", (double)total);
+	publish(w, "progress", o);
+}
+
+/* The directory to analyse for a store key ("dir#fingerprint" → dir). */
+static char *
+key_path(const struct wrun *r, const char *key)
+{
+	size_t n = strlen(r->dir);
+
+	if (strncmp(key, r->dir, n) == 0 && key[n] == '#')
+		return strndup(key, n);
+	return strdup(key);
+}
+
+/* Builds the selection body for put_report once the version is known. */
+struct body_arg {
+	const struct selection	*sel;
+	const char		*run, *ckpt;
+	long long		 step;
+};
+
+static char *
+make_body(void *arg, long long version)
+{
+	struct body_arg *b = arg;
+
+	return selection_json(b->sel, b->run, b->step, b->ckpt, version);
+}
+
+/* Stores a finished analysis and announces it. */
+static enum spd_err
+store_result(struct worker *w, const struct wrun *r, const struct cand *c,
+    const struct report *rep, struct spd_errbuf *eb)
+{
+	struct selection	*sel = NULL;
+	struct body_arg		 b;
+	char			*mods = NULL;
+	long long		 version = 0;
+	bool			 changed = false;
+	enum spd_err		 rc;
+	cJSON			*o;
+
+	rc = select_compute(rep, w->wc.top_percent, w->wc.include_embeddings,
+	    &sel);
+	if (rc != SPD_OK)
+		return spd_fail(eb, rc, "selection: %s", spd_strerror(rc));
+	mods = selection_modules(sel);
+	if (mods == NULL) {
+		selection_free(sel);
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	}
+	b.sel = sel;
+	b.run = r->name;
+	b.ckpt = c->path;
+	b.step = c->step;
+	rc = store_put_report(w->st, c->id, rep, w->wc.top_percent, mods,
+	    make_body, &b, &version, &changed, eb);
+	if (rc == SPD_OK) {
+		hub_count_analysis(w->hub, rep->nmats, rep->seconds);
+		publish_ckpt(w, r->name, c->step, c->path, CK_DONE, NULL);
+		if (changed) {
+			o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "run", r->name);
+			cJSON_AddNumberToObject(o, "step", (double)c->step);
+			cJSON_AddNumberToObject(o, "version", (double)version);
+			cJSON_AddNumberToObject(o, "count",
+			    (double)selection_count(sel));
+			publish(w, "selection", o);
+		}
+		log_msg(LOG_INFO, "run %s: step %lld analysed: %zu matrices in "
+		    "%.1f s on %s; selection v%lld%s", r->name, c->step,
+		    rep->nmats, rep->seconds, rep->backend, version,
+		    changed ? " (changed)" : "");
+	}
+	free(mods);
+	selection_free(sel);
+	return rc;
+}
+
+/* Analyses candidate c of run r. Returns a database error, else SPD_OK. */
+static enum spd_err
+analyse(struct worker *w, const struct wrun *r, const struct cand *c,
+    struct spd_errbuf *eb)
+{
+	struct report	*rep = NULL;
+	struct stat	 sb;
+	char		*path;
+	enum spd_err	 rc, arc;
+
+	if ((path = key_path(r, c->path)) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	rc = store_ckpt_set_status(w->st, c->id, CK_ANALYZING, NULL, eb);
+	if (rc != SPD_OK)
+		goto out;
+	w->cur_ckpt = c->id;
+	w->cur_run = r->name;
+	w->cur_step = c->step;
+	w->last_progress = 0;
+	publish_ckpt(w, r->name, c->step, c->path, CK_ANALYZING, NULL);
+	set_status(w, "analysing %s step %lld", r->name, c->step);
+	arc = analyzer_run(w->an, path, &rep, eb);
+	if (arc == SPD_OK) {
+		rc = store_result(w, r, c, rep, eb);
+		if (rc != SPD_OK)	/* keep it pending, retry later */
+			store_ckpt_set_status(w->st, c->id, CK_PENDING, NULL,
+			    NULL);
+	} else if (arc == SPD_ECANCELED) {
+		rc = store_ckpt_set_status(w->st, c->id, CK_PENDING, NULL, eb);
+	} else if (stat(path, &sb) != 0 && errno == ENOENT) {
+		log_msg(LOG_INFO, "run %s: %s vanished (rotated away)",
+		    r->name, c->path);
+		rc = store_ckpt_set_status(w->st, c->id, CK_VANISHED, NULL, eb);
+		publish_ckpt(w, r->name, c->step, c->path, CK_VANISHED, NULL);
+	} else {
+		log_msg(LOG_WARNING, "run %s: step %lld failed: %s", r->name,
+		    c->step, eb->msg);
+		publish_ckpt(w, r->name, c->step, c->path, CK_FAILED, eb->msg);
+		rc = store_ckpt_set_status(w->st, c->id, CK_FAILED, eb->msg,
+		    eb);
+	}
+	set_status(w, "idle");
+out:
+	report_free(rep);
+	free(path);
+	return rc;
+}
+
+/*
+ * Finds the next candidate over all runs and analyses it. Returns SPD_OK
+ * with *did set when one was analysed, or a database error.
+ */
+static enum spd_err
+analyse_next(struct worker *w, struct wrun *runs, size_t nruns, bool *did,
+    struct spd_errbuf *eb)
+{
+	struct cand_list l;
+	size_t		 i, j, *owner = NULL;
+	long		 best;
+	enum spd_err	 rc = SPD_OK;
+
+	memset(&l, 0, sizeof l);
+	*did = false;
+	owner = calloc(nruns + 1, sizeof *owner);
+	if (owner == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	for (i = 0; i < nruns && rc == SPD_OK; i++) {
+		if (runs[i].id == 0)
+			continue;
+		l.first = l.n;
+		l.max_step = -1;
+		rc = store_ckpts(w->st, runs[i].id, cand_cb, &l, eb);
+		for (j = l.first; j < l.n; j++)
+			l.v[j].newest = l.v[j].step >= l.max_step;
+		owner[i] = l.n;
+	}
+	if (rc == SPD_OK && (best = pick(w, &l)) >= 0) {
+		for (i = 0; i < nruns && owner[i] <= (size_t)best; i++)
+			;
+		rc = analyse(w, &runs[i], &l.v[best], eb);
+		*did = true;
+	}
+	cand_free(&l);
+	free(owner);
+	return rc;
+}
+
+/* Frees an array of runs. */
+static void
+runs_free(struct wrun *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++) {
+		free(v[i].name);
+		free(v[i].dir);
+	}
+	free(v);
+}
+
+/*
+ * Takes the run set given to worker_set_runs (caller holds the lock):
+ * runs that stay keep their store id; every run is scanned once.
+ */
+static void
+adopt_runs(struct worker *w)
+{
+	size_t i, j;
+
+	for (i = 0; i < w->nnew_runs; i++) {
+		for (j = 0; j < w->nruns; j++)
+			if (strcmp(w->new_runs[i].name, w->runs[j].name) == 0 &&
+			    strcmp(w->new_runs[i].dir, w->runs[j].dir) == 0)
+				w->new_runs[i].id = w->runs[j].id;
+		w->new_runs[i].scan = true;
+	}
+	runs_free(w->runs, w->nruns);
+	w->runs = w->new_runs;
+	w->nruns = w->nnew_runs;
+	w->new_runs = NULL;
+	w->nnew_runs = 0;
+	w->have_new_runs = false;
+}
+
+/* Copies the runs that asked for a scan and clears their flags. */
+static void
+take_requests(struct worker *w, bool *scan)
+{
+	size_t i;
+
+	for (i = 0; i < w->nruns; i++) {
+		scan[i] = w->runs[i].scan;
+		w->runs[i].scan = false;
+	}
+}
+
+/* Worker thread: scan what was asked for, then analyse, until stopped. */
+static void *
+worker_main(void *arg)
+{
+	struct worker		*w = arg;
+	struct spd_errbuf	 eb;
+	struct timespec		 ts;
+	bool			 scan[WORKER_MAX_RUNS], did = false, idle_wait;
+	size_t			 i;
+	enum spd_err		 rc;
+
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		if (w->stop) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		if (w->have_new_runs)
+			adopt_runs(w);
+		take_requests(w, scan);
+		pthread_mutex_unlock(&w->lock);
+		rc = SPD_OK;
+		for (i = 0; i < w->nruns && rc == SPD_OK; i++) {
+			if (!scan[i])
+				continue;
+			rc = scan_run(w, &w->runs[i], &eb);
+			if (rc != SPD_OK)
+				log_msg(LOG_ERR, "run %s: scan: %s (retrying "
+				    "in %d s)", w->runs[i].name, eb.msg,
+				    RETRY_SECONDS);
+		}
+		if (rc == SPD_OK) {
+			rc = analyse_next(w, w->runs, w->nruns, &did, &eb);
+			if (rc != SPD_OK)
+				log_msg(LOG_ERR, "database: %s (retrying in "
+				    "%d s)", eb.msg, RETRY_SECONDS);
+		}
+		pthread_mutex_lock(&w->lock);
+		if (rc != SPD_OK)	/* scan again after the pause */
+			for (i = 0; i < w->nruns; i++)
+				w->runs[i].scan = true;
+		idle_wait = rc != SPD_OK || !did;
+		for (i = 0; i < w->nruns && !w->runs[i].scan; i++)
+			;
+		if (rc != SPD_OK)
+			i = w->nruns;
+		if (idle_wait && i == w->nruns && !w->have_new_runs &&
+		    !w->stop) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += rc != SPD_OK ? RETRY_SECONDS : 3600;
+			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+/* Starts the worker thread; takes st and an. */
+enum spd_err
+worker_start(struct store *st, struct analyzer *an, struct hub *hub,
+    const struct worker_config *wc, struct worker **out,
+    struct spd_errbuf *eb)
+{
+	struct worker *w;
+
+	w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		store_close(st);
+		analyzer_free(an);
+		return spd_fail(eb, SPD_ENOMEM, "worker: out of memory");
+	}
+	w->st = st;
+	w->an = an;
+	w->hub = hub;
+	w->wc = *wc;
+	analyzer_set_hooks(an, on_progress, w, &w->cancel);
+	snprintf(w->status, sizeof w->status, "idle");
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+		store_close(st);
+		analyzer_free(an);
+		free(w);
+		return spd_fail(eb, SPD_EINTERNAL, "worker: cannot start "
+		    "thread");
+	}
+	*out = w;
+	return SPD_OK;
+}
+
+/* Hands a new run set to the thread (adopted at its next turn). */
+enum spd_err
+worker_set_runs(struct worker *w, const struct worker_run *runs, size_t n)
+{
+	struct wrun	*v;
+	size_t		 i;
+
+	if (n > WORKER_MAX_RUNS)
+		return SPD_EINVAL;
+	v = calloc(n ? n : 1, sizeof *v);
+	if (v == NULL)
+		return SPD_ENOMEM;
+	for (i = 0; i < n; i++) {
+		v[i].name = strdup(runs[i].name);
+		v[i].dir = strdup(runs[i].dir);
+		if (v[i].name == NULL || v[i].dir == NULL) {
+			runs_free(v, i + 1);
+			return SPD_ENOMEM;
+		}
+	}
+	pthread_mutex_lock(&w->lock);
+	runs_free(w->new_runs, w->nnew_runs);
+	w->new_runs = v;
+	w->nnew_runs = n;
+	w->have_new_runs = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return SPD_OK;
+}
+
+/* Flags run name (NULL = all) for a scan and wakes the thread. */
+enum spd_err
+worker_rescan(struct worker *w, const char *name)
+{
+	enum spd_err	rc = name == NULL ? SPD_OK : SPD_ENOTFOUND;
+	struct wrun	*v;
+	size_t		 i, n;
+
+	pthread_mutex_lock(&w->lock);
+	/* Runs not yet adopted are scanned on adoption anyway. */
+	v = w->have_new_runs ? w->new_runs : w->runs;
+	n = w->have_new_runs ? w->nnew_runs : w->nruns;
+	for (i = 0; i < n; i++)
+		if (name == NULL || strcmp(v[i].name, name) == 0) {
+			v[i].scan = true;
+			rc = SPD_OK;
+		}
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+/* Copies the status line. */
+void
+worker_status(struct worker *w, char *buf, size_t len)
+{
+	pthread_mutex_lock(&w->lock);
+	snprintf(buf, len, "%s", w->status);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Stops after the current matrix, joins, frees. */
+void
+worker_stop(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	w->cancel = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->tid, NULL);
+	runs_free(w->runs, w->nruns);
+	runs_free(w->new_runs, w->nnew_runs);
+	analyzer_free(w->an);
+	store_close(w->st);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}

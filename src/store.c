@@ -1,0 +1,1874 @@
+/*
+ * store.c: the history in SQLite (DESIGN.md §4), the only file that
+ * includes <sqlite3.h>. The schema is a list of forward migrations keyed by
+ * PRAGMA user_version; every statement is a string in one static table.
+ *
+ * Non-finite values: SQLite keeps ±inf as REAL but turns NaN into NULL, so
+ * a NULL metric reads back as NaN, and the SNR also carries an explicit
+ * snr_class ('inf', '-inf', 'nan') for readers of the raw tables. Spectra
+ * are little-endian float32 BLOBs of k * 4 bytes.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "spectrumd/store.h"
+
+#define STORE_APP_ID	0x53504431	/* PRAGMA application_id, "SPD1" */
+#define STORE_BUSY_MS	5000
+
+struct store {
+	sqlite3		*db;
+	enum store_mode	 mode;
+};
+
+/* --- schema ------------------------------------------------------------ */
+
+#define CK_STATUSES \
+	"('pending', 'analyzing', 'done', 'failed', 'unsupported', 'vanished')"
+
+/* migrations[v] takes the schema from user_version v to v + 1. */
+static const char *const migrations[] = {
+	/* 0 → 1: everything. */
+	"CREATE TABLE runs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  dir TEXT NOT NULL,"
+	"  created REAL NOT NULL);"
+	"CREATE TABLE checkpoints ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  step INTEGER NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN " CK_STATUSES "),"
+	"  error TEXT,"
+	"  done INTEGER NOT NULL DEFAULT 0,"
+	"  total INTEGER NOT NULL DEFAULT 0,"
+	"  wall_time REAL NOT NULL DEFAULT 0,"
+	"  started REAL NOT NULL DEFAULT 0,"
+	"  finished REAL NOT NULL DEFAULT 0,"
+	"  seconds REAL NOT NULL DEFAULT 0,"
+	"  bytes INTEGER NOT NULL DEFAULT 0,"
+	"  backend TEXT,"
+	"  UNIQUE (run_id, path));"
+	"CREATE INDEX checkpoints_step ON checkpoints (run_id, step);"
+	"CREATE TABLE matrices ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  module TEXT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  layer INTEGER NOT NULL,"
+	"  embedding INTEGER NOT NULL DEFAULT 0,"
+	"  rows INTEGER NOT NULL,"
+	"  cols INTEGER NOT NULL,"
+	"  dtype TEXT NOT NULL,"
+	"  UNIQUE (run_id, name));"
+	"CREATE INDEX matrices_module ON matrices (run_id, module);"
+	"CREATE TABLE metrics ("
+	"  checkpoint_id INTEGER NOT NULL"
+	"    REFERENCES checkpoints(id) ON DELETE CASCADE,"
+	"  matrix_id INTEGER NOT NULL REFERENCES matrices(id) ON DELETE CASCADE,"
+	"  ord INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  error TEXT,"
+	"  snr REAL,"
+	"  snr_class TEXT CHECK (snr_class IN ('inf', '-inf', 'nan')),"
+	"  s1 REAL, sigma_hat REAL, tau REAL, mp_rank INTEGER,"
+	"  signal REAL, noise REAL, fro2 REAL, stable_rank REAL,"
+	"  seconds REAL,"
+	"  PRIMARY KEY (checkpoint_id, matrix_id),"
+	"  UNIQUE (checkpoint_id, ord)) WITHOUT ROWID;"
+	"CREATE INDEX metrics_matrix ON metrics (matrix_id);"
+	"CREATE TABLE spectra ("
+	"  checkpoint_id INTEGER NOT NULL"
+	"    REFERENCES checkpoints(id) ON DELETE CASCADE,"
+	"  matrix_id INTEGER NOT NULL REFERENCES matrices(id) ON DELETE CASCADE,"
+	"  k INTEGER NOT NULL CHECK (k > 0),"
+	"  sv BLOB NOT NULL CHECK (length(sv) = 4 * k),"
+	"  PRIMARY KEY (checkpoint_id, matrix_id));"
+	"CREATE INDEX spectra_matrix ON spectra (matrix_id);"
+	"CREATE TABLE selections ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  checkpoint_id INTEGER NOT NULL"
+	"    REFERENCES checkpoints(id) ON DELETE CASCADE,"
+	"  top_percent INTEGER NOT NULL CHECK (top_percent BETWEEN 1 AND 100),"
+	"  version INTEGER NOT NULL CHECK (version >= 1),"
+	"  modules TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  created REAL NOT NULL,"
+	"  UNIQUE (run_id, checkpoint_id, top_percent));"
+	"CREATE INDEX selections_latest ON selections (run_id, top_percent, id);"
+	"CREATE INDEX selections_ckpt ON selections (checkpoint_id);",
+};
+
+_Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
+    "one migration per schema version");
+
+/* --- statements ---------------------------------------------------------- */
+
+enum q {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_USER_VERSION, Q_APP_ID, Q_NTABLES,
+	Q_RUN_UPSERT, Q_CKPT_INSERT, Q_CKPT_FIND, Q_CKPT_STATUS,
+	Q_CKPT_PROGRESS, Q_CKPT_RESET,
+	Q_PUT_RUN, Q_PUT_DEL_METRICS, Q_PUT_DEL_SPECTRA, Q_PUT_MATRIX,
+	Q_PUT_METRIC, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV, Q_SEL_PUT,
+	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
+	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST,
+	Q_COUNT
+};
+
+#define CKPT_COLS \
+	"id, run_id, step, path, status, error, done, total, wall_time," \
+	" started, finished, seconds, bytes, backend"
+/* The SNR columns in struct snr_result order, read by metric_fill(). */
+#define SNR_COLS \
+	"m.snr, m.snr_class, m.s1, m.sigma_hat, m.tau, m.mp_rank, m.signal," \
+	" m.noise, m.fro2, m.stable_rank"
+
+static const char *const sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_USER_VERSION] = "PRAGMA user_version",
+	[Q_APP_ID] = "PRAGMA application_id",
+	[Q_NTABLES] = "SELECT count(*) FROM sqlite_master",
+	[Q_RUN_UPSERT] = "INSERT INTO runs (name, dir, created)"
+	    " VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT (name) DO UPDATE SET dir = excluded.dir"
+	    " RETURNING id",
+	[Q_CKPT_INSERT] = "INSERT INTO checkpoints"
+	    " (run_id, path, step, wall_time, status)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (run_id, path) DO NOTHING",
+	[Q_CKPT_FIND] = "SELECT id, status FROM checkpoints"
+	    " WHERE run_id = ?1 AND path = ?2",
+	[Q_CKPT_STATUS] = "UPDATE checkpoints SET status = ?2, error = ?3,"
+	    " started = CASE WHEN ?2 = 'analyzing' THEN ?4 ELSE started END,"
+	    " finished = CASE WHEN ?2 = 'analyzing' THEN 0"
+	    "   WHEN ?2 = 'pending' THEN finished ELSE ?4 END,"
+	    " done = CASE WHEN ?2 = 'analyzing' THEN 0 ELSE done END,"
+	    " total = CASE WHEN ?2 = 'analyzing' THEN 0 ELSE total END"
+	    " WHERE id = ?1",
+	[Q_CKPT_PROGRESS] = "UPDATE checkpoints SET done = ?2, total = ?3"
+	    " WHERE id = ?1",
+	[Q_CKPT_RESET] = "UPDATE checkpoints SET status = 'pending'"
+	    " WHERE status = 'analyzing'",
+	[Q_PUT_RUN] = "SELECT run_id FROM checkpoints WHERE id = ?1",
+	[Q_PUT_DEL_METRICS] = "DELETE FROM metrics WHERE checkpoint_id = ?1",
+	[Q_PUT_DEL_SPECTRA] = "DELETE FROM spectra WHERE checkpoint_id = ?1",
+	[Q_PUT_MATRIX] = "INSERT INTO matrices"
+	    " (run_id, name, module, type, layer, embedding, rows, cols, dtype)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	    " ON CONFLICT (run_id, name) DO UPDATE SET"
+	    " module = excluded.module, type = excluded.type,"
+	    " layer = excluded.layer, embedding = excluded.embedding,"
+	    " rows = excluded.rows, cols = excluded.cols, dtype = excluded.dtype"
+	    " RETURNING id",
+	[Q_PUT_METRIC] = "INSERT INTO metrics (checkpoint_id, matrix_id, ord,"
+	    " status, error, snr, snr_class, s1, sigma_hat, tau, mp_rank,"
+	    " signal, noise, fro2, stable_rank, seconds) VALUES (?1, ?2, ?3,"
+	    " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	[Q_PUT_SPECTRUM] = "INSERT INTO spectra (checkpoint_id, matrix_id, k, sv)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[Q_PUT_DONE] = "UPDATE checkpoints SET status = 'done', error = NULL,"
+	    " backend = ?2, seconds = ?3, bytes = ?4, finished = ?5,"
+	    " started = CASE WHEN started = 0 THEN ?5 - ?3 ELSE started END,"
+	    " done = ?6, total = ?6 WHERE id = ?1",
+	[Q_SEL_PREV] = "SELECT version, modules, (SELECT max(version)"
+	    " FROM selections WHERE run_id = ?1 AND top_percent = ?2)"
+	    " FROM selections WHERE run_id = ?1 AND top_percent = ?2"
+	    " ORDER BY id DESC LIMIT 1",
+	[Q_SEL_PUT] = "REPLACE INTO selections (run_id, checkpoint_id,"
+	    " top_percent, version, modules, body, created)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_RUNS] = "SELECT r.id, r.name, r.dir, coalesce((SELECT max(c.step)"
+	    " FROM checkpoints c WHERE c.run_id = r.id AND c.status = 'done'),"
+	    " -1) FROM runs r ORDER BY r.name",
+	[Q_RUN_COUNTS] = "SELECT status, count(*) FROM checkpoints"
+	    " WHERE run_id = ?1 GROUP BY status",
+	[Q_RUN_FIND] = "SELECT id FROM runs WHERE name = ?1",
+	[Q_CKPTS] = "SELECT " CKPT_COLS " FROM checkpoints WHERE run_id = ?1"
+	    " ORDER BY step, path",
+	[Q_CKPT_LATEST] = "SELECT " CKPT_COLS " FROM checkpoints"
+	    " WHERE run_id = ?1 AND status = 'done'"
+	    " ORDER BY step DESC, id DESC LIMIT 1",
+	[Q_CKPT_STEP] = "SELECT " CKPT_COLS " FROM checkpoints"
+	    " WHERE run_id = ?1 AND step = ?2"
+	    " ORDER BY status = 'done' DESC, id DESC LIMIT 1",
+	[Q_CKPT_ONE] = "SELECT path, status, backend, bytes, seconds"
+	    " FROM checkpoints WHERE id = ?1",
+	[Q_METRICS] = "SELECT x.name, x.module, x.type, x.dtype, x.layer,"
+	    " x.rows, x.cols, m.status, m.error, m.seconds, x.embedding, "
+	    SNR_COLS " FROM metrics m JOIN matrices x ON x.id = m.matrix_id"
+	    " WHERE m.checkpoint_id = ?1 ORDER BY m.ord",
+	[Q_SPECTRUM] = "SELECT s.k, s.sv, " SNR_COLS " FROM matrices x"
+	    " JOIN spectra s ON s.matrix_id = x.id AND s.checkpoint_id = ?1"
+	    " JOIN metrics m ON m.matrix_id = x.id AND m.checkpoint_id = ?1"
+	    " WHERE x.run_id = (SELECT run_id FROM checkpoints WHERE id = ?1)"
+	    " AND (x.name = ?2 OR x.module = ?2)"
+	    " ORDER BY x.name = ?2 DESC LIMIT 1",
+	[Q_SEL_LATEST] = "SELECT s.body, s.version, c.step FROM selections s"
+	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
+	    " WHERE s.run_id = ?1 AND s.top_percent = ?2"
+	    " ORDER BY s.id DESC LIMIT 1",
+};
+
+/* The metrics store_history() serves: column and class expression. */
+static const struct {
+	const char	*name, *col, *cls;
+} hist_metrics[] = {
+	{ "snr", "m.snr", "m.snr_class" },
+	{ "s1", "m.s1", "NULL" },
+	{ "sigma_hat", "m.sigma_hat", "NULL" },
+	{ "tau", "m.tau", "NULL" },
+	{ "mp_rank", "m.mp_rank", "NULL" },
+	{ "signal", "m.signal", "NULL" },
+	{ "noise", "m.noise", "NULL" },
+	{ "fro2", "m.fro2", "NULL" },
+	{ "stable_rank", "m.stable_rank", "NULL" },
+};
+
+/* Values of ?6, column 6 of a history query (see store_history()). */
+#define HIST_SQL \
+	"SELECT x.module, x.type, x.layer, c.step, c.wall_time," \
+	" CASE WHEN m.status = 'ok' THEN %s END," \
+	" CASE WHEN m.status = 'ok' THEN %s END" \
+	" FROM metrics m JOIN matrices x ON x.id = m.matrix_id" \
+	" JOIN checkpoints c ON c.id = m.checkpoint_id" \
+	" WHERE c.run_id = ?1 AND c.status = 'done'" \
+	" AND m.status IN ('ok', 'nonfinite')" \
+	" AND (?2 IS NULL OR x.type = ?2)" \
+	" ORDER BY x.module, c.step, c.id"
+
+static const char *const ckpt_names[CK_NSTATUS] = {
+	[CK_PENDING] = "pending",
+	[CK_ANALYZING] = "analyzing",
+	[CK_DONE] = "done",
+	[CK_FAILED] = "failed",
+	[CK_UNSUPPORTED] = "unsupported",
+	[CK_VANISHED] = "vanished",
+};
+
+/* SQLite primary result codes and what they mean to a caller. */
+static const struct {
+	int		 sqlite;
+	enum spd_err	 err;
+} err_map[] = {
+	{ SQLITE_BUSY, SPD_EBUSY },
+	{ SQLITE_LOCKED, SPD_EBUSY },
+	{ SQLITE_FULL, SPD_EIO },
+	{ SQLITE_IOERR, SPD_EIO },
+	{ SQLITE_CANTOPEN, SPD_EIO },
+	{ SQLITE_READONLY, SPD_EIO },
+	{ SQLITE_PERM, SPD_EIO },
+	{ SQLITE_PROTOCOL, SPD_EIO },
+	{ SQLITE_CORRUPT, SPD_EFORMAT },
+	{ SQLITE_NOTADB, SPD_EFORMAT },
+	{ SQLITE_SCHEMA, SPD_EFORMAT },
+	{ SQLITE_NOMEM, SPD_ENOMEM },
+	{ SQLITE_CONSTRAINT, SPD_EINVAL },
+	{ SQLITE_TOOBIG, SPD_EINVAL },
+	{ SQLITE_RANGE, SPD_EINVAL },
+	{ SQLITE_MISMATCH, SPD_EINVAL },
+};
+
+/* --- small helpers -------------------------------------------------------- */
+
+/* Returns the checkpoint status name, "unknown" when out of range. */
+const char *
+ckpt_status_name(enum ckpt_status st)
+{
+	if ((unsigned)st >= CK_NSTATUS)
+		return "unknown";
+	return ckpt_names[st];
+}
+
+/* Looks a checkpoint status up by name. */
+enum spd_err
+ckpt_status_parse(const char *name, enum ckpt_status *out)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < CK_NSTATUS; i++) {
+		if (strcmp(ckpt_names[i], name) == 0) {
+			*out = (enum ckpt_status)i;
+			return SPD_OK;
+		}
+	}
+	return SPD_EINVAL;
+}
+
+/* Maps a SQLite result code (primary or extended) to an spd_err. */
+static enum spd_err
+map_rc(int rc)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(err_map); i++)
+		if (err_map[i].sqlite == (rc & 0xff))
+			return err_map[i].err;
+	return SPD_EINTERNAL;
+}
+
+/*
+ * Fails with SQLite's error rc: "store: <op>: <message>". The message is
+ * the connection's when it belongs to rc, else the generic one.
+ */
+static enum spd_err
+db_fail(struct store *s, int rc, const char *op, struct spd_errbuf *eb)
+{
+	const char *msg = sqlite3_errstr(rc);
+
+	if (s != NULL && s->db != NULL &&
+	    (sqlite3_errcode(s->db) & 0xff) == (rc & 0xff))
+		msg = sqlite3_errmsg(s->db);
+	return spd_fail(eb, map_rc(rc), "store: %s: %s", op, msg);
+}
+
+/* Unix time now, in seconds. */
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Prepares the statement text. */
+static enum spd_err
+prep_sql(struct store *s, const char *text, sqlite3_stmt **st,
+    const char *op, struct spd_errbuf *eb)
+{
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, text, -1, st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc, op, eb);
+	return SPD_OK;
+}
+
+/* Prepares statement q of the table. */
+static enum spd_err
+prep(struct store *s, enum q q, sqlite3_stmt **st, const char *op,
+    struct spd_errbuf *eb)
+{
+	return prep_sql(s, sql[q], st, op, eb);
+}
+
+/*
+ * Steps st once: SPD_OK with *row true (a row) or false (done), else the
+ * error. row may be NULL for statements that return nothing.
+ */
+static enum spd_err
+step(struct store *s, sqlite3_stmt *st, bool *row, const char *op,
+    struct spd_errbuf *eb)
+{
+	int rc;
+
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		(void)sqlite3_reset(st);
+		return db_fail(s, rc, op, eb);
+	}
+	if (row != NULL)
+		*row = rc == SQLITE_ROW;
+	return SPD_OK;
+}
+
+/* Prepares statement q, runs it to completion and finalizes it. */
+static enum spd_err
+exec_q(struct store *s, enum q q, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+
+	rc = prep(s, q, &st, op, eb);
+	if (rc == SPD_OK)
+		rc = step(s, st, NULL, op, eb);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Accumulating binders: each does nothing once *rc holds an error. */
+static void
+b_int(sqlite3_stmt *st, int i, int64_t v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_int64(st, i, v);
+}
+
+/* Binds an unsigned value; above INT64_MAX fails with SQLITE_RANGE. */
+static void
+b_u64(sqlite3_stmt *st, int i, uint64_t v, int *rc)
+{
+	if (*rc == SQLITE_OK && v > INT64_MAX)
+		*rc = SQLITE_RANGE;
+	b_int(st, i, (int64_t)v, rc);
+}
+
+/* Binds a double; NaN becomes NULL explicitly (SQLite would anyway). */
+static void
+b_real(sqlite3_stmt *st, int i, double v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = isnan(v) ? sqlite3_bind_null(st, i) :
+		    sqlite3_bind_double(st, i, v);
+}
+
+/* Binds a string that outlives the step; NULL binds NULL. */
+static void
+b_text(sqlite3_stmt *st, int i, const char *v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = v == NULL ? sqlite3_bind_null(st, i) :
+		    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* Fails for the result of a chain of binders. */
+static enum spd_err
+bind_fail(struct store *s, int rc, const char *op, struct spd_errbuf *eb)
+{
+	if (rc == SQLITE_RANGE)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: value out of range",
+		    op);
+	return db_fail(s, rc, op, eb);
+}
+
+/* Reads a REAL column; NULL (a stored NaN) reads as NaN. */
+static double
+col_real(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NAN;
+	return sqlite3_column_double(st, i);
+}
+
+/* Reads a non-negative INTEGER column (negative reads as 0). */
+static uint64_t
+col_u64(sqlite3_stmt *st, int i)
+{
+	int64_t v = sqlite3_column_int64(st, i);
+
+	return v < 0 ? 0 : (uint64_t)v;
+}
+
+/* Reads a TEXT column, NULL when NULL. */
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+/* The class string of v for snr_class, NULL when finite. */
+static const char *
+class_of(double v)
+{
+	if (isnan(v))
+		return "nan";
+	if (isinf(v))
+		return v > 0 ? "inf" : "-inf";
+	return NULL;
+}
+
+/* Reads a value with its class column (see class_of()). */
+static double
+col_classed(sqlite3_stmt *st, int vi, int ci)
+{
+	const char *cls = col_text(st, ci);
+
+	if (cls == NULL)
+		return col_real(st, vi);
+	if (strcmp(cls, "inf") == 0)
+		return INFINITY;
+	if (strcmp(cls, "-inf") == 0)
+		return -INFINITY;
+	return NAN;
+}
+
+/* Fills m from the SNR_COLS starting at column i. */
+static void
+metric_fill(sqlite3_stmt *st, int i, struct snr_result *m)
+{
+	m->snr = col_classed(st, i, i + 1);
+	m->s1 = col_real(st, i + 2);
+	m->sigma_hat = col_real(st, i + 3);
+	m->tau = col_real(st, i + 4);
+	m->mp_rank = (size_t)col_u64(st, i + 5);
+	m->signal = col_real(st, i + 6);
+	m->noise = col_real(st, i + 7);
+	m->fro2 = col_real(st, i + 8);
+	m->stable_rank = col_real(st, i + 9);
+}
+
+/* Fails unless s is open read-write. */
+static enum spd_err
+need_rw(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	if (s == NULL || s->db == NULL)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: no store", op);
+	if (s->mode != STORE_RW)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: store is read-only",
+		    op);
+	return SPD_OK;
+}
+
+/* Fails unless s is open. */
+static enum spd_err
+need_open(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	if (s == NULL || s->db == NULL)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: no store", op);
+	return SPD_OK;
+}
+
+/* Result of a callback: nonzero stops the walk. */
+static enum spd_err
+cb_result(int stop, const char *op, struct spd_errbuf *eb)
+{
+	if (stop != 0)
+		return spd_fail(eb, SPD_ECANCELED, "store: %s: stopped", op);
+	return SPD_OK;
+}
+
+/* Begins a write transaction. */
+static enum spd_err
+tx_begin(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	return exec_q(s, Q_BEGIN, op, eb);
+}
+
+/* Commits; on failure the caller rolls back. */
+static enum spd_err
+tx_commit(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	return exec_q(s, Q_COMMIT, op, eb);
+}
+
+/* Rolls back the open transaction, if SQLite has not already. */
+static void
+tx_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		(void)exec_q(s, Q_ROLLBACK, "rollback", NULL);
+}
+
+/* --- opening ------------------------------------------------------------ */
+
+/* Reads the single integer result of statement q. */
+static enum spd_err
+query_int(struct store *s, enum q q, int64_t *v, const char *op,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+
+	rc = prep(s, q, &st, op, eb);
+	if (rc == SPD_OK)
+		rc = step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_EINTERNAL, "store: %s: no result", op);
+	if (rc == SPD_OK)
+		*v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Reads user_version and checks the file is ours (or empty) and not newer. */
+static enum spd_err
+check_header(struct store *s, int64_t *uv, const char *op,
+    struct spd_errbuf *eb)
+{
+	int64_t		app = 0, ntab = 0;
+	enum spd_err	rc;
+
+	rc = query_int(s, Q_USER_VERSION, uv, op, eb);
+	if (rc == SPD_OK)
+		rc = query_int(s, Q_APP_ID, &app, op, eb);
+	if (rc == SPD_OK)
+		rc = query_int(s, Q_NTABLES, &ntab, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	if (*uv > STORE_SCHEMA_VERSION)
+		return spd_fail(eb, SPD_EFORMAT, "store: %s: schema version %"
+		    PRId64 " is newer than this spectrumd's (%d)", op, *uv,
+		    STORE_SCHEMA_VERSION);
+	if (app != STORE_APP_ID && (*uv > 0 || app != 0 || ntab > 0))
+		return spd_fail(eb, SPD_EFORMAT,
+		    "store: %s: not a spectrumd database", op);
+	if (s->mode == STORE_RO && *uv != STORE_SCHEMA_VERSION)
+		return spd_fail(eb, SPD_EFORMAT, "store: %s: schema version %"
+		    PRId64 ", need %d (open it read-write once)", op, *uv,
+		    STORE_SCHEMA_VERSION);
+	return SPD_OK;
+}
+
+/* Runs one or more ';'-separated statements. */
+static enum spd_err
+exec_sql(struct store *s, const char *text, const char *op,
+    struct spd_errbuf *eb)
+{
+	int rc;
+
+	rc = sqlite3_exec(s->db, text, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc, op, eb);
+	return SPD_OK;
+}
+
+/* Applies the migrations past user_version in one transaction. */
+static enum spd_err
+migrate(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	char		set[96];
+	int64_t		uv = 0;
+	enum spd_err	rc;
+
+	rc = tx_begin(s, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	rc = check_header(s, &uv, op, eb);	/* again, under the lock */
+	for (; rc == SPD_OK && uv < STORE_SCHEMA_VERSION; uv++)
+		rc = exec_sql(s, migrations[uv], op, eb);
+	snprintf(set, sizeof set, "PRAGMA user_version = %d;"
+	    " PRAGMA application_id = %d;", STORE_SCHEMA_VERSION,
+	    STORE_APP_ID);
+	if (rc == SPD_OK)
+		rc = exec_sql(s, set, op, eb);
+	if (rc == SPD_OK)
+		rc = tx_commit(s, op, eb);
+	if (rc != SPD_OK)
+		tx_rollback(s);
+	return rc;
+}
+
+/* Turns on WAL (checking it took) and the other per-connection settings. */
+static enum spd_err
+set_wal(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	const char	*mode;
+
+	rc = prep_sql(s, "PRAGMA journal_mode = WAL", &st, op, eb);
+	if (rc == SPD_OK)
+		rc = step(s, st, &row, op, eb);
+	mode = row ? col_text(st, 0) : NULL;
+	if (rc == SPD_OK && (mode == NULL || strcmp(mode, "wal") != 0))
+		rc = spd_fail(eb, SPD_EIO, "store: %s: cannot use WAL mode"
+		    " (journal mode is %s)", op, mode != NULL ? mode : "?");
+	sqlite3_finalize(st);
+	if (rc == SPD_OK)
+		rc = exec_sql(s, "PRAGMA synchronous = NORMAL", op, eb);
+	return rc;
+}
+
+/* Opens the connection of s, sets its pragmas, checks or migrates. */
+static enum spd_err
+store_connect(struct store *s, const char *path, const char *op,
+    struct spd_errbuf *eb)
+{
+	int64_t		uv = 0;
+	int		flags, rc;
+	enum spd_err	err;
+
+	flags = s->mode == STORE_RW ?
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+	rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc, op, eb);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	err = exec_sql(s, "PRAGMA foreign_keys = ON", op, eb);
+	if (err == SPD_OK)
+		err = check_header(s, &uv, op, eb);
+	if (err == SPD_OK && s->mode == STORE_RW)
+		err = set_wal(s, op, eb);
+	if (err == SPD_OK && s->mode == STORE_RW && uv < STORE_SCHEMA_VERSION)
+		err = migrate(s, op, eb);
+	return err;
+}
+
+/* Opens (and for RW creates and migrates) the database at path. */
+enum spd_err
+store_open(const char *path, enum store_mode mode, struct store **out,
+    struct spd_errbuf *eb)
+{
+	struct store	*s;
+	struct stat	 sb;
+	char		 op[96];
+	enum spd_err	 rc;
+
+	if (path == NULL || out == NULL || (mode != STORE_RW &&
+	    mode != STORE_RO))
+		return spd_fail(eb, SPD_EINVAL, "store: open: bad arguments");
+	snprintf(op, sizeof op, "open %s", path);
+	if (mode == STORE_RO && stat(path, &sb) == -1 && errno == ENOENT)
+		return spd_fail(eb, SPD_ENOTFOUND, "store: %s: no such file",
+		    op);
+	s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory", op);
+	s->mode = mode;
+	rc = store_connect(s, path, op, eb);
+	if (rc != SPD_OK) {
+		store_close(s);
+		return rc;
+	}
+	*out = s;
+	return SPD_OK;
+}
+
+/* Closes the connection and frees s. */
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_close_v2(s->db);
+	free(s);
+}
+
+/* --- writing ------------------------------------------------------------ */
+
+/* Finds or creates a run by name, updating its dir. */
+enum spd_err
+store_run_ensure(struct store *s, const char *name, const char *dir,
+    int64_t *run_id, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[160];
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "run %s", name != NULL ? name : "(null)");
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && (name == NULL || dir == NULL || run_id == NULL))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_RUN_UPSERT, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_text(st, 1, name, &brc);
+	b_text(st, 2, dir, &brc);
+	b_real(st, 3, wall_now(), &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_EINTERNAL, "store: %s: no id", op);
+	if (rc == SPD_OK)
+		*run_id = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Inserts checkpoint (run_id, path) unless it exists. */
+static enum spd_err
+ckpt_insert(struct store *s, int64_t run_id, const char *path,
+    long long step_no, double wall_time, enum ckpt_status status,
+    const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+
+	rc = prep(s, Q_CKPT_INSERT, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	b_text(st, 2, path, &brc);
+	b_int(st, 3, step_no, &brc);
+	b_real(st, 4, isfinite(wall_time) ? wall_time : 0, &brc);
+	b_text(st, 5, ckpt_status_name(status), &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, NULL, op, eb);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Reads id and status of checkpoint (run_id, path). */
+static enum spd_err
+ckpt_find(struct store *s, int64_t run_id, const char *path, int64_t *id,
+    enum ckpt_status *cur, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	rc = prep(s, Q_CKPT_FIND, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	b_text(st, 2, path, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_EINTERNAL, "store: %s: vanished", op);
+	if (rc == SPD_OK && ckpt_status_parse(col_text(st, 1), cur) != SPD_OK)
+		rc = spd_fail(eb, SPD_EFORMAT, "store: %s: bad status", op);
+	if (rc == SPD_OK)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Finds or inserts a checkpoint; an existing row keeps its status. */
+enum spd_err
+store_ckpt_ensure(struct store *s, int64_t run_id, const char *path,
+    long long step_no, double wall_time, enum ckpt_status status,
+    int64_t *ckpt_id, enum ckpt_status *cur, struct spd_errbuf *eb)
+{
+	char		op[160];
+	enum spd_err	rc;
+	int64_t		id = 0;
+	enum ckpt_status st = CK_PENDING;
+
+	snprintf(op, sizeof op, "checkpoint %s",
+	    path != NULL ? path : "(null)");
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && (path == NULL || ckpt_id == NULL ||
+	    (unsigned)status >= CK_NSTATUS))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = ckpt_insert(s, run_id, path, step_no, wall_time, status,
+		    op, eb);
+	if (rc == SPD_OK)
+		rc = ckpt_find(s, run_id, path, &id, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	*ckpt_id = id;
+	if (cur != NULL)
+		*cur = st;
+	return SPD_OK;
+}
+
+/* Runs an UPDATE of one checkpoint; ENOTFOUND when no row changed. */
+static enum spd_err
+ckpt_update(struct store *s, sqlite3_stmt *st, int brc, const char *op,
+    struct spd_errbuf *eb)
+{
+	enum spd_err rc;
+
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, NULL, op, eb);
+	if (rc == SPD_OK && sqlite3_changes(s->db) == 0)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: no such checkpoint",
+		    op);
+	return rc;
+}
+
+/* Sets status and error of a checkpoint, and its start/finish times. */
+enum spd_err
+store_ckpt_set_status(struct store *s, int64_t ckpt_id,
+    enum ckpt_status status, const char *error, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "set status of checkpoint %" PRId64, ckpt_id);
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && (unsigned)status >= CK_NSTATUS)
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad status", op);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_CKPT_STATUS, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, ckpt_id, &brc);
+	b_text(st, 2, ckpt_status_name(status), &brc);
+	b_text(st, 3, error, &brc);
+	b_real(st, 4, wall_now(), &brc);
+	rc = ckpt_update(s, st, brc, op, eb);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Records the progress of an analysing checkpoint. */
+enum spd_err
+store_ckpt_progress(struct store *s, int64_t ckpt_id, uint64_t done,
+    uint64_t total, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "progress of checkpoint %" PRId64, ckpt_id);
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_CKPT_PROGRESS, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, ckpt_id, &brc);
+	b_u64(st, 2, done, &brc);
+	b_u64(st, 3, total, &brc);
+	rc = ckpt_update(s, st, brc, op, eb);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Marks every analysing checkpoint pending again. */
+enum spd_err
+store_reset_interrupted(struct store *s, struct spd_errbuf *eb)
+{
+	const char	*op = "reset interrupted checkpoints";
+	enum spd_err	 rc;
+
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK)
+		rc = exec_q(s, Q_CKPT_RESET, op, eb);
+	return rc;
+}
+
+/* --- store_put_report --------------------------------------------------- */
+
+/* One store_put_report in progress: its statements, reused per matrix. */
+struct put {
+	struct store		*s;
+	const char		*op;
+	struct spd_errbuf	*eb;
+	int64_t			 run_id, ckpt_id;
+	sqlite3_stmt		*mat, *met, *spec;
+	unsigned char		*buf;		/* encoded spectrum */
+	size_t			 bufcap;
+	store_body_fn		 make_body;
+	void			*body_arg;
+};
+
+/* Runs statement q bound to the checkpoint id only (?1), to completion. */
+static enum spd_err
+put_exec_ckpt(struct put *p, enum q q)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+
+	rc = prep(p->s, q, &st, p->op, p->eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, p->ckpt_id, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, NULL, p->op, p->eb);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Looks up the run of the checkpoint; ENOTFOUND when there is none. */
+static enum spd_err
+put_run(struct put *p)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	rc = prep(p->s, Q_PUT_RUN, &st, p->op, p->eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, p->ckpt_id, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, &row, p->op, p->eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(p->eb, SPD_ENOTFOUND,
+		    "store: %s: no such checkpoint", p->op);
+	if (rc == SPD_OK)
+		p->run_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Upserts the matrices row of m (module, type default to the name). */
+static enum spd_err
+put_matrix(struct put *p, const struct mat_result *m, int64_t *id)
+{
+	const char	*module = m->module != NULL ? m->module : m->name;
+	const char	*type = m->type != NULL ? m->type : module;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	if (m->name == NULL || (unsigned)m->dtype >= DT_COUNT)
+		return spd_fail(p->eb, SPD_EINVAL, "store: %s: matrix without"
+		    " a name or with a bad dtype", p->op);
+	b_int(p->mat, 1, p->run_id, &brc);
+	b_text(p->mat, 2, m->name, &brc);
+	b_text(p->mat, 3, module, &brc);
+	b_text(p->mat, 4, type, &brc);
+	b_int(p->mat, 5, m->layer, &brc);
+	b_int(p->mat, 6, m->embedding != 0, &brc);
+	b_u64(p->mat, 7, m->rows, &brc);
+	b_u64(p->mat, 8, m->cols, &brc);
+	b_text(p->mat, 9, dtype_name(m->dtype), &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, p->mat, &row, p->op, p->eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(p->eb, SPD_EINTERNAL, "store: %s: no matrix id",
+		    p->op);
+	if (rc == SPD_OK)
+		*id = sqlite3_column_int64(p->mat, 0);
+	sqlite3_reset(p->mat);
+	return rc;
+}
+
+/* Inserts the metrics row of m (matrix mid, position ord). */
+static enum spd_err
+put_metric(struct put *p, const struct mat_result *m, int64_t mid,
+    size_t ord)
+{
+	const struct snr_result	*r = &m->m;
+	enum spd_err		 rc;
+	int			 brc = SQLITE_OK;
+
+	b_int(p->met, 1, p->ckpt_id, &brc);
+	b_int(p->met, 2, mid, &brc);
+	b_u64(p->met, 3, ord, &brc);
+	b_text(p->met, 4, mat_status_name(m->status), &brc);
+	b_text(p->met, 5, m->error, &brc);
+	b_real(p->met, 6, r->snr, &brc);
+	b_text(p->met, 7, class_of(r->snr), &brc);
+	b_real(p->met, 8, r->s1, &brc);
+	b_real(p->met, 9, r->sigma_hat, &brc);
+	b_real(p->met, 10, r->tau, &brc);
+	b_u64(p->met, 11, r->mp_rank, &brc);
+	b_real(p->met, 12, r->signal, &brc);
+	b_real(p->met, 13, r->noise, &brc);
+	b_real(p->met, 14, r->fro2, &brc);
+	b_real(p->met, 15, r->stable_rank, &brc);
+	b_real(p->met, 16, m->seconds, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, p->met, NULL, p->op, p->eb);
+	sqlite3_reset(p->met);
+	return rc;
+}
+
+/* Encodes k floats as little-endian float32 into dst (k * 4 bytes). */
+static void
+sv_encode(const float *sv, size_t k, unsigned char *dst)
+{
+	uint32_t	u;
+	size_t		i;
+
+	for (i = 0; i < k; i++) {
+		memcpy(&u, &sv[i], sizeof u);
+		dst[4 * i] = (unsigned char)u;
+		dst[4 * i + 1] = (unsigned char)(u >> 8);
+		dst[4 * i + 2] = (unsigned char)(u >> 16);
+		dst[4 * i + 3] = (unsigned char)(u >> 24);
+	}
+}
+
+/* Decodes k little-endian float32 values from src. */
+static void
+sv_decode(const unsigned char *src, size_t k, float *sv)
+{
+	uint32_t	u;
+	size_t		i;
+
+	for (i = 0; i < k; i++) {
+		u = (uint32_t)src[4 * i] | (uint32_t)src[4 * i + 1] << 8 |
+		    (uint32_t)src[4 * i + 2] << 16 |
+		    (uint32_t)src[4 * i + 3] << 24;
+		memcpy(&sv[i], &u, sizeof u);
+	}
+}
+
+/* Grows the encode buffer of p to n bytes. */
+static enum spd_err
+put_buf(struct put *p, size_t n)
+{
+	unsigned char *nb;
+
+	if (n <= p->bufcap)
+		return SPD_OK;
+	nb = realloc(p->buf, n);
+	if (nb == NULL)
+		return spd_fail(p->eb, SPD_ENOMEM, "store: %s: out of memory",
+		    p->op);
+	p->buf = nb;
+	p->bufcap = n;
+	return SPD_OK;
+}
+
+/* Inserts the spectrum of m, when it has one. */
+static enum spd_err
+put_spectrum(struct put *p, const struct mat_result *m, int64_t mid)
+{
+	enum spd_err	rc;
+	size_t		n;
+	int		brc = SQLITE_OK;
+
+	if (m->spectrum == NULL || m->k == 0)
+		return SPD_OK;
+	if (__builtin_mul_overflow(m->k, sizeof(float), &n))
+		return spd_fail(p->eb, SPD_EINVAL, "store: %s: spectrum of %s"
+		    " too long", p->op, m->name);
+	rc = put_buf(p, n);
+	if (rc != SPD_OK)
+		return rc;
+	sv_encode(m->spectrum, m->k, p->buf);
+	b_int(p->spec, 1, p->ckpt_id, &brc);
+	b_int(p->spec, 2, mid, &brc);
+	b_u64(p->spec, 3, m->k, &brc);
+	if (brc == SQLITE_OK)
+		brc = sqlite3_bind_blob64(p->spec, 4, p->buf, n, SQLITE_STATIC);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, p->spec, NULL, p->op, p->eb);
+	sqlite3_reset(p->spec);
+	return rc;
+}
+
+/* Stores every matrix of r with its metrics and spectrum. */
+static enum spd_err
+put_mats(struct put *p, const struct report *r)
+{
+	enum spd_err	rc;
+	int64_t		mid = 0;
+	size_t		i;
+
+	rc = prep(p->s, Q_PUT_MATRIX, &p->mat, p->op, p->eb);
+	if (rc == SPD_OK)
+		rc = prep(p->s, Q_PUT_METRIC, &p->met, p->op, p->eb);
+	if (rc == SPD_OK)
+		rc = prep(p->s, Q_PUT_SPECTRUM, &p->spec, p->op, p->eb);
+	for (i = 0; rc == SPD_OK && i < r->nmats; i++) {
+		rc = put_matrix(p, &r->mats[i], &mid);
+		if (rc == SPD_OK)
+			rc = put_metric(p, &r->mats[i], mid, i);
+		if (rc == SPD_OK)
+			rc = put_spectrum(p, &r->mats[i], mid);
+	}
+	return rc;
+}
+
+/* Marks the checkpoint done with the report's timings and backend. */
+static enum spd_err
+put_done(struct put *p, const struct report *r)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+
+	rc = prep(p->s, Q_PUT_DONE, &st, p->op, p->eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, p->ckpt_id, &brc);
+	b_text(st, 2, r->backend, &brc);
+	b_real(st, 3, isfinite(r->seconds) ? r->seconds : 0, &brc);
+	b_u64(st, 4, r->bytes, &brc);
+	b_real(st, 5, wall_now(), &brc);
+	b_u64(st, 6, r->nmats, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, NULL, p->op, p->eb);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Decides the version of a selection: the newest stored row of this run
+ * and top_percent (insertion order) with the same module set keeps its
+ * version; otherwise the highest version so far + 1 (first: 1).
+ */
+static enum spd_err
+sel_version(struct put *p, unsigned top, const char *mods,
+    long long *version, bool *changed)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+	const char	*prev;
+
+	rc = prep(p->s, Q_SEL_PREV, &st, p->op, p->eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, p->run_id, &brc);
+	b_int(st, 2, top, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, &row, p->op, p->eb);
+	if (rc == SPD_OK) {
+		prev = row ? col_text(st, 1) : NULL;
+		*changed = prev == NULL || strcmp(prev, mods) != 0;
+		*version = !row ? 1 : !*changed ?
+		    sqlite3_column_int64(st, 0) :
+		    sqlite3_column_int64(st, 2) + 1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Stores the selection of the checkpoint with its version and body. */
+static enum spd_err
+put_selection(struct put *p, unsigned top, const char *mods,
+    long long *version, bool *changed)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+	char		*body = NULL;
+
+	rc = sel_version(p, top, mods, version, changed);
+	if (rc == SPD_OK) {
+		body = p->make_body(p->body_arg, *version);
+		if (body == NULL)
+			rc = spd_fail(p->eb, SPD_ENOMEM, "store: %s: no"
+			    " selection body (out of memory)", p->op);
+	}
+	if (rc == SPD_OK)
+		rc = prep(p->s, Q_SEL_PUT, &st, p->op, p->eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, p->run_id, &brc);
+	b_int(st, 2, p->ckpt_id, &brc);
+	b_int(st, 3, top, &brc);
+	b_int(st, 4, *version, &brc);
+	b_text(st, 5, mods, &brc);
+	b_text(st, 6, body, &brc);
+	b_real(st, 7, wall_now(), &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, NULL, p->op, p->eb);
+out:
+	sqlite3_finalize(st);
+	free(body);
+	return rc;
+}
+
+/* Everything store_put_report writes, inside its transaction. */
+static enum spd_err
+put_all(struct put *p, const struct report *r, unsigned top,
+    const char *mods, long long *version, bool *changed)
+{
+	enum spd_err rc;
+
+	rc = put_run(p);
+	if (rc == SPD_OK)
+		rc = put_exec_ckpt(p, Q_PUT_DEL_SPECTRA);
+	if (rc == SPD_OK)
+		rc = put_exec_ckpt(p, Q_PUT_DEL_METRICS);
+	if (rc == SPD_OK)
+		rc = put_mats(p, r);
+	if (rc == SPD_OK)
+		rc = put_done(p, r);
+	if (rc == SPD_OK)
+		rc = put_selection(p, top, mods, version, changed);
+	return rc;
+}
+
+/* Stores a whole analysis in one transaction (see store.h). */
+enum spd_err
+store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
+    unsigned top_percent, const char *sel_modules, store_body_fn make_body,
+    void *arg, long long *version, bool *changed, struct spd_errbuf *eb)
+{
+	struct put	 p = { .s = s, .eb = eb, .ckpt_id = ckpt_id,
+	    .make_body = make_body, .body_arg = arg };
+	char		 op[96];
+	enum spd_err	 rc;
+	long long	 v = 0;
+	bool		 ch = false;
+
+	snprintf(op, sizeof op, "put report for checkpoint %" PRId64, ckpt_id);
+	p.op = op;
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && (r == NULL || sel_modules == NULL ||
+	    make_body == NULL || top_percent < 1 || top_percent > 100))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = tx_begin(s, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	rc = put_all(&p, r, top_percent, sel_modules, &v, &ch);
+	sqlite3_finalize(p.mat);
+	sqlite3_finalize(p.met);
+	sqlite3_finalize(p.spec);
+	free(p.buf);
+	if (rc == SPD_OK)
+		rc = tx_commit(s, op, eb);
+	if (rc != SPD_OK) {
+		tx_rollback(s);
+		return rc;
+	}
+	if (version != NULL)
+		*version = v;
+	if (changed != NULL)
+		*changed = ch;
+	return SPD_OK;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+/* Fills the status counts of run row->id. */
+static enum spd_err
+run_counts(struct store *s, sqlite3_stmt *st, struct run_row *row,
+    const char *op, struct spd_errbuf *eb)
+{
+	enum ckpt_status cs;
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+
+	memset(row->counts, 0, sizeof row->counts);
+	sqlite3_reset(st);
+	b_int(st, 1, row->id, &brc);
+	if (brc != SQLITE_OK)
+		return bind_fail(s, brc, op, eb);
+	for (;;) {
+		rc = step(s, st, &more, op, eb);
+		if (rc != SPD_OK || !more)
+			return rc;
+		if (ckpt_status_parse(col_text(st, 0), &cs) != SPD_OK)
+			return spd_fail(eb, SPD_EFORMAT,
+			    "store: %s: bad checkpoint status", op);
+		row->counts[cs] = col_u64(st, 1);
+	}
+}
+
+/* Calls cb for every run, ordered by name. */
+enum spd_err
+store_runs(struct store *s, store_run_cb cb, void *arg,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL, *cst = NULL;
+	const char	*op = "list runs";
+	struct run_row	 row;
+	enum spd_err	 rc;
+	bool		 more = true;
+
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_RUNS, &st, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_RUN_COUNTS, &cst, op, eb);
+	while (rc == SPD_OK) {
+		rc = step(s, st, &more, op, eb);
+		if (rc != SPD_OK || !more)
+			break;
+		row.id = sqlite3_column_int64(st, 0);
+		row.name = col_text(st, 1);
+		row.dir = col_text(st, 2);
+		row.latest_step = sqlite3_column_int64(st, 3);
+		rc = run_counts(s, cst, &row, op, eb);
+		if (rc == SPD_OK)
+			rc = cb_result(cb(arg, &row), op, eb);
+	}
+	sqlite3_finalize(cst);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Looks a run up by name. */
+enum spd_err
+store_run_find(struct store *s, const char *name, int64_t *run_id,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[160];
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "run %s", name != NULL ? name : "(null)");
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK && (name == NULL || run_id == NULL))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_RUN_FIND, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_text(st, 1, name, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: no such run", op);
+	if (rc == SPD_OK)
+		*run_id = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Fills a checkpoint row from the CKPT_COLS of st. */
+static enum spd_err
+ckpt_fill(sqlite3_stmt *st, struct ckpt_row *c, const char *op,
+    struct spd_errbuf *eb)
+{
+	if (ckpt_status_parse(col_text(st, 4), &c->status) != SPD_OK)
+		return spd_fail(eb, SPD_EFORMAT,
+		    "store: %s: bad checkpoint status", op);
+	c->id = sqlite3_column_int64(st, 0);
+	c->run_id = sqlite3_column_int64(st, 1);
+	c->step = sqlite3_column_int64(st, 2);
+	c->path = col_text(st, 3);
+	c->error = col_text(st, 5);
+	c->done = col_u64(st, 6);
+	c->total = col_u64(st, 7);
+	c->wall_time = sqlite3_column_double(st, 8);
+	c->started = sqlite3_column_double(st, 9);
+	c->finished = sqlite3_column_double(st, 10);
+	c->seconds = sqlite3_column_double(st, 11);
+	c->bytes = col_u64(st, 12);
+	c->backend = col_text(st, 13);
+	return SPD_OK;
+}
+
+/* Walks the rows of a bound checkpoint query; *n counts them. */
+static enum spd_err
+ckpt_walk(struct store *s, sqlite3_stmt *st, store_ckpt_cb cb, void *arg,
+    size_t *n, const char *op, struct spd_errbuf *eb)
+{
+	struct ckpt_row	row;
+	enum spd_err	rc;
+	bool		more = true;
+
+	*n = 0;
+	for (;;) {
+		rc = step(s, st, &more, op, eb);
+		if (rc != SPD_OK || !more)
+			return rc;
+		rc = ckpt_fill(st, &row, op, eb);
+		if (rc == SPD_OK)
+			rc = cb_result(cb(arg, &row), op, eb);
+		if (rc != SPD_OK)
+			return rc;
+		(*n)++;
+	}
+}
+
+/* Calls cb for every checkpoint of a run in step order. */
+enum spd_err
+store_ckpts(struct store *s, int64_t run_id, store_ckpt_cb cb, void *arg,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	size_t		 n;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "checkpoints of run %" PRId64, run_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_CKPTS, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, run_id, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    ckpt_walk(s, st, cb, arg, &n, op, eb);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Calls cb for one checkpoint of a run by step (< 0: the latest done). */
+enum spd_err
+store_ckpt_get(struct store *s, int64_t run_id, long long step_no,
+    store_ckpt_cb cb, void *arg, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	size_t		 n = 0;
+	int		 brc = SQLITE_OK;
+
+	if (step_no < 0)
+		snprintf(op, sizeof op, "latest checkpoint of run %" PRId64,
+		    run_id);
+	else
+		snprintf(op, sizeof op, "checkpoint at step %lld of run %"
+		    PRId64, step_no, run_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, step_no < 0 ? Q_CKPT_LATEST : Q_CKPT_STEP, &st,
+		    op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, run_id, &brc);
+	if (step_no >= 0)
+		b_int(st, 2, step_no, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    ckpt_walk(s, st, cb, arg, &n, op, eb);
+	if (rc == SPD_OK && n == 0)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: not found", op);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A metric row and what store_metrics() does not show of it. */
+typedef int	(*metric_full_cb)(void *arg, const struct metric_row *,
+		    int embedding);
+
+/* Walks the Q_METRICS rows of a checkpoint. */
+static enum spd_err
+metrics_walk(struct store *s, int64_t ckpt_id, metric_full_cb cb,
+    void *arg, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt		*st = NULL;
+	struct metric_row	 row;
+	enum spd_err		 rc;
+	bool			 more = true;
+	int			 brc = SQLITE_OK;
+
+	rc = prep(s, Q_METRICS, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, ckpt_id, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK) {
+		rc = step(s, st, &more, op, eb);
+		if (rc != SPD_OK || !more)
+			break;
+		row.name = col_text(st, 0);
+		row.module = col_text(st, 1);
+		row.type = col_text(st, 2);
+		row.dtype = col_text(st, 3);
+		row.layer = sqlite3_column_int(st, 4);
+		row.rows = col_u64(st, 5);
+		row.cols = col_u64(st, 6);
+		row.status = col_text(st, 7);
+		row.error = col_text(st, 8);
+		row.seconds = col_real(st, 9);
+		metric_fill(st, 11, &row.m);
+		rc = cb_result(cb(arg, &row, sqlite3_column_int(st, 10)), op,
+		    eb);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Adapts a store_metric_cb to metrics_walk(). */
+struct metric_plain {
+	store_metric_cb	 cb;
+	void		*arg;
+};
+
+/* Calls the plain callback, dropping the extra columns. */
+static int
+metric_plain_cb(void *arg, const struct metric_row *row, int embedding)
+{
+	struct metric_plain *mp = arg;
+
+	(void)embedding;
+	return mp->cb(mp->arg, row);
+}
+
+/* Calls cb for every matrix of a checkpoint in checkpoint order. */
+enum spd_err
+store_metrics(struct store *s, int64_t ckpt_id, store_metric_cb cb,
+    void *arg, struct spd_errbuf *eb)
+{
+	struct metric_plain	mp = { cb, arg };
+	char			op[96];
+	enum spd_err		rc;
+
+	snprintf(op, sizeof op, "metrics of checkpoint %" PRId64, ckpt_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = metrics_walk(s, ckpt_id, metric_plain_cb, &mp, op, eb);
+	return rc;
+}
+
+/* Prepares the history query of one metric; EINVAL when unknown. */
+static enum spd_err
+hist_prep(struct store *s, const char *metric, sqlite3_stmt **st,
+    const char *op, struct spd_errbuf *eb)
+{
+	char	text[1024];
+	size_t	i;
+
+	for (i = 0; i < nitems(hist_metrics); i++)
+		if (metric != NULL && strcmp(hist_metrics[i].name, metric) == 0)
+			break;
+	if (i == nitems(hist_metrics))
+		return spd_fail(eb, SPD_EINVAL, "store: %s: unknown metric",
+		    op);
+	snprintf(text, sizeof text, HIST_SQL, hist_metrics[i].col,
+	    hist_metrics[i].cls);
+	return prep_sql(s, text, st, op, eb);
+}
+
+/* Calls cb for every point of one metric's history (see store.h). */
+enum spd_err
+store_history(struct store *s, int64_t run_id, const char *type,
+    const char *metric, store_hist_cb cb, void *arg, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	struct hist_row	 row;
+	char		 op[128];
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "history of %s in run %" PRId64,
+	    metric != NULL ? metric : "(null)", run_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = hist_prep(s, metric, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, run_id, &brc);
+	b_text(st, 2, type, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK) {
+		rc = step(s, st, &more, op, eb);
+		if (rc != SPD_OK || !more)
+			break;
+		row.module = col_text(st, 0);
+		row.type = col_text(st, 1);
+		row.layer = sqlite3_column_int(st, 2);
+		row.step = sqlite3_column_int64(st, 3);
+		row.wall_time = sqlite3_column_double(st, 4);
+		row.value = col_classed(st, 5, 6);
+		rc = cb_result(cb(arg, &row), op, eb);
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Copies out the k values of a validated spectrum BLOB. */
+static enum spd_err
+spectrum_copy(sqlite3_stmt *st, float **sv, size_t *k, const char *op,
+    struct spd_errbuf *eb)
+{
+	const void	*blob = sqlite3_column_blob(st, 1);
+	int64_t		 n = sqlite3_column_int64(st, 0);
+	size_t		 len = (size_t)sqlite3_column_bytes(st, 1);
+	float		*out;
+
+	if (n <= 0 || blob == NULL || (uint64_t)n > SIZE_MAX / 4 ||
+	    len != (size_t)n * 4)
+		return spd_fail(eb, SPD_EFORMAT, "store: %s: spectrum of %"
+		    PRId64 " values has %zu bytes", op, n, len);
+	out = malloc(len);
+	if (out == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory", op);
+	sv_decode(blob, (size_t)n, out);
+	*sv = out;
+	*k = (size_t)n;
+	return SPD_OK;
+}
+
+/* Returns the stored spectrum of one matrix of a checkpoint. */
+enum spd_err
+store_spectrum(struct store *s, int64_t ckpt_id, const char *matrix,
+    float **sv, size_t *k, struct snr_result *m, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[192];
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "spectrum of %s in checkpoint %" PRId64,
+	    matrix != NULL ? matrix : "(null)", ckpt_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK && (matrix == NULL || sv == NULL || k == NULL))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_SPECTRUM, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, ckpt_id, &brc);
+	b_text(st, 2, matrix, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: not stored", op);
+	if (rc == SPD_OK)
+		rc = spectrum_copy(st, sv, k, op, eb);
+	if (rc == SPD_OK && m != NULL)
+		metric_fill(st, 2, m);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Returns the newest selection of a run for top_percent. */
+enum spd_err
+store_selection_latest(struct store *s, int64_t run_id,
+    unsigned top_percent, char **body, long long *version, long long *step_no,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+	char		*b = NULL;
+
+	snprintf(op, sizeof op, "selection of run %" PRId64 " at %u%%",
+	    run_id, top_percent);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_SEL_LATEST, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, run_id, &brc);
+	b_int(st, 2, top_percent, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none yet", op);
+	if (rc == SPD_OK && body != NULL) {
+		b = strdup(col_text(st, 0) != NULL ? col_text(st, 0) : "");
+		if (b == NULL)
+			rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory",
+			    op);
+	}
+	if (rc != SPD_OK)
+		goto out;
+	if (body != NULL)
+		*body = b;
+	if (version != NULL)
+		*version = sqlite3_column_int64(st, 1);
+	if (step_no != NULL)
+		*step_no = sqlite3_column_int64(st, 2);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Creates the empty report of a done checkpoint. */
+static enum spd_err
+load_head(struct store *s, int64_t ckpt_id, struct report **out,
+    const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+	const char	*status;
+
+	rc = prep(s, Q_CKPT_ONE, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, ckpt_id, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	status = row ? col_text(st, 1) : NULL;
+	if (rc == SPD_OK && (status == NULL || strcmp(status, "done") != 0))
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: %s", op,
+		    row ? "checkpoint not analysed" : "no such checkpoint");
+	if (rc == SPD_OK) {
+		*out = report_new(col_text(st, 0), col_text(st, 2));
+		if (*out == NULL)
+			rc = spd_fail(eb, SPD_ENOMEM,
+			    "store: %s: out of memory", op);
+	}
+	if (rc == SPD_OK) {
+		(*out)->bytes = col_u64(st, 3);
+		(*out)->seconds = sqlite3_column_double(st, 4);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* What load_add() needs: the report being built, and why it stopped. */
+struct load {
+	struct report		*r;
+	enum spd_err		 rc;
+	const char		*op;
+	struct spd_errbuf	 eb;
+};
+
+/* Duplicates a string, NULL staying NULL; false when out of memory. */
+static bool
+dup_opt(const char *src, char **dst)
+{
+	*dst = NULL;
+	if (src == NULL)
+		return true;
+	*dst = strdup(src);
+	return *dst != NULL;
+}
+
+/* Parses a stored mat_status name. */
+static bool
+mat_status_parse(const char *name, enum mat_status *out)
+{
+	enum mat_status st;
+
+	for (st = MAT_OK; name != NULL && st <= MAT_SKIPPED; st++) {
+		if (strcmp(mat_status_name(st), name) == 0) {
+			*out = st;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Appends one stored metric row to the report being loaded. */
+static int
+load_add(void *arg, const struct metric_row *row, int embedding)
+{
+	struct load		*l = arg;
+	struct mat_result	 m = { .layer = row->layer, .rows = row->rows,
+	    .cols = row->cols, .m = row->m, .seconds = row->seconds,
+	    .embedding = embedding };
+
+	if (dtype_parse(row->dtype, &m.dtype) != SPD_OK ||
+	    !mat_status_parse(row->status, &m.status)) {
+		l->rc = spd_fail(&l->eb, SPD_EFORMAT, "store: %s: %s: bad dtype"
+		    " or status", l->op, row->name);
+		return 1;
+	}
+	if (!dup_opt(row->name, &m.name) || !dup_opt(row->module, &m.module) ||
+	    !dup_opt(row->type, &m.type) || !dup_opt(row->error, &m.error) ||
+	    report_add(l->r, &m) != SPD_OK) {
+		mat_result_cleanup(&m);
+		l->rc = spd_fail(&l->eb, SPD_ENOMEM, "store: %s: out of memory",
+		    l->op);
+		return 1;
+	}
+	return 0;
+}
+
+/* Rebuilds the report of a done checkpoint from its stored metrics. */
+enum spd_err
+store_load_report(struct store *s, int64_t ckpt_id, struct report **out,
+    struct spd_errbuf *eb)
+{
+	struct load	l = { .rc = SPD_OK };
+	char		op[96];
+	enum spd_err	rc;
+
+	snprintf(op, sizeof op, "load report of checkpoint %" PRId64, ckpt_id);
+	l.op = op;
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK && out == NULL)
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = load_head(s, ckpt_id, &l.r, op, eb);
+	if (rc == SPD_OK)
+		rc = metrics_walk(s, ckpt_id, load_add, &l, op, eb);
+	if (rc == SPD_ECANCELED && l.rc != SPD_OK)	/* load_add() said why */
+		rc = spd_fail(eb, l.rc, "%s", l.eb.msg);
+	if (rc != SPD_OK) {
+		report_free(l.r);
+		return rc;
+	}
+	*out = l.r;
+	return SPD_OK;
+}

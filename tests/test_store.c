@@ -1,0 +1,1073 @@
+/*
+ * test_store.c: the SQLite history in a scratch directory: schema creation,
+ * versioning and refusal of foreign or newer files (checked in the database
+ * header bytes, so the test needs no <sqlite3.h>), runs and checkpoints,
+ * exact round trips of metrics (inf, NaN), spectra and reports, selection
+ * versions, a read-only handle seeing the writer's commits, history,
+ * all-or-nothing store_put_report, and its speed.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spectrumd/report.h"
+#include "spectrumd/store.h"
+#include "tap.h"
+
+#define SPEC_K		4096	/* spectrum length of the timing test */
+#define TIMING_MATS	224	/* matrices of the timing test */
+
+static char	dir[256];	/* the scratch directory */
+
+/* Joins dir and name into buf. */
+static const char *
+path_in(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+	return buf;
+}
+
+/* Creates the scratch directory under $TMPDIR or /tmp. */
+static void
+scratch_make(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof dir, "%s/test_store.XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+}
+
+/* Removes the scratch directory and the files in it. */
+static void
+scratch_remove(void)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		 p[512];
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlink(path_in(p, sizeof p, de->d_name));
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Reads the big-endian u32 at off of the file header; -1 on failure. */
+static int64_t
+header_u32(const char *file, off_t off)
+{
+	unsigned char	b[4];
+	int		fd;
+	ssize_t		n;
+
+	if ((fd = open(file, O_RDONLY)) == -1)
+		return -1;
+	n = pread(fd, b, sizeof b, off);
+	close(fd);
+	if (n != (ssize_t)sizeof b)
+		return -1;
+	return (int64_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | b[3]);
+}
+
+/* Writes the big-endian u32 v at off of the file header. */
+static bool
+header_put_u32(const char *file, off_t off, uint32_t v)
+{
+	unsigned char	b[4] = { v >> 24, v >> 16, v >> 8, v };
+	int		fd;
+	ssize_t		n;
+
+	if ((fd = open(file, O_WRONLY)) == -1)
+		return false;
+	n = pwrite(fd, b, sizeof b, off);
+	close(fd);
+	return n == (ssize_t)sizeof b;
+}
+
+/* Copies file a to b. */
+static bool
+copy_file(const char *a, const char *b)
+{
+	char	buf[8192];
+	FILE	*in, *out;
+	size_t	n;
+	bool	good = true;
+
+	if ((in = fopen(a, "rb")) == NULL)
+		return false;
+	if ((out = fopen(b, "wb")) == NULL) {
+		fclose(in);
+		return false;
+	}
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		good = good && fwrite(buf, 1, n, out) == n;
+	fclose(in);
+	return fclose(out) == 0 && good;
+}
+
+/*
+ * Doubles equal as stored values: NaN equals NaN. (SQLite writes integral
+ * REALs as integers, so -0.0 reads back as +0.0; no metric is ever -0.)
+ */
+static bool
+same(double a, double b)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) && isnan(b);
+	return a == b;
+}
+
+/* All fields of two SNR results equal (see same()). */
+static bool
+same_snr(const struct snr_result *a, const struct snr_result *b)
+{
+	return same(a->snr, b->snr) && same(a->s1, b->s1) &&
+	    same(a->sigma_hat, b->sigma_hat) && same(a->tau, b->tau) &&
+	    same(a->signal, b->signal) && same(a->noise, b->noise) &&
+	    same(a->fro2, b->fro2) && same(a->stable_rank, b->stable_rank) &&
+	    a->mp_rank == b->mp_rank;
+}
+
+/* Equal strings, both NULL counting as equal. */
+static bool
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* One matrix of a test report. */
+struct mat_spec {
+	const char	*module, *type;
+	int		 layer, embedding;
+	enum mat_status	 status;
+	const char	*error;
+	double		 snr, s1;	/* the other fields follow s1 */
+	size_t		 k;		/* spectrum length, 0 = none */
+};
+
+/* Appends the matrix described by ms to r; false on failure. */
+static bool
+add_mat(struct report *r, const struct mat_spec *ms, double salt)
+{
+	struct mat_result	m = { 0 };
+	char			name[256];
+	size_t			i;
+
+	snprintf(name, sizeof name, "%s.weight", ms->module);
+	m.name = strdup(name);
+	m.module = strdup(ms->module);
+	m.type = strdup(ms->type);
+	m.error = ms->error != NULL ? strdup(ms->error) : NULL;
+	m.layer = ms->layer;
+	m.embedding = ms->embedding;
+	m.rows = 64 + (uint64_t)ms->layer;
+	m.cols = 32;
+	m.dtype = ms->layer % 2 == 0 ? DT_BF16 : DT_F32;
+	m.status = ms->status;
+	m.m = (struct snr_result){ .snr = ms->snr, .s1 = ms->s1,
+	    .sigma_hat = ms->s1 / 7 + salt, .tau = ms->s1 / 3, .signal = 0.1,
+	    .noise = 1.0 / 3, .fro2 = ms->s1 * ms->s1 * 1.5,
+	    .stable_rank = 1.5 + salt, .mp_rank = 5 + (size_t)ms->layer };
+	m.seconds = 0.001 * (ms->layer + 1);
+	if (ms->k > 0) {
+		m.spectrum = malloc(ms->k * sizeof *m.spectrum);
+		if (m.spectrum == NULL)
+			return false;
+		for (i = 0; i < ms->k; i++)
+			m.spectrum[i] = (float)(ms->s1 / (1.0 + (double)i)) +
+			    (float)salt;
+		m.k = ms->k;
+	}
+	if (m.name == NULL || m.module == NULL || m.type == NULL ||
+	    report_add(r, &m) != SPD_OK) {
+		mat_result_cleanup(&m);
+		return false;
+	}
+	return true;
+}
+
+/* Builds a report of n matrices from specs; NULL on failure. */
+static struct report *
+make_report(const char *path, const struct mat_spec *specs, size_t n,
+    double salt)
+{
+	struct report	*r = report_new(path, "cpu");
+	size_t		 i;
+
+	for (i = 0; r != NULL && i < n; i++) {
+		if (!add_mat(r, &specs[i], salt)) {
+			report_free(r);
+			return NULL;
+		}
+	}
+	if (r != NULL) {
+		r->bytes = 123456789;
+		r->seconds = 4.25 + salt;
+	}
+	return r;
+}
+
+/* The matrices of the main report: every status and non-finite SNR. */
+static const struct mat_spec mats_a[] = {
+	{ "model.embed_tokens", "model.embed_tokens", -1, 1, MAT_OK, NULL,
+	  2.5, 40.0, 16 },
+	{ "model.layers.0.mlp.down_proj", "mlp.down_proj", 0, 0, MAT_OK, NULL,
+	  13.58, 10.0, 32 },
+	{ "model.layers.1.mlp.down_proj", "mlp.down_proj", 1, 0, MAT_OK, NULL,
+	  INFINITY, 0.0, 8 },
+	{ "model.layers.0.self_attn.q_proj", "self_attn.q_proj", 0, 0,
+	  MAT_NONFINITE, "NaN in the weights", NAN, NAN, 0 },
+	{ "model.layers.1.self_attn.q_proj", "self_attn.q_proj", 1, 0,
+	  MAT_ERROR, "solver failed: info 3", -INFINITY, 1.0, 0 },
+	{ "model.layers.0.mlp.experts", "mlp.experts", 0, 0, MAT_SKIPPED,
+	  "3-D tensor [8, 64, 32]", 0.0, 0.0, 0 },
+	{ "lm_head", "lm_head", -1, 1, MAT_OK, NULL, 1e-300, 1e300, 4 },
+};
+
+/* The selection body: the version it was built for, as a string. */
+static char *
+body_fn(void *arg, long long version)
+{
+	char *b;
+
+	if (asprintf(&b, "{\"tag\":\"%s\",\"version\":%lld}",
+	    arg != NULL ? (const char *)arg : "", version) == -1)
+		return NULL;
+	return b;
+}
+
+/* A body builder that fails, as on out of memory. */
+static char *
+body_fail(void *arg, long long version)
+{
+	(void)arg;
+	(void)version;
+	return NULL;
+}
+
+/* Collects metric rows: copies of the fields compared by the tests. */
+struct got_metric {
+	char			*name, *module, *type, *dtype, *status, *error;
+	int			 layer;
+	uint64_t		 rows, cols;
+	struct snr_result	 m;
+	double			 seconds;
+};
+
+struct metrics {
+	struct got_metric	 row[512];
+	size_t			 n;
+};
+
+/* Duplicates a possibly NULL string. */
+static char *
+dup0(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+/* store_metric_cb: copies the row into a struct metrics. */
+static int
+collect_metric(void *arg, const struct metric_row *row)
+{
+	struct metrics		*ms = arg;
+	struct got_metric	*g;
+
+	if (ms->n == nitems(ms->row))
+		return 1;
+	g = &ms->row[ms->n++];
+	g->name = dup0(row->name);
+	g->module = dup0(row->module);
+	g->type = dup0(row->type);
+	g->dtype = dup0(row->dtype);
+	g->status = dup0(row->status);
+	g->error = dup0(row->error);
+	g->layer = row->layer;
+	g->rows = row->rows;
+	g->cols = row->cols;
+	g->m = row->m;
+	g->seconds = row->seconds;
+	return 0;
+}
+
+/* Frees the strings of collected metrics. */
+static void
+metrics_clear(struct metrics *ms)
+{
+	size_t i;
+
+	for (i = 0; i < ms->n; i++) {
+		free(ms->row[i].name);
+		free(ms->row[i].module);
+		free(ms->row[i].type);
+		free(ms->row[i].dtype);
+		free(ms->row[i].status);
+		free(ms->row[i].error);
+	}
+	ms->n = 0;
+}
+
+/* Number of metric rows of a checkpoint, -1 on error. */
+static long
+metric_count(struct store *s, int64_t ckpt)
+{
+	static struct metrics	ms;
+	long			n;
+
+	if (store_metrics(s, ckpt, collect_metric, &ms, NULL) != SPD_OK) {
+		metrics_clear(&ms);
+		return -1;
+	}
+	n = (long)ms.n;
+	metrics_clear(&ms);
+	return n;
+}
+
+/* True when row g holds matrix m of a report exactly. */
+static bool
+metric_matches(const struct got_metric *g, const struct mat_result *m)
+{
+	return same_str(g->name, m->name) && same_str(g->module, m->module) &&
+	    same_str(g->type, m->type) &&
+	    same_str(g->dtype, dtype_name(m->dtype)) &&
+	    same_str(g->status, mat_status_name(m->status)) &&
+	    same_str(g->error, m->error) && g->layer == m->layer &&
+	    g->rows == m->rows && g->cols == m->cols &&
+	    same_snr(&g->m, &m->m) && same(g->seconds, m->seconds);
+}
+
+/* store_ckpt_cb: copies status, step, id, error and timings. */
+struct got_ckpt {
+	int64_t			id;
+	long long		step;
+	enum ckpt_status	status;
+	char			error[128];
+	char			backend[16];
+	uint64_t		done, total, bytes;
+	double			wall_time, started, finished, seconds;
+	size_t			calls;
+};
+
+static int
+collect_ckpt(void *arg, const struct ckpt_row *row)
+{
+	struct got_ckpt *g = arg;
+
+	g->id = row->id;
+	g->step = row->step;
+	g->status = row->status;
+	snprintf(g->error, sizeof g->error, "%s",
+	    row->error != NULL ? row->error : "(null)");
+	snprintf(g->backend, sizeof g->backend, "%s",
+	    row->backend != NULL ? row->backend : "(null)");
+	g->done = row->done;
+	g->total = row->total;
+	g->bytes = row->bytes;
+	g->wall_time = row->wall_time;
+	g->started = row->started;
+	g->finished = row->finished;
+	g->seconds = row->seconds;
+	g->calls++;
+	return 0;
+}
+
+/* Status of a checkpoint found by step, or CK_NSTATUS when not found. */
+static enum ckpt_status
+status_at(struct store *s, int64_t run, long long step)
+{
+	struct got_ckpt g = { 0 };
+
+	if (store_ckpt_get(s, run, step, collect_ckpt, &g, NULL) != SPD_OK)
+		return CK_NSTATUS;
+	return g.status;
+}
+
+/* Opens RW or RO, failing the test program when it cannot. */
+static struct store *
+must_open(const char *file, enum store_mode mode)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct store		*s = NULL;
+
+	if (store_open(file, mode, &s, &eb) != SPD_OK) {
+		printf("Bail out! store_open %s: %s\n", file, eb.msg);
+		exit(1);
+	}
+	return s;
+}
+
+/* Schema creation, reopening, and refusal of files that are not ours. */
+static void
+test_open(const char *db)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct store		*s = NULL;
+	char			 p[512];
+	int64_t			 id = 0;
+	int			 fd;
+
+	ok(store_open(db, STORE_RW, &s, &eb) == SPD_OK, "RW open creates %s",
+	    db);
+	ok(store_run_ensure(s, "keep", "/d", &id, &eb) == SPD_OK, "run kept");
+	store_close(s);
+	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION,
+	    "user_version is STORE_SCHEMA_VERSION (%" PRId64 ")",
+	    header_u32(db, 60));
+	ok(header_u32(db, 68) == 0x53504431, "application_id is SPD1");
+	s = NULL;
+	ok(store_open(db, STORE_RW, &s, &eb) == SPD_OK, "reopen RW");
+	ok(store_run_find(s, "keep", &id, &eb) == SPD_OK, "reopen keeps data");
+	store_close(s);
+	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION, "version unchanged");
+	s = NULL;
+	ok(store_open(db, STORE_RO, &s, &eb) == SPD_OK &&
+	    store_run_find(s, "keep", &id, &eb) == SPD_OK,
+	    "RO open with no writer open reads (%s)", eb.msg);
+	store_close(s);
+
+	/* a newer schema */
+	path_in(p, sizeof p, "newer.db");
+	ok(copy_file(db, p) && header_put_u32(p, 60, STORE_SCHEMA_VERSION + 1),
+	    "made a newer-schema copy");
+	s = NULL;
+	ok(store_open(p, STORE_RW, &s, &eb) == SPD_EFORMAT && s == NULL,
+	    "RW open of a newer schema: EFORMAT (%s)", eb.msg);
+	ok(strstr(eb.msg, "newer") != NULL, "message says newer");
+	ok(store_open(p, STORE_RO, &s, &eb) == SPD_EFORMAT,
+	    "RO open of a newer schema: EFORMAT");
+	ok(header_u32(p, 60) == STORE_SCHEMA_VERSION + 1, "left untouched");
+
+	/* another application's database */
+	path_in(p, sizeof p, "foreign.db");
+	ok(copy_file(db, p) && header_put_u32(p, 68, 0x12345678),
+	    "made a foreign copy");
+	ok(store_open(p, STORE_RW, &s, &eb) == SPD_EFORMAT,
+	    "RW open of another application's database: EFORMAT (%s)",
+	    eb.msg);
+
+	/* not a database at all */
+	path_in(p, sizeof p, "text.db");
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ok(fd != -1 && write(fd, "this is not an SQLite database, only text"
+	    " long enough to look like a header................................"
+	    "................................................................",
+	    170) == 170, "wrote a text file");
+	if (fd != -1)
+		close(fd);
+	ok(store_open(p, STORE_RW, &s, &eb) == SPD_EFORMAT,
+	    "RW open of a text file: EFORMAT (%s)", eb.msg);
+	ok(strncmp(eb.msg, "store: open ", 12) == 0, "message names the op");
+	ok(store_open(p, STORE_RO, &s, &eb) == SPD_EFORMAT,
+	    "RO open of a text file: EFORMAT");
+
+	/* missing files and directories */
+	path_in(p, sizeof p, "missing.db");
+	ok(store_open(p, STORE_RO, &s, &eb) == SPD_ENOTFOUND,
+	    "RO open of a missing file: ENOTFOUND");
+	ok(access(p, F_OK) == -1, "RO open created nothing");
+	path_in(p, sizeof p, "no/such/dir.db");
+	ok(store_open(p, STORE_RW, &s, &eb) == SPD_EIO,
+	    "RW open in a missing directory: EIO (%s)", eb.msg);
+}
+
+/* store_run_cb: remembers the run called "main". */
+struct got_run {
+	const char	*want;
+	char		 dir[64];
+	long long	 latest;
+	uint64_t	 counts[CK_NSTATUS];
+	size_t		 nruns, found;
+};
+
+static int
+collect_run(void *arg, const struct run_row *row)
+{
+	struct got_run *g = arg;
+
+	g->nruns++;
+	if (strcmp(row->name, g->want) != 0)
+		return 0;
+	g->found++;
+	snprintf(g->dir, sizeof g->dir, "%s", row->dir);
+	g->latest = row->latest_step;
+	memcpy(g->counts, row->counts, sizeof g->counts);
+	return 0;
+}
+
+/* store_ckpt_cb: appends the step to a list. */
+struct steps {
+	long long	step[8];
+	size_t		n;
+};
+
+static int
+collect_step(void *arg, const struct ckpt_row *row)
+{
+	struct steps *st = arg;
+
+	if (st->n == nitems(st->step))
+		return 1;
+	st->step[st->n++] = row->step;
+	return 0;
+}
+
+/* Runs and checkpoints: idempotent ensure, status kept, counts. */
+static void
+test_runs(struct store *s, int64_t *run_out)
+{
+	struct spd_errbuf	eb = { "" };
+	struct got_run		g = { .want = "main" };
+	struct steps		st = { .n = 0 };
+	enum ckpt_status	cur = CK_DONE;
+	int64_t			run = 0, run2 = 0, c1 = 0, c2 = 0;
+
+	ok(store_run_ensure(s, "main", "/old", &run, &eb) == SPD_OK,
+	    "run created");
+	ok(store_run_ensure(s, "main", "/ckpt/main", &run2, &eb) == SPD_OK &&
+	    run2 == run, "run ensure is idempotent (same id)");
+	ok(store_run_find(s, "nope", &run2, &eb) == SPD_ENOTFOUND,
+	    "unknown run: ENOTFOUND");
+	ok(store_ckpt_ensure(s, run, "/ckpt/main/checkpoint-10", 10, 1e9,
+	    CK_PENDING, &c1, &cur, &eb) == SPD_OK && cur == CK_PENDING,
+	    "checkpoint created pending");
+	ok(store_ckpt_set_status(s, c1, CK_FAILED, "bad header", &eb) ==
+	    SPD_OK, "set failed");
+	ok(store_ckpt_ensure(s, run, "/ckpt/main/checkpoint-10", 10, 2e9,
+	    CK_PENDING, &c2, &cur, &eb) == SPD_OK && c2 == c1 &&
+	    cur == CK_FAILED, "ensure again: same id, keeps status failed");
+	ok(store_ckpt_set_status(s, 999999, CK_DONE, NULL, &eb) ==
+	    SPD_ENOTFOUND, "set status of unknown checkpoint: ENOTFOUND");
+	ok(store_ckpt_ensure(s, run, "/ckpt/main/checkpoint-20", 20, 1e9,
+	    CK_UNSUPPORTED, &c2, &cur, &eb) == SPD_OK && c2 != c1 &&
+	    cur == CK_UNSUPPORTED, "second checkpoint, unsupported");
+	ok(store_runs(s, collect_run, &g, &eb) == SPD_OK && g.found == 1,
+	    "store_runs lists the run once");
+	ok(strcmp(g.dir, "/ckpt/main") == 0, "dir updated to the newest");
+	ok(g.counts[CK_FAILED] == 1 && g.counts[CK_UNSUPPORTED] == 1 &&
+	    g.counts[CK_PENDING] == 0 && g.counts[CK_DONE] == 0,
+	    "counts per status");
+	ok(g.latest == -1, "latest_step -1 with nothing done");
+	ok(store_ckpts(s, run, collect_step, &st, &eb) == SPD_OK && st.n == 2 &&
+	    st.step[0] == 10 && st.step[1] == 20, "store_ckpts in step order");
+	ok(store_ckpt_get(s, run, 15, collect_step, &st, &eb) == SPD_ENOTFOUND,
+	    "no checkpoint at step 15: ENOTFOUND");
+	*run_out = run;
+}
+
+/* The metric rows of checkpoint c, read on ro, are exactly those of r. */
+static void
+check_metrics(struct store *ro, int64_t c, const struct report *r)
+{
+	struct spd_errbuf	 eb = { "" };
+	static struct metrics	 ms;
+	enum spd_err		 rc;
+	bool			 all = true;
+	size_t			 i;
+
+	rc = store_metrics(ro, c, collect_metric, &ms, &eb);
+	ok(rc == SPD_OK && ms.n == r->nmats, "RO handle sees %zu metric rows",
+	    ms.n);
+	for (i = 0; i < ms.n && i < r->nmats; i++)
+		all = metric_matches(&ms.row[i], &r->mats[i]) && all;
+	ok(all, "every field round-trips exactly, in checkpoint order");
+	ok(ms.n > 2 && isinf(ms.row[2].m.snr) && ms.row[2].m.snr > 0,
+	    "+inf SNR reads back +inf");
+	ok(ms.n > 3 && isnan(ms.row[3].m.snr) && isnan(ms.row[3].m.s1) &&
+	    strcmp(ms.row[3].status, "nonfinite") == 0 &&
+	    strcmp(ms.row[3].error, "NaN in the weights") == 0,
+	    "NaN reads back NaN, with status and error");
+	ok(ms.n > 4 && isinf(ms.row[4].m.snr) && ms.row[4].m.snr < 0 &&
+	    strcmp(ms.row[4].status, "error") == 0, "-inf and error status");
+	ok(ms.n > 6 && ms.row[6].m.snr == 1e-300 && ms.row[6].m.s1 == 1e300,
+	    "extreme finite values exact");
+	metrics_clear(&ms);
+}
+
+/* The spectra of checkpoint c are those of r, found by module or name. */
+static void
+check_spectra(struct store *ro, int64_t c, const struct report *r)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct snr_result	 sm;
+	float			*sv = NULL;
+	size_t			 k = 0;
+
+	ok(store_spectrum(ro, c, "model.layers.0.mlp.down_proj", &sv, &k, &sm,
+	    &eb) == SPD_OK && k == r->mats[1].k &&
+	    memcmp(sv, r->mats[1].spectrum, k * sizeof *sv) == 0 &&
+	    same_snr(&sm, &r->mats[1].m), "spectrum by module: exact");
+	free(sv);
+	sv = NULL;
+	ok(store_spectrum(ro, c, "lm_head.weight", &sv, &k, NULL, &eb) ==
+	    SPD_OK && k == 4 && memcmp(sv, r->mats[6].spectrum, 16) == 0,
+	    "spectrum by tensor name: exact");
+	free(sv);
+	sv = NULL;
+	ok(store_spectrum(ro, c, "model.layers.0.self_attn.q_proj", &sv, &k,
+	    NULL, &eb) == SPD_ENOTFOUND && sv == NULL,
+	    "no spectrum stored: ENOTFOUND");
+	ok(store_spectrum(ro, c, "nope", &sv, &k, NULL, &eb) == SPD_ENOTFOUND,
+	    "unknown matrix: ENOTFOUND");
+}
+
+/* True when report b (loaded, no spectra) holds what a held. */
+static bool
+same_report(const struct report *a, const struct report *b)
+{
+	const struct mat_result	*m;
+	bool			 all;
+	size_t			 i;
+
+	all = a->nmats == b->nmats && same_str(a->path, b->path) &&
+	    same_str(a->backend, b->backend) && a->bytes == b->bytes &&
+	    a->seconds == b->seconds;
+	for (i = 0; all && i < b->nmats; i++) {
+		m = &b->mats[i];
+		struct got_metric g = { .name = m->name, .module = m->module,
+		    .type = m->type, .dtype = (char *)dtype_name(m->dtype),
+		    .status = (char *)mat_status_name(m->status),
+		    .error = m->error, .layer = m->layer, .rows = m->rows,
+		    .cols = m->cols, .m = m->m, .seconds = m->seconds };
+
+		all = metric_matches(&g, &a->mats[i]) &&
+		    m->dtype == a->mats[i].dtype &&
+		    m->status == a->mats[i].status &&
+		    m->embedding == a->mats[i].embedding &&
+		    m->spectrum == NULL && m->k == 0;
+	}
+	return all;
+}
+
+/* store_load_report of checkpoint c gives r back; other checks on ro. */
+static void
+check_load(struct store *s, struct store *ro, int64_t run, int64_t c,
+    const struct report *r)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct report		*back = NULL;
+	struct got_run		 gr = { .want = "main" };
+	enum spd_err		 rc;
+	int64_t			 c40 = 0;
+
+	rc = store_load_report(ro, c, &back, &eb);
+	ok(rc == SPD_OK && back != NULL && same_report(r, back),
+	    "load_report reproduces every matrix (embedding included)");
+	report_free(back);
+	back = NULL;
+	ok(store_ckpt_ensure(s, run, "/ckpt/main/checkpoint-40", 40, 1e9,
+	    CK_PENDING, &c40, NULL, &eb) == SPD_OK &&
+	    store_load_report(ro, c40, &back, &eb) == SPD_ENOTFOUND &&
+	    back == NULL, "load_report of a pending checkpoint: ENOTFOUND");
+	ok(store_runs(ro, collect_run, &gr, &eb) == SPD_OK && gr.latest == 30 &&
+	    gr.counts[CK_DONE] == 1 && gr.counts[CK_PENDING] == 1,
+	    "run: latest_step 30, counts done 1 pending 1");
+	ok(store_ckpt_set_status(ro, c40, CK_DONE, NULL, &eb) == SPD_EINVAL,
+	    "writing through a RO handle: EINVAL");
+}
+
+/* store_put_report then reading it back every way on a RO handle. */
+static void
+test_roundtrip(struct store *s, int64_t run, const char *db)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct report		*r;
+	struct got_ckpt		 gc = { 0 };
+	struct store		*ro;
+	enum spd_err		 rc;
+	long long		 ver = 0;
+	bool			 changed = false;
+	int64_t			 c = 0;
+
+	r = make_report("/ckpt/main/checkpoint-30", mats_a, nitems(mats_a), 0);
+	if (!ok(r != NULL, "built the report"))
+		return;
+	ro = must_open(db, STORE_RO);	/* before the write */
+	ok(metric_count(ro, 1) == 0, "RO sees no metrics yet");
+	ok(store_ckpt_ensure(s, run, r->path, 30, 1.7e9, CK_PENDING, &c, NULL,
+	    &eb) == SPD_OK, "checkpoint 30");
+	ok(store_ckpt_set_status(s, c, CK_ANALYZING, NULL, &eb) == SPD_OK &&
+	    store_ckpt_progress(s, c, 3, 7, &eb) == SPD_OK, "analyzing 3/7");
+	ok(store_ckpt_get(ro, run, 30, collect_ckpt, &gc, &eb) == SPD_OK &&
+	    gc.status == CK_ANALYZING && gc.done == 3 && gc.total == 7 &&
+	    gc.started > 1e9, "RO sees progress 3/7 and a start time");
+	rc = store_put_report(s, c, r, 25, "a\nb", body_fn, "x", &ver, &changed,
+	    &eb);
+	ok(rc == SPD_OK, "put_report (%s)", rc == SPD_OK ? "ok" : eb.msg);
+	ok(ver == 1 && changed, "first selection: version 1, changed");
+	check_metrics(ro, c, r);
+	gc = (struct got_ckpt){ 0 };
+	ok(store_ckpt_get(ro, run, -1, collect_ckpt, &gc, &eb) == SPD_OK &&
+	    gc.id == c && gc.status == CK_DONE && gc.done == r->nmats &&
+	    gc.total == r->nmats && gc.bytes == r->bytes &&
+	    gc.seconds == r->seconds && strcmp(gc.backend, "cpu") == 0 &&
+	    strcmp(gc.error, "(null)") == 0 && gc.finished >= gc.started &&
+	    gc.wall_time == 1.7e9, "checkpoint row: done, timings, backend");
+	check_spectra(ro, c, r);
+	check_load(s, ro, run, c, r);
+	store_close(ro);
+	report_free(r);
+}
+
+/* Puts a small report for a new checkpoint at step; returns its id. */
+static int64_t
+put_step(struct store *s, int64_t run, long long step, const char *mods,
+    unsigned top, long long *ver, bool *changed)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct report		*r;
+	char			 path[64];
+	int64_t			 c = 0;
+	enum spd_err		 rc;
+
+	snprintf(path, sizeof path, "/ckpt/v/checkpoint-%lld", step);
+	r = make_report(path, mats_a, 3, (double)step);
+	if (r == NULL)
+		return -1;
+	rc = store_ckpt_ensure(s, run, path, step, 1e9 + (double)step,
+	    CK_PENDING, &c, NULL, &eb);
+	if (rc == SPD_OK)
+		rc = store_put_report(s, c, r, top, mods, body_fn, path, ver,
+		    changed, &eb);
+	report_free(r);
+	if (rc != SPD_OK)
+		printf("# put_step %lld: %s\n", step, eb.msg);
+	return rc == SPD_OK ? c : -1;
+}
+
+/* Selection versions: equal sets keep it, changed sets bump it. */
+static void
+test_versions(struct store *s)
+{
+	struct spd_errbuf	 eb = { "" };
+	static const struct {
+		long long	 step;
+		unsigned	 top;
+		const char	*mods;
+		long long	 want;
+		bool		 changed;
+	} cases[] = {
+		{ 100, 25, "a\nb", 1, true },
+		{ 200, 25, "a\nb", 1, false },
+		{ 300, 25, "a\nc", 2, true },
+		{ 400, 25, "a\nc", 2, false },
+		{ 500, 25, "a\nb", 3, true },	/* back to an older set */
+		{ 500, 50, "a\nb\nc", 1, true },	/* other top_percent */
+	};
+	char		*body = NULL;
+	long long	 ver, step;
+	bool		 changed;
+	int64_t		 run = 0, c;
+	size_t		 i;
+	enum spd_err	 rc;
+
+	ok(store_run_ensure(s, "versions", "/ckpt/v", &run, &eb) == SPD_OK,
+	    "run versions");
+	ok(store_selection_latest(s, run, 25, &body, &ver, &step, &eb) ==
+	    SPD_ENOTFOUND, "no selection yet: ENOTFOUND");
+	for (i = 0; i < nitems(cases); i++) {
+		ver = -1;
+		changed = !cases[i].changed;
+		c = put_step(s, run, cases[i].step, cases[i].mods, cases[i].top,
+		    &ver, &changed);
+		ok(c > 0 && ver == cases[i].want && changed == cases[i].changed,
+		    "step %lld at %u%%: version %lld (want %lld), changed %d",
+		    cases[i].step, cases[i].top, ver, cases[i].want, changed);
+	}
+	rc = store_selection_latest(s, run, 25, &body, &ver, &step, &eb);
+	ok(rc == SPD_OK && ver == 3 && step == 500 && body != NULL &&
+	    strcmp(body, "{\"tag\":\"/ckpt/v/checkpoint-500\",\"version\":3}")
+	    == 0, "latest at 25%%: step 500, version 3, body built for it (%s)",
+	    body != NULL ? body : "(null)");
+	free(body);
+	body = NULL;
+	ok(store_selection_latest(s, run, 50, &body, &ver, &step, &eb) ==
+	    SPD_OK && ver == 1 && step == 500, "latest at 50%%: version 1");
+	free(body);
+	/* re-analysis of the newest checkpoint with a new set */
+	ver = 0;
+	ok(put_step(s, run, 500, "z", 25, &ver, &changed) > 0 && ver == 4 &&
+	    changed, "re-put of step 500 with another set: version 4");
+	ok(put_step(s, run, 500, "z", 25, &ver, &changed) > 0 && ver == 4 &&
+	    !changed, "re-put with the same set: version 4 kept");
+}
+
+/* store_hist_cb: records module, step and value of each point. */
+struct got_hist {
+	char		module[64][64];
+	long long	step[64];
+	double		value[64], wall[64];
+	size_t		n;
+	bool		types_ok;
+	const char	*want_type;
+};
+
+static int
+collect_hist(void *arg, const struct hist_row *row)
+{
+	struct got_hist *g = arg;
+
+	if (g->n == nitems(g->step))
+		return 1;
+	if (g->want_type != NULL && strcmp(row->type, g->want_type) != 0)
+		g->types_ok = false;
+	snprintf(g->module[g->n], sizeof g->module[0], "%s", row->module);
+	g->step[g->n] = row->step;
+	g->value[g->n] = row->value;
+	g->wall[g->n] = row->wall_time;
+	g->n++;
+	return 0;
+}
+
+/* Reads one field of an snr_result by history metric name. */
+static double
+field(const struct snr_result *m, const char *name)
+{
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} f[] = {
+		{ "snr", offsetof(struct snr_result, snr) },
+		{ "s1", offsetof(struct snr_result, s1) },
+		{ "sigma_hat", offsetof(struct snr_result, sigma_hat) },
+		{ "tau", offsetof(struct snr_result, tau) },
+		{ "signal", offsetof(struct snr_result, signal) },
+		{ "noise", offsetof(struct snr_result, noise) },
+		{ "fro2", offsetof(struct snr_result, fro2) },
+		{ "stable_rank", offsetof(struct snr_result, stable_rank) },
+	};
+	double	v;
+	size_t	i;
+
+	if (strcmp(name, "mp_rank") == 0)
+		return (double)m->mp_rank;
+	for (i = 0; i < nitems(f); i++) {
+		if (strcmp(f[i].name, name) == 0) {
+			memcpy(&v, (const char *)m + f[i].off, sizeof v);
+			return v;
+		}
+	}
+	return NAN;
+}
+
+/* History: order, type filter, every metric, done checkpoints only. */
+static void
+test_history(struct store *s)
+{
+	static const char *const metrics[] = { "snr", "s1", "sigma_hat", "tau",
+	    "mp_rank", "signal", "noise", "fro2", "stable_rank" };
+	static const long long steps[] = { 200, 100, 300 };	/* put order */
+	struct spd_errbuf	 eb = { "" };
+	struct got_hist		*g = calloc(1, sizeof *g);
+	struct report		*want;
+	long long		 ver;
+	bool			 changed, sorted = true, vals;
+	int64_t			 run = 0, c300 = 0;
+	enum spd_err		 rc;
+	size_t			 i, j;
+
+	if (g == NULL)
+		return;
+	ok(store_run_ensure(s, "hist", "/ckpt/h", &run, &eb) == SPD_OK,
+	    "run hist");
+	for (i = 0; i < nitems(steps); i++)
+		c300 = put_step(s, run, steps[i], "a", 25, &ver, &changed);
+	ok(c300 > 0 && store_ckpt_set_status(s, c300, CK_ANALYZING, NULL,
+	    &eb) == SPD_OK, "step 300 back to analyzing");
+	rc = store_history(s, run, NULL, "snr", collect_hist, g, &eb);
+	ok(rc == SPD_OK && g->n == 6, "snr history: 3 modules x 2 done steps"
+	    " = %zu points", g->n);
+	for (i = 1; i < g->n; i++) {
+		int cmp = strcmp(g->module[i - 1], g->module[i]);
+
+		sorted = sorted && (cmp < 0 || (cmp == 0 &&
+		    g->step[i - 1] < g->step[i]));
+	}
+	ok(sorted && g->n == 6 && g->step[0] == 100 && g->step[1] == 200,
+	    "ordered by module then step, analysing step 300 left out");
+	ok(g->n == 6 && g->wall[0] == 1e9 + 100, "wall time of the point");
+	for (i = 0; i < nitems(metrics); i++) {
+		want = make_report("x", mats_a, 3, 100);
+		memset(g, 0, sizeof *g);
+		g->types_ok = true;
+		g->want_type = "mlp.down_proj";
+		vals = store_history(s, run, "mlp.down_proj", metrics[i],
+		    collect_hist, g, &eb) == SPD_OK && g->n == 4 &&
+		    g->types_ok && want != NULL;
+		/* points 0, 1: layer 0 at steps 100, 200; 2, 3: layer 1 */
+		for (j = 0; vals && j < 4; j++) {
+			report_free(want);
+			want = make_report("x", mats_a, 3,
+			    (double)g->step[j]);
+			vals = want != NULL && same(g->value[j],
+			    field(&want->mats[1 + j / 2].m, metrics[i]));
+		}
+		report_free(want);
+		ok(vals, "history of %s for type mlp.down_proj: 4 exact points",
+		    metrics[i]);
+	}
+	memset(g, 0, sizeof *g);
+	rc = store_history(s, run, NULL, "snr_db", collect_hist, g, &eb);
+	ok(rc == SPD_EINVAL && g->n == 0, "unknown metric: EINVAL (%s)",
+	    eb.msg);
+	ok(store_history(s, run, "no.such.type", "snr", collect_hist, g, &eb) ==
+	    SPD_OK && g->n == 0, "unknown type: no points");
+	free(g);
+}
+
+/* A failed store_put_report stores nothing. */
+static void
+test_atomic(struct store *s, int64_t run)
+{
+	static const struct mat_spec dup[] = {
+		{ "model.layers.0.mlp.down_proj", "mlp.down_proj", 0, 0, MAT_OK,
+		  NULL, 1.0, 2.0, 8 },
+		{ "model.layers.0.mlp.down_proj", "mlp.down_proj", 0, 0, MAT_OK,
+		  NULL, 3.0, 4.0, 8 },
+	};
+	struct spd_errbuf	 eb = { "" };
+	struct report		*good, *bad;
+	char			*body = NULL, want[64];
+	long long		 ver = 42, v2 = 0, st = 0;
+	bool			 changed = false;
+	int64_t			 c = 0;
+	enum spd_err		 rc;
+
+	good = make_report("/ckpt/main/checkpoint-50", mats_a, nitems(mats_a),
+	    0.5);
+	bad = make_report("/ckpt/main/checkpoint-50", dup, nitems(dup), 0);
+	if (!ok(good != NULL && bad != NULL, "reports built"))
+		goto out;
+	ok(store_ckpt_ensure(s, run, good->path, 50, 1e9, CK_PENDING, &c, NULL,
+	    &eb) == SPD_OK && store_put_report(s, c, good, 25, "a\nb", body_fn,
+	    NULL, &ver, &changed, &eb) == SPD_OK, "checkpoint 50 stored");
+	ok(store_ckpt_set_status(s, c, CK_ANALYZING, NULL, &eb) == SPD_OK,
+	    "re-analysing checkpoint 50");
+
+	ver = 42;
+	rc = store_put_report(s, c, bad, 25, "q", body_fn, "bad", &ver, &changed,
+	    &eb);
+	ok(rc == SPD_EINVAL && ver == 42, "duplicate matrix: EINVAL (%s)",
+	    eb.msg);
+	snprintf(want, sizeof want, "store: put report for checkpoint %"
+	    PRId64 ": ", c);
+	ok(strncmp(eb.msg, want, strlen(want)) == 0, "message names the op");
+	ok(metric_count(s, c) == (long)good->nmats, "metrics unchanged");
+	ok(status_at(s, run, 50) == CK_ANALYZING, "status unchanged");
+
+	rc = store_put_report(s, c, good, 25, "q", body_fail, NULL, &ver,
+	    &changed, &eb);
+	ok(rc == SPD_ENOMEM && ver == 42,
+	    "body builder failing last: ENOMEM (%s)", eb.msg);
+	ok(metric_count(s, c) == (long)good->nmats, "metrics unchanged");
+	ok(status_at(s, run, 50) == CK_ANALYZING, "status unchanged");
+	rc = store_selection_latest(s, run, 25, &body, &v2, &st, &eb);
+	ok(rc == SPD_OK && st == 50 && v2 == 1 && body != NULL &&
+	    strstr(body, "bad") == NULL, "selection unchanged (step %lld,"
+	    " v%lld)", st, v2);
+	free(body);
+
+	ok(store_put_report(s, 987654, good, 25, "q", body_fn, NULL, &ver,
+	    &changed, &eb) == SPD_ENOTFOUND, "unknown checkpoint: ENOTFOUND");
+	ok(store_put_report(s, c, good, 0, "q", body_fn, NULL, &ver, &changed,
+	    &eb) == SPD_EINVAL, "top_percent 0: EINVAL");
+out:
+	report_free(good);
+	report_free(bad);
+}
+
+/* store_reset_interrupted: analysing → pending, others untouched. */
+static void
+test_reset(struct store *s, int64_t run)
+{
+	struct spd_errbuf eb = { "" };
+
+	ok(status_at(s, run, 50) == CK_ANALYZING, "step 50 analysing");
+	ok(store_reset_interrupted(s, &eb) == SPD_OK, "reset interrupted");
+	ok(status_at(s, run, 50) == CK_PENDING, "step 50 now pending");
+	ok(status_at(s, run, 30) == CK_DONE, "step 30 still done");
+	ok(status_at(s, run, 10) == CK_FAILED, "step 10 still failed");
+}
+
+/* Times store_put_report of TIMING_MATS matrices with SPEC_K spectra. */
+static void
+test_timing(struct store *s)
+{
+	static struct mat_spec	 specs[TIMING_MATS];
+	static char		 names[TIMING_MATS][64];
+	struct spd_errbuf	 eb = { "" };
+	struct report		*r;
+	long long		 ver;
+	bool			 changed;
+	int64_t			 run = 0, c = 0;
+	double			 t0, dt;
+	size_t			 i;
+
+	for (i = 0; i < TIMING_MATS; i++) {
+		snprintf(names[i], sizeof names[i],
+		    "model.layers.%zu.mlp.proj%zu", i / 7, i % 7);
+		specs[i] = (struct mat_spec){ names[i], "mlp.proj", (int)(i / 7),
+		    0, MAT_OK, NULL, 1.0 + (double)i, 10.0, SPEC_K };
+	}
+	r = make_report("/ckpt/t/checkpoint-1", specs, TIMING_MATS, 0);
+	ok(r != NULL && store_run_ensure(s, "timing", "/ckpt/t", &run, &eb) ==
+	    SPD_OK && store_ckpt_ensure(s, run, "/ckpt/t/checkpoint-1", 1, 1e9,
+	    CK_PENDING, &c, NULL, &eb) == SPD_OK, "timing fixture");
+	if (r == NULL)
+		return;
+	t0 = spd_now();
+	ok(store_put_report(s, c, r, 25, "a", body_fn, NULL, &ver, &changed,
+	    &eb) == SPD_OK, "put_report of %d matrices x %d floats", TIMING_MATS,
+	    SPEC_K);
+	dt = spd_now() - t0;
+	printf("# store_put_report: %d matrices, %d-float spectra: %.1f ms\n",
+	    TIMING_MATS, SPEC_K, dt * 1e3);
+	ok(dt < 1.0, "took under a second (%.3f s)", dt);
+	ok(metric_count(s, c) == TIMING_MATS, "all %d stored", TIMING_MATS);
+	report_free(r);
+}
+
+int
+main(void)
+{
+	struct store	*s;
+	char		 db[512];
+	int64_t		 run = 0;
+
+	scratch_make();
+	path_in(db, sizeof db, "spectrumd.db");
+	test_open(db);
+	s = must_open(db, STORE_RW);
+	test_runs(s, &run);
+	test_roundtrip(s, run, db);
+	test_versions(s);
+	test_history(s);
+	test_atomic(s, run);
+	test_reset(s, run);
+	test_timing(s);
+	store_close(s);
+	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION, "closed cleanly");
+	scratch_remove();
+	return tap_done();
+}
