@@ -1,19 +1,19 @@
 /*
  * daemon.c: start-up, the main loop and tear-down of the service. The main
- * thread owns the signalfd and the inotify watch; it turns settled
+ * thread owns the signal pipe and the inotify watch; it turns settled
  * directory changes into scan requests for the worker. HTTP threads read
  * the database on their own; the worker writes it.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "spectrumd/analyze.h"
@@ -31,7 +31,7 @@ struct daemon {
 	struct cfg		 cfg;
 	int			 argc;
 	char			**argv;
-	int			 sfd;
+	int			 sfd;		/* signal pipe, read end */
 	struct hub		*hub;
 	struct worker		*worker;
 	struct api		*api;
@@ -43,20 +43,63 @@ struct daemon {
 	char			 backend[16];
 };
 
-/* Blocks the signals the loop reads from a signalfd (before any thread). */
+/* Write end of the self-pipe the signal handler reports to. */
+static int sig_pipe = -1;
+
+/* Async-signal-safe: hands the signal number to the main loop. */
+static void
+on_signal(int sig)
+{
+	unsigned char	b = (unsigned char)sig;
+	int		saved = errno;
+
+	if (write(sig_pipe, &b, 1) < 0)
+		(void)0;	/* pipe full: a signal is already pending */
+	errno = saved;
+}
+
+/*
+ * Turns SIGTERM, SIGINT and SIGHUP into bytes on a pipe the main loop
+ * polls. A self-pipe rather than a signalfd: libraries (OpenBLAS) start
+ * threads before main() that we cannot make block the signals, and a
+ * signal delivered to one of them must still reach the loop.
+ */
 static int
 signals_open(void)
 {
-	sigset_t m;
+	struct sigaction	sa;
+	int			p[2];
 
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&m);
-	sigaddset(&m, SIGTERM);
-	sigaddset(&m, SIGINT);
-	sigaddset(&m, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &m, NULL) != 0)
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
 		return -1;
-	return signalfd(-1, &m, SFD_CLOEXEC | SFD_NONBLOCK);
+	sig_pipe = p[1];
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0 ||
+	    sigaction(SIGHUP, &sa, NULL) != 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	return p[0];
+}
+
+/* Restores the default actions and closes the pipe. */
+static void
+signals_close(int fd)
+{
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (fd >= 0) {
+		close(fd);
+		close(sig_pipe);
+		sig_pipe = -1;
+	}
 }
 
 /* POST /rescan: forwards to the worker (called from HTTP threads). */
@@ -175,7 +218,7 @@ startup(struct daemon *d, struct spd_errbuf *eb)
 	enum spd_err rc;
 
 	if ((d->sfd = signals_open()) < 0)
-		return spd_fail(eb, SPD_EIO, "signalfd: %s", strerror(errno));
+		return spd_fail(eb, SPD_EIO, "signals: %s", strerror(errno));
 	d->deadline = calloc(CFG_MAX_RUNS, sizeof *d->deadline);
 	d->hub = hub_new(1024);
 	if (d->deadline == NULL || d->hub == NULL)
@@ -207,8 +250,7 @@ teardown(struct daemon *d)
 	watch_close(d->watch);
 	hub_free(d->hub);
 	free(d->deadline);
-	if (d->sfd >= 0)
-		close(d->sfd);
+	signals_close(d->sfd);
 	cfg_cleanup(&d->cfg);
 }
 
@@ -259,15 +301,15 @@ reload(struct daemon *d)
 static int
 on_signals(struct daemon *d)
 {
-	struct signalfd_siginfo si;
+	unsigned char sig;
 
-	while (read(d->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-		if (si.ssi_signo == SIGHUP) {
+	while (read(d->sfd, &sig, 1) == 1) {
+		if (sig == SIGHUP) {
 			notify_send("RELOADING=1");
 			reload(d);
 			notify_send("READY=1");
 		} else {
-			log_msg(LOG_INFO, "signal %u: stopping", si.ssi_signo);
+			log_msg(LOG_INFO, "signal %d: stopping", sig);
 			return 1;
 		}
 	}

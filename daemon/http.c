@@ -479,10 +479,10 @@ http_start(const char *listen_addr, struct api *api, struct http **out,
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_log, (void *)NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_log, (void *)NULL,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_done, (void *)NULL,
 	    MHD_OPTION_END);

@@ -418,8 +418,7 @@ index_check(const struct model *m, const cJSON *wm, char **shards,
 			rc = spd_fail(eb, SPD_EFORMAT, "%s: index %s puts "
 			    "tensor \"%s\" in shard \"%s\", which does not "
 			    "contain it (nor does any other shard)", dir, iname,
-			    nm,
-			    shards[s]);
+			    nm, shards[s]);
 			goto out;
 		}
 		if (r->file != s) {

@@ -112,14 +112,15 @@ utf8_len(const unsigned char *s, size_t n)
  * control bytes but JSON whitespace, nesting no deeper than a header can be
  * and no array longer than ST_MAX_DIMS. The last two bound the parse tree
  * of a hostile header (a flat "[0,0,0,…]" would otherwise cost 64 bytes of
- * tree per 2 bytes of input).
+ * tree per 2 bytes of input). Messages name the top-level key (raw, as
+ * written) the offending bytes belong to.
  */
 static enum spd_err
 prescan(const unsigned char *s, size_t len, struct spd_errbuf *eb)
 {
 	unsigned	depth = 0, items[MAX_DEPTH + 1] = { 0 };
 	bool		instr = false, esc = false, isarr[MAX_DEPTH + 1] = { 0 };
-	size_t		i = 0, n;
+	size_t		i = 0, n, kbeg = 0, klen = 0;
 
 	while (i < len) {
 		unsigned char c = s[i];
@@ -136,20 +137,29 @@ prescan(const unsigned char *s, size_t len, struct spd_errbuf *eb)
 				esc = false;
 			else if (c == '\\')
 				esc = true;
-			else if (c == '"')
+			else if (c == '"') {
 				instr = false;
+				if (depth == 1)		/* a key (or value) */
+					klen = i - 1 - kbeg;
+			}
 			continue;
 		}
 		switch (c) {
 		case '"':
 			instr = true;
+			if (depth == 1)
+				kbeg = i;
 			break;
 		case '{':
 		case '[':
+			if (depth == 0 && c == '[')	/* before cJSON builds it */
+				return spd_fail(eb, SPD_EFORMAT, "header is an "
+				    "array, not a JSON object");
 			if (depth == MAX_DEPTH)
-				return spd_fail(eb, SPD_EFORMAT, "header nests "
-				    "deeper than %d levels at offset %zu (no "
-				    "safetensors field does)", MAX_DEPTH, i - 1);
+				return spd_fail(eb, SPD_EFORMAT, "tensor \"%.*s\": "
+				    "nests deeper than a header entry can, at "
+				    "offset %zu", (int)(klen < NAME_SHOWN ? klen :
+				    NAME_SHOWN), (const char *)s + kbeg, i - 1);
 			depth++;
 			isarr[depth] = c == '[';
 			items[depth] = 0;
@@ -160,11 +170,13 @@ prescan(const unsigned char *s, size_t len, struct spd_errbuf *eb)
 				depth--;
 			break;
 		case ',':
-			if (depth > 0 && isarr[depth] &&
+			if (depth > 1 && isarr[depth] &&
 			    ++items[depth] >= ST_MAX_DIMS)
-				return spd_fail(eb, SPD_EFORMAT, "header has an "
-				    "array of more than %d elements at offset "
-				    "%zu (no safetensors field does)",
+				return spd_fail(eb, SPD_EFORMAT, "tensor \"%.*s\": "
+				    "an array has more than %d elements (a shape "
+				    "has at most %d dimensions), at offset %zu",
+				    (int)(klen < NAME_SHOWN ? klen : NAME_SHOWN),
+				    (const char *)s + kbeg, ST_MAX_DIMS,
 				    ST_MAX_DIMS, i - 1);
 			break;
 		default:

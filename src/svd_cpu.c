@@ -28,12 +28,13 @@
 void	openblas_set_num_threads(int);
 
 /*
- * A panel holds about this many elements of the matrix, converted; its
- * width along the long side is at least CPU_PANEL_MIN so that each syrk
- * call stays efficient (tests/bench/svd_methods.c measured the choice).
+ * A panel holds about CPU_PANEL_ELEMS converted elements (4 MB as float32),
+ * at least CPU_PANEL_MIN along the long side: ssyrk over 4096 × 11008 took
+ * the same time whole as in panels of 512 to 4096 (tests/bench/svd_methods.c
+ * notes), so panels cost no speed and bound the copy.
  */
 #ifndef CPU_PANEL_ELEMS		/* -D for the benchmark only */
-#define CPU_PANEL_ELEMS	(1u << 22)
+#define CPU_PANEL_ELEMS	(1u << 20)
 #endif
 #define CPU_PANEL_MIN	512
 

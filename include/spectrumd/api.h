@@ -66,13 +66,21 @@ struct api;
 
 /*
  * Builds the API: loads the static-file whitelist from cfg->web_dir (every
- * regular file directly in it or in its assets/ folder, read into memory
- * once; requests never name files on disk). cfg must outlive the api.
- * Returns SPD_OK and *out, SPD_EIO (web_dir unreadable), SPD_ENOMEM.
+ * regular file directly in it or in its assets/ folder whose name is
+ * [A-Za-z0-9._-], not a dot-file, with a known extension, read into memory
+ * once; requests never name files on disk). A missing web_dir (or one
+ * without index.html) serves a placeholder page at "/". cfg must outlive
+ * the api. Returns SPD_OK and *out, SPD_EIO (web_dir unreadable, a file
+ * over 16 MiB, over 256 files), SPD_ENOMEM.
  */
 enum spd_err	 api_new(const struct api_config *cfg, struct api **out,
 		    struct spd_errbuf *eb);
-void		 api_free(struct api *a);	/* NULL-safe */
+/*
+ * Frees a (NULL-safe) and the calling thread's database handle. Call it
+ * after every other thread that called api_handle has exited (their
+ * handles are closed as they exit).
+ */
+void		 api_free(struct api *a);
 
 /*
  * Handles one request: fills *resp (status always set; errors as
@@ -87,9 +95,10 @@ void		 api_handle(struct api *a, const struct api_req *req,
 void		 api_resp_cleanup(struct api_resp *resp);
 
 /*
- * Replaces resp's body with {"error":{"code","message"}} and sets status
- * (for the glue's own errors, e.g. 413). Never fails: without memory it
- * answers a static 503 body.
+ * Replaces resp's body (resp zeroed or holding an answer) with
+ * {"error":{"code","message"}} and sets status (for the glue's own
+ * errors, e.g. 413). Never fails: without memory it answers a static 503
+ * body.
  */
 void		 api_error(struct api_resp *resp, int status, const char *code,
 		    const char *message);

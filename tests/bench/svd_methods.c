@@ -381,7 +381,7 @@ bench_shape(const struct bench *b, size_t r, size_t c)
 			return -1;
 		t = spd_now() - t;
 		rsnr = snr_of(ref, k, r, c);
-		printf("%5zux%-5zu %-5s %-8s %9.3f %12.7g %9s %9s\n", r, c,
+		printf("%5zux%-5zu %-5s %-8s %9.4f %12.7g %9s %9s\n", r, c,
 		    dtype_name(b->dt), "dgesdd", t, rsnr, "-", "-");
 		fflush(stdout);
 	}
@@ -394,7 +394,7 @@ bench_shape(const struct bench *b, size_t r, size_t c)
 		for (j = 0; !b->noref && j < k; j++)
 			if (fabs(s[j] - ref[j]) / ref[0] > maxe)
 				maxe = fabs(s[j] - ref[j]) / ref[0];
-		printf("%5zux%-5zu %-5s %-8s %9.3f %12.7g %9.2e %9.2e\n", r, c,
+		printf("%5zux%-5zu %-5s %-8s %9.4f %12.7g %9.2e %9.2e\n", r, c,
 		    dtype_name(b->dt), methods[i].name, t, snr,
 		    fabs(snr - rsnr) / rsnr, b->noref ? NAN : maxe);
 		fflush(stdout);

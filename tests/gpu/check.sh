@@ -1,0 +1,224 @@
+#!/bin/bash
+# tests/gpu/check.sh: the GPU check of the cuda backend, run by hand from the
+# repository root on a machine with an NVIDIA GPU and CUDA in /usr/local/cuda:
+#
+#	bash tests/gpu/check.sh
+#
+# 1. builds with --with-cuda=yes (autoreconf, configure, make -j16) and runs
+#    tests/test_svd_cuda; when the full build cannot be done here (missing
+#    packages), builds just the svd sources with gcc and says what is missing;
+# 2. times svd_values() on the cuda backend (BF16, median of REPS after a
+#    warm-up, matrix uploaded from host memory each call) with
+#    tests/bench/svd_methods, and torch.linalg.svdvals (fp32) on the same GPU;
+# 3. prints one table.
+# Environment: BUILD (build dir, default build-gpu), SHAPES, REPS, PYTHON,
+# CUDA_HOME. Exit status: 0 when the test passed (or skipped), else 1.
+set -eu
+
+ROOT=$PWD
+B=${BUILD:-build-gpu}
+SHAPES=${SHAPES:-"4096x4096 4096x11008"}
+REPS=${REPS:-5}
+CUDA=${CUDA_HOME:-/usr/local/cuda}
+PY=${PYTHON:-python3}
+missing=()
+status=0
+TEST=""
+BENCH=""
+
+say() { printf '\n=== %s\n' "$*"; }
+
+if [ ! -f configure.ac ] || [ ! -f src/svd_cuda.c ]; then
+	echo "run this from the spectrumd repository root" >&2
+	exit 2
+fi
+mkdir -p "$B"
+B=$(cd "$B" && pwd)
+
+say "environment"
+nvidia-smi --query-gpu=name,driver_version,memory.total \
+	--format=csv,noheader 2>/dev/null || echo "nvidia-smi: not available"
+for t in gcc make pkg-config autoreconf; do
+	command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+done
+for pc in openblas lapacke libcjson libmicrohttpd sqlite3; do
+	pkg-config --exists "$pc" 2>/dev/null || missing+=("$pc.pc")
+done
+[ -f "$CUDA/include/cusolverDn.h" ] || missing+=("$CUDA/include/cusolverDn.h")
+"$PY" -c 'import torch' 2>/dev/null || missing+=("torch for $PY")
+echo "missing: ${missing[*]:-nothing}"
+
+# The full autotools build; sets TEST (and BENCH when Makefile.am has it).
+build_full() {
+	local w=yes
+	[ "$CUDA" = /usr/local/cuda ] || w=$CUDA
+	command -v autoreconf >/dev/null 2>&1 || return 1
+	echo "autoreconf -fi, configure --with-cuda=$w, make -j16 (logs in $B)"
+	autoreconf -fi >"$B/autoreconf.log" 2>&1 || return 1
+	(cd "$B" && "$ROOT/configure" -q --with-cuda="$w") \
+		>"$B/configure.log" 2>&1 || return 1
+	if ! make -C "$B" -j16 >"$B/make.log" 2>&1; then
+		echo "make -j16 failed; going on with the svd targets:"
+		grep -E 'error|Error' "$B/make.log" | head -5 || true
+	fi
+	make -C "$B" tests/test_svd_cuda >>"$B/make.log" 2>&1 || return 1
+	TEST=$B/tests/test_svd_cuda
+	if make -C "$B" tests/bench/svd_methods >>"$B/make.log" 2>&1; then
+		BENCH=$B/tests/bench/svd_methods
+	fi
+	return 0
+}
+
+# gcc on the svd sources alone; a stub cpu backend without LAPACKE.
+build_direct() {
+	local d=$B/direct cf lf srcs
+	mkdir -p "$d"
+	echo "direct gcc build of the svd sources in $d"
+	cf=$(pkg-config --cflags openblas lapacke 2>/dev/null ||
+		echo "-I/usr/include/x86_64-linux-gnu/openblas-pthread")
+	lf=$(pkg-config --libs openblas lapacke 2>/dev/null ||
+		echo "-lopenblas -llapacke")
+	echo '#define HAVE_CUDA 1' >"$d/config.h"
+	srcs="src/common.c src/tensor.c src/snr.c src/svd.c src/svd_cuda.c"
+	# shellcheck disable=SC2086
+	if echo '#include <lapacke.h>
+#include <cblas.h>' | gcc $cf -E - >/dev/null 2>&1; then
+		printf '#define HAVE_LAPACKE_H 1\n#define HAVE_CBLAS_H 1\n' \
+			>>"$d/config.h"
+		srcs="$srcs src/svd_cpu.c"
+	else
+		echo "no lapacke.h/cblas.h: cpu backend stubbed, the test" \
+			"cannot compare against it"
+		cat >"$d/svd_cpu_stub.c" <<'EOF'
+#include "config.h"
+#include "svd_backend.h"
+static enum spd_err
+stub_probe(struct spd_errbuf *eb)
+{
+	return spd_fail(eb, SPD_ENODEV, "cpu: not built (no LAPACKE)");
+}
+static enum spd_err
+stub_new(const struct svd_opts *o, void **c, struct spd_errbuf *eb)
+{
+	(void)o; (void)c;
+	return stub_probe(eb);
+}
+static void stub_free(void *c) { (void)c; }
+static enum spd_err
+stub_values(void *c, const struct svd_matrix *m, float *sv,
+    struct spd_errbuf *eb)
+{
+	(void)c; (void)m; (void)sv;
+	return stub_probe(eb);
+}
+const struct svd_backend svd_cpu_backend = { "cpu", stub_probe, stub_new,
+    stub_free, stub_values };
+EOF
+		srcs="$srcs $d/svd_cpu_stub.c"
+		lf=""
+	fi
+	cf="-std=gnu11 -O2 -pthread -D_GNU_SOURCE -I$d -Iinclude -Isrc \
+-I$CUDA/include $cf"
+	lf="-L$CUDA/lib64 -Wl,-rpath,$CUDA/lib64 -lcusolver -lcublas -lcudart \
+$lf -lm"
+	if [ -z "$TEST" ]; then
+		# shellcheck disable=SC2086
+		gcc $cf -o "$d/test_svd_cuda" tests/test_svd_cuda.c $srcs $lf \
+			>"$d/build.log" 2>&1 && TEST=$d/test_svd_cuda
+	fi
+	# shellcheck disable=SC2086
+	gcc $cf -o "$d/svd_methods" tests/bench/svd_methods.c $srcs $lf \
+		>>"$d/build.log" 2>&1 && BENCH=$d/svd_methods
+	if [ -z "$TEST" ] || [ -z "$BENCH" ]; then
+		tail -20 "$d/build.log"
+		return 1
+	fi
+}
+
+say "build"
+if ! build_full; then
+	echo "full build failed:"
+	tail -5 "$B/configure.log" "$B/make.log" 2>/dev/null || true
+	build_direct || echo "direct build failed too"
+fi
+if [ -n "$TEST" ] && [ -z "$BENCH" ]; then
+	echo "the bench is not in Makefile.am yet: building it directly"
+	build_direct || echo "direct build of the bench failed"
+fi
+
+say "tests/test_svd_cuda"
+if [ -n "$TEST" ]; then
+	rc=0
+	top_srcdir=$ROOT top_builddir=$B "$TEST" >"$B/test_svd_cuda.log" 2>&1 ||
+		rc=$?
+	grep -E '^not ok|^#' "$B/test_svd_cuda.log" | head -40 || true
+	echo "$(grep -c '^ok' "$B/test_svd_cuda.log" || true) passed," \
+		"$(grep -c '^not ok' "$B/test_svd_cuda.log" || true) failed," \
+		"exit $rc (77 = skipped; log $B/test_svd_cuda.log)"
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || status=1
+else
+	echo "not built"
+	status=1
+fi
+
+say "timing: spectrumd cuda backend, BF16, median of $REPS"
+declare -A ours theirs host
+if [ -n "$BENCH" ]; then
+	# shellcheck disable=SC2086
+	"$BENCH" -b cuda -d BF16 -m prod -n -r "$REPS" $SHAPES \
+		| tee "$B/bench.log" || status=1
+	while read -r shape _ method t _; do
+		[ "$method" = prod ] && ours[$shape]=$t
+	done <"$B/bench.log"
+else
+	echo "bench not built"
+fi
+
+say "timing: torch.linalg.svdvals fp32, median of $REPS"
+# shellcheck disable=SC2086
+if "$PY" - "$REPS" $SHAPES >"$B/torch.log" <<'EOF'; then
+import statistics, sys, time
+import torch
+reps, shapes = int(sys.argv[1]), sys.argv[2:]
+print("# torch", torch.__version__, "cuda", torch.version.cuda,
+      torch.cuda.get_device_name(0), file=sys.stderr)
+for sh in shapes:
+    r, c = map(int, sh.split("x"))
+    g = torch.Generator().manual_seed(0)
+    w = (torch.randn(r, c, generator=g) * 0.02).to(torch.bfloat16)
+    wd = w.to("cuda")
+    res = []
+    for f in (lambda: torch.linalg.svdvals(wd.float()),
+              lambda: torch.linalg.svdvals(w.to("cuda").float())):
+        f()
+        torch.cuda.synchronize()
+        ts = []
+        for _ in range(reps):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            f()
+            torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t)
+        res.append(statistics.median(ts))
+    print(sh, "%.4f %.4f" % tuple(res), flush=True)
+EOF
+	cat "$B/torch.log"
+	while read -r shape a b; do
+		theirs[$shape]=$a
+		host[$shape]=$b
+	done <"$B/torch.log"
+else
+	echo "torch timing failed (is torch with CUDA installed for $PY?)"
+fi
+
+say "summary (seconds per matrix; ours uploads BF16 from host each call)"
+printf '%-12s %16s %20s %20s %9s\n' shape "spectrumd cuda" \
+	"torch fp32 on GPU" "torch from host" "speed-up"
+for s in $SHAPES; do
+	o=${ours[$s]:-n/a} t=${theirs[$s]:-n/a} h=${host[$s]:-n/a}
+	x=n/a
+	[ "$o" != n/a ] && [ "$t" != n/a ] &&
+		x=$(awk -v a="$t" -v b="$o" 'BEGIN { printf "%.1fx", a / b }')
+	printf '%-12s %16s %20s %20s %9s\n' "$s" "$o" "$t" "$h" "$x"
+done
+exit $status

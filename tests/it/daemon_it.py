@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""Integration tests: the real spectrumd daemon on a loopback port with a
+temporary database, fed by a simulated trainer (tests/spectrumd-fixture)
+that writes checkpoints the way the HF Trainer does. Prints TAP.
+
+Standard library only. Usage: daemon_it.py BUILDDIR
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "."
+SPD = os.path.join(BUILD, "spectrumd")
+FIX = os.path.join(BUILD, "tests", "spectrumd-fixture")
+N = 0
+FAILED = 0
+
+
+def ok(cond, what):
+    global N, FAILED
+    N += 1
+    if not cond:
+        FAILED += 1
+    print(("ok" if cond else "not ok") + " %d - %s" % (N, what), flush=True)
+    return cond
+
+
+def fixture(path, step, seed=1, layers=4, hidden=48, extra=()):
+    subprocess.run([FIX, "checkpoint", path, "--layers", str(layers),
+                    "--hidden", str(hidden), "--intermediate", str(hidden * 2),
+                    "--vocab", "128", "--shards", "2", "--step", str(step),
+                    "--seed", str(seed), "-q", *extra], check=True)
+
+
+class Daemon:
+    """One spectrumd process; its log goes to a file we can search."""
+
+    def __init__(self, tmp, run_dir, extra=()):
+        self.log_path = os.path.join(tmp, "daemon-%d.log" % time.monotonic_ns())
+        self.log = open(self.log_path, "w")
+        args = [SPD, "--watch", "demo=" + run_dir, "--listen", "127.0.0.1:0",
+                "--db", os.path.join(tmp, "spectrumd.db"), "--settle-ms", "200",
+                "--backend", "cpu", "--threads", "1", "--web-dir",
+                os.path.join(tmp, "no-web"), *extra]
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.port = None
+        deadline = time.time() + 10
+        while time.time() < deadline and self.port is None:
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/",
+                          open(self.log_path).read())
+            if m:
+                self.port = int(m.group(1))
+            elif self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, headers=None, method="GET", timeout=30):
+        req = urllib.request.Request(self.url(path), headers=headers or {},
+                                     method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def json(self, path, **kw):
+        st, h, body = self.get(path, **kw)
+        return st, (json.loads(body) if body else None), h
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            return self.p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return self.p.wait()
+
+
+def wait_for(cond, timeout=30, every=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    return None
+
+
+def statuses(d):
+    st, v, _ = d.json("/checkpoints")
+    if st != 200:
+        return {}
+    return {c["step"]: c["status"] for c in v}
+
+
+def strict_json(body):
+    """json.loads that refuses NaN/Infinity tokens."""
+    def bad(tok):
+        raise ValueError("non-strict token " + tok)
+    return json.loads(body, parse_constant=bad)
+
+
+def test_basic(tmp):
+    run = os.path.join(tmp, "run")
+    os.makedirs(run)
+    d = Daemon(tmp, run, extra=("--api-token", "s3cret"))
+    if not ok(d.port is not None, "daemon starts and logs its port"):
+        print(open(d.log_path).read())
+        return
+    st, v, _ = d.json("/health")
+    ok(st == 200 and v["status"] == "ok", "/health is ok")
+    ok(wait_for(lambda: d.get("/ready")[0] == 200, 10), "/ready turns 200")
+    st, v, _ = d.json("/selection")
+    ok(st == 404 and "error" in v, "/selection before any checkpoint: 404 JSON")
+
+    fixture(os.path.join(run, "checkpoint-10"), 10, seed=1)
+    ok(wait_for(lambda: statuses(d).get(10) == "done"), "checkpoint-10 analysed")
+    st, h, body = d.get("/selection")
+    sel = strict_json(body)
+    etag = h.get("ETag")
+    ok(st == 200 and sel["version"] == 1 and sel["step"] == 10 and
+       len(sel["parameters"]) > 0, "selection v1 for step 10")
+    ok(etag is not None, "selection has an ETag")
+    st, _, body = d.get("/selection", {"If-None-Match": etag})
+    ok(st == 304 and body == b"", "If-None-Match -> 304")
+    st, _, body = d.get("/selection?format=yaml")
+    ok(st == 200 and body.startswith(b"unfrozen_parameters:\n"), "YAML format")
+    st, _, body = d.get("/selection?format=regex")
+    ok(st == 200 and body.split(b"\n")[0].startswith(b"^"), "regex format")
+
+    # Long poll wakes on a new selection.
+    got = {}
+
+    def poll():
+        t0 = time.time()
+        got["st"], got["h"], got["body"] = d.get(
+            "/selection?wait=30", {"If-None-Match": etag}, timeout=40)
+        got["t"] = time.time() - t0
+    th = threading.Thread(target=poll)
+    th.start()
+    time.sleep(0.5)
+    fixture(os.path.join(run, "checkpoint-20"), 20, seed=1,
+            extra=("--drift", "1.5"))
+    th.join(45)
+    ok(got.get("st") == 200 and strict_json(got["body"])["version"] == 2,
+       "long poll woke with version 2 after %.1f s" % got.get("t", -1))
+    # Same weights again: the set does not change, nor the version.
+    tmp30 = os.path.join(run, "tmp-checkpoint-30")
+    shutil.copytree(os.path.join(run, "checkpoint-20"), tmp30)
+    ts = os.path.join(tmp30, "trainer_state.json")
+    j = json.load(open(ts))
+    j["global_step"] = 30
+    json.dump(j, open(ts, "w"))
+    os.rename(tmp30, os.path.join(run, "checkpoint-30"))
+    ok(wait_for(lambda: statuses(d).get(30) == "done"), "checkpoint-30 analysed")
+    st, v, _ = d.json("/selection")
+    ok(v["version"] == 2 and v["step"] == 30,
+       "unchanged set keeps version 2 (step %s, v%s)" % (v["step"], v["version"]))
+
+    # tmp-checkpoint-* and dot files are ignored.
+    fixture(os.path.join(run, "tmp-checkpoint-40"), 40, seed=3)
+    os.makedirs(os.path.join(run, ".cache"))
+    # A corrupt checkpoint: complete on disk, but its index lies.
+    bad = os.path.join(run, "checkpoint-50")
+    fixture(bad, 50, seed=4)
+    idx = os.path.join(bad, "model.safetensors.index.json")
+    j = json.load(open(idx))
+    j["weight_map"]["model.layers.0.ghost.weight"] = \
+        "model-00001-of-00002.safetensors"
+    json.dump(j, open(idx, "w"))
+    ok(wait_for(lambda: statuses(d).get(50) == "failed"), "corrupt checkpoint fails")
+    st, v, _ = d.json("/checkpoints")
+    c50 = [c for c in v if c["step"] == 50][0]
+    ok("ghost" in (c50.get("error") or ""), "its error names the problem: %s"
+       % c50.get("error"))
+    ok(40 not in statuses(d), "tmp-checkpoint-40 ignored")
+    fixture(os.path.join(run, "checkpoint-60"), 60, seed=5)
+    ok(wait_for(lambda: statuses(d).get(60) == "done"),
+       "a later checkpoint is analysed after the failure")
+
+    st, v, _ = d.json("/history?metric=snr")
+    series = v["series"]
+    ok(len(series) > 0 and all(len(s["points"]) == 4 for s in series),
+       "/history: one point per analysed checkpoint (4) in %d series" % len(series))
+    st, h, body = d.get("/history?format=csv&match=layers\\.0\\.mlp\\.down_proj$")
+    ok(st == 200 and b"Wall time,Step,Value" in body.split(b"\n")[0],
+       "/history CSV has TensorBoard columns")
+    st, v, _ = d.json("/history?max_points=2")
+    ok(all(len(s["points"]) <= 2 for s in v["series"]), "max_points downsamples")
+    st, h, body = d.get("/snr?step=latest")
+    snr = strict_json(body)
+    ok(st == 200 and snr["step"] == 60 and len(snr["matrices"]) > 0, "/snr latest")
+    m = snr["matrices"][0]["module"]
+    st, v, _ = d.json("/spectrum?step=60&matrix=" + m)
+    ok(st == 200 and len(v["values"]) > 0 and "tau" in v, "/spectrum of " + m)
+    st, h, body = d.get("/metrics")
+    text = body.decode()
+    ok(st == 200 and "spectrumd_checkpoints" in text and
+       "spectrumd_analysis_seconds_bucket" in text and "NaN" not in text,
+       "/metrics in Prometheus text")
+    st, v, _ = d.json("/runs")
+    ok(st == 200 and v[0]["name"] == "demo", "/runs lists the run")
+
+    # Malformed requests: JSON errors with the right status.
+    for path, want, method in [
+            ("/selection?top_percent=0", 400, "GET"),
+            ("/selection?format=xml", 400, "GET"),
+            ("/snr?run=nope", 404, "GET"),
+            ("/snr?step=abc", 400, "GET"),
+            ("/history?match=(", 400, "GET"),
+            ("/nothing", 404, "GET"),
+            ("/selection?x=" + "a" * 9000, 414, "GET"),
+            ("/selection", 405, "DELETE"),
+            ("/rescan", 401, "POST")]:
+        st, _, body = d.get(path, method=method)
+        try:
+            e = strict_json(body)["error"]
+            good = st == want and e["code"] and e["message"]
+        except Exception:
+            good = False
+        ok(good, "%s %s -> %d JSON error (got %d)" % (method, path[:40], want, st))
+    st, v, _ = d.json("/rescan", method="POST",
+                      headers={"Authorization": "Bearer s3cret"})
+    ok(st == 202, "POST /rescan with the token -> 202")
+
+    # SSE: a checkpoint event arrives on /events.
+    events = []
+
+    def sse():
+        req = urllib.request.Request(d.url("/events"))
+        with urllib.request.urlopen(req, timeout=30) as r:
+            for line in r:
+                if line.startswith(b"event: "):
+                    events.append(line[7:].strip().decode())
+                    if "selection" in events or len(events) > 20:
+                        return
+    th = threading.Thread(target=sse, daemon=True)
+    th.start()
+    time.sleep(0.5)
+    fixture(os.path.join(run, "checkpoint-70"), 70, seed=77)
+    th.join(30)
+    ok("checkpoint" in events and "progress" in events,
+       "/events streams checkpoint and progress events: %s" % events[:6])
+
+    t0 = time.time()
+    code = d.stop()
+    ok(code == 0 and time.time() - t0 < 5, "SIGTERM: exit %d in %.2f s" %
+       (code, time.time() - t0))
+    db = sqlite3.connect(os.path.join(tmp, "spectrumd.db"))
+    dup = db.execute("select count(*) from (select run_id, path, count(*) c "
+                     "from checkpoints group by 1, 2 having c > 1)").fetchone()[0]
+    ok(dup == 0, "no duplicate checkpoint rows")
+
+
+def test_crash_restart(tmp):
+    """kill -9 mid-analysis, restart: analysed exactly once, nothing lost."""
+    run = os.path.join(tmp, "run2")
+    os.makedirs(run)
+    fixture(os.path.join(run, "checkpoint-1"), 1, seed=1)
+    d = Daemon(tmp, run)
+    ok(wait_for(lambda: statuses(d).get(1) == "done"), "first checkpoint done")
+    # A bigger checkpoint takes a few seconds on one thread.
+    fixture(os.path.join(run, "checkpoint-2"), 2, seed=2, layers=4, hidden=1024)
+    ok(wait_for(lambda: statuses(d).get(2) == "analyzing", 30, 0.02),
+       "big checkpoint is being analysed")
+    st, v, _ = d.json("/checkpoints")
+    c2 = [c for c in v if c["step"] == 2][0]
+    ok("progress" in c2 and c2["progress"]["total"] >= 0, "progress is visible")
+    d.stop(signal.SIGKILL)
+    d2 = Daemon(tmp, run)
+    ok(wait_for(lambda: statuses(d2).get(2) == "done", 60),
+       "after kill -9 and restart the checkpoint is analysed")
+    db = sqlite3.connect(os.path.join(tmp, "spectrumd.db"))
+    rows = db.execute("select c.step, count(m.matrix_id) from checkpoints c "
+                      "left join metrics m on m.checkpoint_id = c.id "
+                      "where c.path like ? group by c.id order by c.step",
+                      (run + "%",)).fetchall()
+    ok(len(rows) == 2 and rows[0][1] == 30 and rows[1][1] == 30,
+       "both checkpoints stored once, earlier results intact: %s" % rows)
+    # SIGTERM during an analysis: exit 0 soon, nothing partial stored.
+    fixture(os.path.join(run, "checkpoint-3"), 3, seed=3, layers=4, hidden=1024)
+    ok(wait_for(lambda: statuses(d2).get(3) == "analyzing", 30, 0.02),
+       "third checkpoint is being analysed")
+    t0 = time.time()
+    code = d2.stop()
+    dt = time.time() - t0
+    ok(code == 0 and dt < 3, "SIGTERM mid-analysis: exit %d in %.2f s" % (code, dt))
+    n3 = db.execute("select count(*) from metrics m join checkpoints c on "
+                    "c.id = m.checkpoint_id where c.step = 3 and c.path like ?",
+                    (run + "%",)).fetchone()[0]
+    st3 = db.execute("select status from checkpoints where step = 3 and "
+                     "path like ?", (run + "%",)).fetchone()[0]
+    ok(n3 == 0 and st3 == "pending", "nothing partial committed (%d rows, %s)"
+       % (n3, st3))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="spd-it.")
+    try:
+        test_basic(tmp)
+        test_crash_restart(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("1..%d" % N)
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main()
