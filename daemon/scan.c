@@ -27,6 +27,7 @@ enum scan_format { FMT_TABLE, FMT_JSON, FMT_YAML, FMT_REGEX };
 struct scan_args {
 	const char		*path;
 	const char		*out_dir;
+	const char		*timings;	/* TSV of per-matrix times */
 	unsigned		 top_percent;
 	enum scan_format	 format;
 	bool			 include_embeddings;
@@ -56,6 +57,7 @@ static const char scan_usage[] =
 "      --split-3d        analyse each slice of 3-D weights\n"
 "      --no-embeddings   do not add embeddings and lm_head to the selection\n"
 "      --no-spectra      do not keep spectra (less memory)\n"
+"      --timings FILE    write name, shape, dtype, seconds, SNR per matrix (TSV)\n"
 "  -q, --quiet           no progress bar\n"
 "  -h, --help            this text\n";
 
@@ -94,7 +96,7 @@ parse_format(const char *s, enum scan_format *out)
 static int
 parse_args(int argc, char **argv, struct scan_args *a)
 {
-	enum { O_GROUP = 256, O_1D, O_3D, O_NOEMB, O_NOSPEC };
+	enum { O_GROUP = 256, O_1D, O_3D, O_NOEMB, O_NOSPEC, O_TIMINGS };
 	static const struct option opts[] = {
 		{ "top-percent", required_argument, NULL, 'p' },
 		{ "out", required_argument, NULL, 'o' },
@@ -106,6 +108,7 @@ parse_args(int argc, char **argv, struct scan_args *a)
 		{ "split-3d", no_argument, NULL, O_3D },
 		{ "no-embeddings", no_argument, NULL, O_NOEMB },
 		{ "no-spectra", no_argument, NULL, O_NOSPEC },
+		{ "timings", required_argument, NULL, O_TIMINGS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -143,6 +146,7 @@ parse_args(int argc, char **argv, struct scan_args *a)
 		case O_3D: a->ao.split_3d = true; break;
 		case O_NOEMB: a->include_embeddings = false; break;
 		case O_NOSPEC: a->ao.keep_spectra = false; break;
+		case O_TIMINGS: a->timings = optarg; break;
 		case 'q': a->quiet = true; break;
 		case 'h':
 			fputs(scan_usage, stdout);
@@ -323,6 +327,38 @@ print_result(const struct scan_args *a, const struct report *r,
 	return 0;
 }
 
+/* Writes one TSV line per analysed matrix: where the time went. */
+static int
+write_timings(const char *path, const struct report *r)
+{
+	FILE	*fp = fopen(path, "w");
+	size_t	 i;
+	int	 bad;
+
+	if (fp == NULL) {
+		fprintf(stderr, "spectrumd scan: %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	fprintf(fp, "name\trows\tcols\tdtype\tseconds\tsnr\n");
+	for (i = 0; i < r->nmats; i++) {
+		const struct mat_result *m = &r->mats[i];
+
+		if (m->status == MAT_SKIPPED)
+			continue;
+		fprintf(fp, "%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%.6f\t%.17g\n",
+		    m->name, m->rows, m->cols, dtype_name(m->dtype),
+		    m->seconds, m->m.snr);
+	}
+	fprintf(fp, "# total\t\t\t\t%.6f\t\n", r->seconds);
+	bad = ferror(fp);
+	if (fclose(fp) != 0 || bad) {
+		fprintf(stderr, "spectrumd scan: writing %s failed\n", path);
+		return -1;
+	}
+	return 0;
+}
+
 /* Lists per-matrix failures on stderr (they do not fail the scan). */
 static void
 print_failures(const struct report *r)
@@ -381,6 +417,8 @@ scan_main(int argc, char **argv)
 	}
 	print_failures(r);
 	if (write_outputs(&a, r, sel) != 0 || print_result(&a, r, sel) != 0)
+		goto out;
+	if (a.timings != NULL && write_timings(a.timings, r) != 0)
 		goto out;
 	status = 0;
 out:

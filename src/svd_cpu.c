@@ -52,6 +52,8 @@ struct cpu_ctx {
 	size_t		 work_cap;
 	lapack_int	*iwork;
 	size_t		 iwork_cap;
+	float		*sv;		/* the result, copied out on success */
+	size_t		 sv_cap;
 };
 
 /*
@@ -128,6 +130,7 @@ cpu_ctx_free(void *ctx)
 	free(c->w);
 	free(c->work);
 	free(c->iwork);
+	free(c->sv);
 	free(c);
 }
 
@@ -324,10 +327,9 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 	return SPD_OK;
 }
 
-/* Runs ssyevd/dsyevd (values only) on the Gram matrix; writes sv. */
+/* Runs ssyevd/dsyevd (values only) on the Gram matrix; fills c->sv. */
 static enum spd_err
-cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, float *sv,
-    struct spd_errbuf *eb)
+cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 {
 	lapack_int	 n = (lapack_int)g->k, lw, liw, info;
 	size_t		 esz = g->dbl ? sizeof(double) : sizeof(float), i;
@@ -355,6 +357,9 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, float *sv,
 	if (rc == SPD_OK)
 		rc = cpu_grow((void **)&c->iwork, &c->iwork_cap, (size_t)liw,
 		    sizeof(lapack_int), eb);
+	if (rc == SPD_OK)
+		rc = cpu_grow((void **)&c->sv, &c->sv_cap, g->k, sizeof(float),
+		    eb);
 	if (rc != SPD_OK)
 		return rc;
 	if (g->dbl)
@@ -373,7 +378,7 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, float *sv,
 		if (isnan(l))
 			return spd_fail(eb, SPD_EINTERNAL,
 			    "cpu: %csyevd returned NaN", g->dbl ? 'd' : 's');
-		sv[i] = (float)sqrt(l > 0 ? l : 0);
+		c->sv[i] = (float)sqrt(l > 0 ? l : 0);
 	}
 	return SPD_OK;
 }
@@ -394,17 +399,23 @@ cpu_values(void *ctx, const struct svd_matrix *m, float *sv,
 	rc = cpu_gram(c, m, &g, eb);
 	if (rc == SPD_ENONFINITE && m->dtype == DT_F64)
 		rc = SPD_EUNSUPPORTED;	/* float64 beyond float32's range? */
-	if (rc == SPD_OK) {
-		rc = cpu_eig(c, &g, sv, eb);
-		if (rc != SPD_OK || !svd_need_f64(sv, g.k, m->rows, m->cols))
-			return rc;
-	} else if (rc != SPD_EUNSUPPORTED)
+	if (rc == SPD_OK)
+		rc = cpu_eig(c, &g, eb);
+	if (rc == SPD_OK && !svd_need_f64(c->sv, g.k, m->rows, m->cols))
+		goto out;
+	if (rc != SPD_OK && rc != SPD_EUNSUPPORTED)
 		return rc;
 	g.dbl = true;
 	rc = cpu_gram(c, m, &g, eb);
 	if (rc == SPD_EUNSUPPORTED)
 		rc = SPD_ENONFINITE;	/* finite, but too large to square */
-	return rc != SPD_OK ? rc : cpu_eig(c, &g, sv, eb);
+	if (rc == SPD_OK)
+		rc = cpu_eig(c, &g, eb);
+	if (rc != SPD_OK)
+		return rc;
+out:
+	memcpy(sv, c->sv, g.k * sizeof *sv);
+	return SPD_OK;
 }
 
 const struct svd_backend svd_cpu_backend = {

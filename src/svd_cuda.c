@@ -58,6 +58,8 @@ struct cuda_ctx {
 	size_t			 htmp_cap;
 	void			*h_w;		/* eigenvalues or diagonal */
 	size_t			 hw_cap;
+	float			*h_sv;		/* the result, copied out on success */
+	size_t			 hsv_cap;
 };
 
 /* The shape of the Gram matrix, as in svd_cpu.c. */
@@ -226,6 +228,7 @@ cuda_ctx_free(void *ctx)
 	free(c->h_buf);
 	free(c->h_tmp);
 	free(c->h_w);
+	free(c->h_sv);
 	free(c);
 }
 
@@ -336,9 +339,10 @@ cuda_put(struct cuda_ctx *c, const struct svd_matrix *m, size_t *bad,
 
 	*bad = 0;
 	rc = cuda_grow(&c->d_a, &c->a_cap, n, f8 ? sizeof(float) : esz, eb);
-	if (rc != SPD_OK || !f8)
-		return rc != SPD_OK ? rc :
-		    cuda_upload(c, c->d_a, m->data, n * esz, eb);
+	if (rc != SPD_OK)
+		return rc;
+	if (!f8)
+		return cuda_upload(c, c->d_a, m->data, n * esz, eb);
 	rc = host_grow(&c->h_buf, &c->hbuf_cap, CUDA_CHUNK, sizeof(float), eb);
 	for (off = 0; rc == SPD_OK && off < n; off += b) {
 		b = n - off < CUDA_CHUNK ? n - off : CUDA_CHUNK;
@@ -549,10 +553,9 @@ cuda_syevd(struct cuda_ctx *c, const struct cuda_geom *g, int *info,
 	return rc;
 }
 
-/* Eigenvalues of the Gram matrix → descending singular values in sv. */
+/* Eigenvalues of the Gram matrix → descending singular values in h_sv. */
 static enum spd_err
-cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, float *sv,
-    struct spd_errbuf *eb)
+cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, struct spd_errbuf *eb)
 {
 	double		l;
 	size_t		i;
@@ -560,6 +563,9 @@ cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, float *sv,
 	enum spd_err	rc;
 
 	rc = cuda_syevd(c, g, &info, eb);
+	if (rc == SPD_OK)
+		rc = host_grow((void **)&c->h_sv, &c->hsv_cap, g->k,
+		    sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;
 	if (info != 0)
@@ -571,7 +577,7 @@ cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, float *sv,
 		if (isnan(l))
 			return spd_fail(eb, SPD_EINTERNAL,
 			    "cuda: %csyevd returned NaN", g->dbl ? 'D' : 'S');
-		sv[i] = (float)sqrt(l > 0 ? l : 0);
+		c->h_sv[i] = (float)sqrt(l > 0 ? l : 0);
 	}
 	return SPD_OK;
 }
@@ -588,25 +594,31 @@ cuda_values(void *ctx, const struct svd_matrix *m, float *sv,
 	g.trans = m->rows < m->cols;
 	g.k = g.trans ? m->rows : m->cols;
 	g.len = g.trans ? m->cols : m->rows;
-	g.dbl = m->dtype == DT_F64;
+	g.dbl = false;
 	rc = cuda_rt(cudaSetDevice(c->device), "cudaSetDevice", eb);
 	if (rc != SPD_OK)
 		return rc;
-	if (!g.dbl) {
+	if (m->dtype != DT_F64) {
 		rc = cuda_gram(c, m, &g, eb);
-		if (rc == SPD_OK) {
-			rc = cuda_eig(c, &g, sv, eb);
-			if (rc != SPD_OK ||
-			    !svd_need_f64(sv, g.k, m->rows, m->cols))
-				return rc;
-		} else if (rc != SPD_EUNSUPPORTED)
+		if (rc == SPD_OK)
+			rc = cuda_eig(c, &g, eb);
+		if (rc == SPD_OK &&
+		    !svd_need_f64(c->h_sv, g.k, m->rows, m->cols))
+			goto out;
+		if (rc != SPD_OK && rc != SPD_EUNSUPPORTED)
 			return rc;
-		g.dbl = true;
 	}
+	g.dbl = true;
 	rc = cuda_gram(c, m, &g, eb);
 	if (rc == SPD_EUNSUPPORTED)
 		rc = SPD_ENONFINITE;	/* finite, but too large to square */
-	return rc != SPD_OK ? rc : cuda_eig(c, &g, sv, eb);
+	if (rc == SPD_OK)
+		rc = cuda_eig(c, &g, eb);
+	if (rc != SPD_OK)
+		return rc;
+out:
+	memcpy(sv, c->h_sv, g.k * sizeof *sv);
+	return SPD_OK;
 }
 
 const struct svd_backend svd_cuda_backend = {
