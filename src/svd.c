@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,10 @@ struct svd {
 /* Eigenvalue error of the float32 route, in u·‖G‖_F/√k (measured ≤ 4). */
 #define SVD_GAMMA	4.0
 /* Largest estimated relative SNR error left to the float32 route. */
-#define SVD_SNR_TOL	2e-6
+#define SVD_SNR_TOL	3e-6
+
+#define SVD_NO_CUDA \
+	"cuda: this build has no CUDA backend (configure --with-cuda)"
 
 /* Opens a context on backend be. */
 static enum spd_err
@@ -49,33 +53,54 @@ svd_open_be(const struct svd_backend *be, const struct svd_opts *o,
 	return SPD_OK;
 }
 
-/* Opens the cuda backend, or says why it cannot be used. */
-static enum spd_err
-svd_open_cuda(const struct svd_opts *o, struct svd **out,
-    struct spd_errbuf *eb)
-{
+/* The backends, in the order "auto" tries them; cpu is always last. */
+static const struct svd_backend *const svd_backends[] = {
 #ifdef HAVE_CUDA
+	&svd_cuda_backend,
+#endif
+	&svd_cpu_backend,
+};
+
+/* Probes backend be and opens a context on it. */
+static enum spd_err
+svd_try(const struct svd_backend *be, const struct svd_opts *o,
+    struct svd **out, struct spd_errbuf *eb)
+{
 	enum spd_err rc;
 
-	rc = svd_cuda_backend.probe(eb);
+	rc = be->probe(eb);
 	if (rc != SPD_OK)
 		return rc;
-	return svd_open_be(&svd_cuda_backend, o, out, eb);
-#else
-	(void)o;
-	(void)out;
-	return spd_fail(eb, SPD_ENODEV,
-	    "cuda: this build has no CUDA backend (configure --with-cuda)");
-#endif
+	return svd_open_be(be, o, out, eb);
 }
 
+/* Opens the first usable backend; eb says why the others were not. */
+static enum spd_err
+svd_open_auto(const struct svd_opts *o, struct svd **out,
+    struct spd_errbuf *eb)
+{
+	struct spd_errbuf	why;
+	size_t			i, last = nitems(svd_backends) - 1;
+	enum spd_err		rc;
+
+	snprintf(why.msg, sizeof why.msg, "%s", SVD_NO_CUDA);
+	for (i = 0; i < last; i++)
+		if (svd_try(svd_backends[i], o, out, &why) == SPD_OK)
+			return SPD_OK;
+	rc = svd_try(svd_backends[last], o, out, eb);
+	if (rc == SPD_OK && !o->quiet)
+		spd_fail(eb, SPD_OK, "using %s: %s", svd_backends[last]->name,
+		    why.msg);
+	return rc;
+}
+
+/* Opens the backend named by o (NULL: auto); see svd.h. */
 enum spd_err
 svd_open(const struct svd_opts *o, struct svd **out, struct spd_errbuf *eb)
 {
 	static const struct svd_opts	 defaults = { NULL, 0, 0, 0 };
-	struct spd_errbuf		 why;
 	const char			*name;
-	enum spd_err			 rc;
+	size_t				 i;
 
 	if (o == NULL)
 		o = &defaults;
@@ -83,24 +108,18 @@ svd_open(const struct svd_opts *o, struct svd **out, struct spd_errbuf *eb)
 	if (o->device < 0)
 		return spd_fail(eb, SPD_EINVAL, "svd: device %d is negative",
 		    o->device);
-	if (strcmp(name, "cpu") == 0)
-		return svd_open_be(&svd_cpu_backend, o, out, eb);
+	if (strcmp(name, "auto") == 0)
+		return svd_open_auto(o, out, eb);
+	for (i = 0; i < nitems(svd_backends); i++)
+		if (strcmp(name, svd_backends[i]->name) == 0)
+			return svd_try(svd_backends[i], o, out, eb);
 	if (strcmp(name, "cuda") == 0)
-		return svd_open_cuda(o, out, eb);
-	if (strcmp(name, "auto") != 0)
-		return spd_fail(eb, SPD_EINVAL,
-		    "svd: unknown backend \"%.64s\" (expected auto, cpu or cuda)",
-		    name);
-
-	why.msg[0] = '\0';
-	if (svd_open_cuda(o, out, &why) == SPD_OK)
-		return SPD_OK;
-	rc = svd_open_be(&svd_cpu_backend, o, out, eb);
-	if (rc == SPD_OK && !o->quiet)
-		spd_fail(eb, SPD_OK, "using cpu: %s", why.msg);
-	return rc;
+		return spd_fail(eb, SPD_ENODEV, "%s", SVD_NO_CUDA);
+	return spd_fail(eb, SPD_EINVAL, "svd: unknown backend \"%.64s\" "
+	    "(expected auto, cpu or cuda)", name);
 }
 
+/* Frees the backend context and the handle. */
 void
 svd_close(struct svd *s)
 {
@@ -110,12 +129,14 @@ svd_close(struct svd *s)
 	free(s);
 }
 
+/* Returns the backend's name. */
 const char *
 svd_name(const struct svd *s)
 {
 	return s->be->name;
 }
 
+/* Returns the number of visible CUDA devices. */
 int
 svd_cuda_devices(void)
 {
@@ -138,7 +159,8 @@ svd_check(const struct svd_matrix *m, const float *sv, struct spd_errbuf *eb)
 		return spd_fail(eb, SPD_EINVAL, "svd: empty %zux%zu matrix",
 		    m->rows, m->cols);
 	if ((unsigned)m->dtype >= DT_COUNT || !dtype_is_analyzable(m->dtype))
-		return spd_fail(eb, SPD_EINVAL, "svd: dtype %s is not analyzable",
+		return spd_fail(eb, SPD_EINVAL,
+		    "svd: dtype %s is not analyzable",
 		    (unsigned)m->dtype < DT_COUNT ? dtype_name(m->dtype) : "?");
 	/* The solvers index with 32-bit ints. */
 	if (m->rows > INT_MAX || m->cols > INT_MAX ||
@@ -150,6 +172,7 @@ svd_check(const struct svd_matrix *m, const float *sv, struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
+/* Checks m, then asks the backend for its singular values. */
 enum spd_err
 svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
     struct spd_errbuf *eb)
@@ -168,21 +191,26 @@ svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
 static double
 svd_quantile(const float *sv, size_t k, double q)
 {
-	double	pos = q * (double)(k - 1), f = floor(pos);
+	double	pos = q * (double)(k - 1), f = floor(pos), a, b;
 	size_t	lo = (size_t)f, hi = lo + 1 < k ? lo + 1 : lo;
 
 	/* Ascending index j is descending index k - 1 - j. */
-	return sv[k - 1 - lo] + (pos - f) * (sv[k - 1 - hi] - sv[k - 1 - lo]);
+	a = sv[k - 1 - lo];
+	b = sv[k - 1 - hi];
+	return a + (pos - f) * (b - a);
 }
 
 /*
+ * Decides whether float32-route values need the float64 redo.
  * The float32 Gram route perturbs each eigenvalue λ = s² of G by about
- * u·‖G‖_F/√k (measured 2.3-4× that on flat, spiked and rank-deficient
- * spectra, k = 77..1024). Where s² is within a few such d of zero, the
- * computed s = √max(λ + δ, 0) is biased upward and the bias adds up in the
- * noise sum; elsewhere the errors are ~δ/2s with random signs. The estimate
- * below bounds the relative SNR error measured in those cases by 2.2-800×;
- * the Q₂₅ rule is DESIGN.md §6's (quartiles below 1e-2·s₁ move τ).
+ * u·‖G‖_F/√k (the largest error measured 2.3-4× that on flat, spiked and
+ * rank-deficient spectra, k = 77..2048). Where s² is within a few such d
+ * of zero, the computed s = √max(λ + δ, 0) is biased upward and the bias
+ * adds up in the noise sum; elsewhere the errors are ~δ/2s with random
+ * signs. On those spectra the estimate below was 2.2-120× the relative SNR
+ * error measured against float64, so a matrix kept in float32 misses the
+ * SNR by ≲ 1.4e-6. The Q₂₅ rule is DESIGN.md §6's (quartiles below
+ * 1e-2·s₁ move τ).
  */
 bool
 svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols)
@@ -201,7 +229,7 @@ svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols)
 	    1.349 * (1 + sqrt((double)k / (double)(rows > cols ? rows : cols)));
 	for (i = 0; i < k; i++) {
 		/* Bias only where s² is within a few d of zero. */
-		e = (double)sv[i] * sv[i] < 16 * d ?
+		e = (double)sv[i] * sv[i] < 4 * d ?
 		    sqrt((double)sv[i] * sv[i] + d) - sv[i] : 0;
 		if (sv[i] > tau) {
 			ss += sv[i];

@@ -14,6 +14,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ void	openblas_set_num_threads(int);
 struct cpu_ctx {
 	void		*panel;		/* one converted panel */
 	size_t		 panel_cap;
-	float		*tmp;		/* float32 staging for a float64 panel */
+	float		*tmp;		/* float32 staging, float64 panels */
 	size_t		 tmp_cap;
 	void		*gram;		/* k × k, float or double */
 	size_t		 gram_cap;
@@ -84,8 +85,8 @@ cpu_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
 	*cap = 0;
 	q = malloc(bytes);
 	if (q == NULL)
-		return spd_fail(eb, SPD_ENOMEM, "cpu: cannot allocate %zu bytes",
-		    bytes);
+		return spd_fail(eb, SPD_ENOMEM,
+		    "cpu: cannot allocate %zu bytes", bytes);
 	*p = q;
 	*cap = bytes;
 	return SPD_OK;
@@ -99,19 +100,33 @@ cpu_probe(struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
-/* Allocates an empty context and sets the BLAS thread count. */
+/* Returns the number of CPUs this process may run on (at least 1). */
+static int
+cpu_count(void)
+{
+	cpu_set_t	set;
+	int		n = 0;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		n = CPU_COUNT(&set);
+	return n > 0 ? n : 1;
+}
+
+/*
+ * Allocates an empty context and sets the BLAS thread count, which is
+ * process-wide in OpenBLAS: open every handle before any analysis starts.
+ */
 static enum spd_err
 cpu_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 {
-	struct cpu_ctx *c;
+	struct cpu_ctx	*c;
+	unsigned	 t = o != NULL ? o->threads : 0;
 
 	c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "cpu: out of memory");
-	/* Process-wide in OpenBLAS; 0 keeps its default (all cores). */
-	if (o != NULL && o->threads > 0)
-		openblas_set_num_threads(o->threads > 1024 ? 1024 :
-		    (int)o->threads);
+	openblas_set_num_threads(t == 0 ? cpu_count() : t > 1024 ? 1024 :
+	    (int)t);
 	*ctx = c;
 	return SPD_OK;
 }
@@ -185,7 +200,8 @@ cpu_pack(struct cpu_ctx *c, const struct svd_matrix *m,
 	if (!g->trans)
 		return cpu_convert(c, m, j0 * g->k, b * g->k, g, p);
 	for (i = 0; i < g->k; i++)
-		bad += cpu_convert(c, m, i * m->cols + j0, b, g, p + i * b * esz);
+		bad += cpu_convert(c, m, i * m->cols + j0, b, g,
+		    p + i * b * esz);
 	return bad;
 }
 
@@ -369,8 +385,9 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 		info = LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, 'N', 'U', n,
 		    c->gram, n, c->w, c->work, lw, c->iwork, liw);
 	if (info != 0)
-		return spd_fail(eb, SPD_EINTERNAL, "cpu: %csyevd failed (info %d)",
-		    g->dbl ? 'd' : 's', (int)info);
+		return spd_fail(eb, SPD_EINTERNAL,
+		    "cpu: %csyevd failed (info %d)", g->dbl ? 'd' : 's',
+		    (int)info);
 	/* Ascending eigenvalues → descending singular values. */
 	for (i = 0; i < g->k; i++) {
 		l = g->dbl ? ((double *)c->w)[g->k - 1 - i] :

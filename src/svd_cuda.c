@@ -45,20 +45,20 @@ struct cuda_ctx {
 	cusolverDnHandle_t	 solver;
 	void			*d_a;		/* the matrix, or one panel */
 	size_t			 a_cap;
-	void			*d_g;		/* k × k Gram, float or double */
+	void			*d_g;		/* k × k Gram matrix */
 	size_t			 g_cap;
 	void			*d_w;		/* k eigenvalues */
 	size_t			 w_cap;
 	void			*d_work;	/* syevd workspace */
 	size_t			 work_cap;
 	int			*d_info;
-	void			*h_buf;		/* host staging, float or double */
+	void			*h_buf;		/* host staging */
 	size_t			 hbuf_cap;
-	float			*h_tmp;		/* float32 staging for float64 */
+	float			*h_tmp;		/* float32 for float64 */
 	size_t			 htmp_cap;
 	void			*h_w;		/* eigenvalues or diagonal */
 	size_t			 hw_cap;
-	float			*h_sv;		/* the result, copied out on success */
+	float			*h_sv;		/* result, out on success */
 	size_t			 hsv_cap;
 };
 
@@ -135,8 +135,8 @@ cuda_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
 	enum spd_err	rc;
 
 	if (__builtin_mul_overflow(n, esz, &bytes))
-		return spd_fail(eb, SPD_ENOMEM, "cuda: %zu × %zu bytes overflow",
-		    n, esz);
+		return spd_fail(eb, SPD_ENOMEM,
+		    "cuda: %zu × %zu bytes overflow", n, esz);
 	if (bytes <= *cap)
 		return SPD_OK;
 	cudaFree(*p);
@@ -156,8 +156,8 @@ host_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
 	void	*q;
 
 	if (__builtin_mul_overflow(n, esz, &bytes))
-		return spd_fail(eb, SPD_ENOMEM, "cuda: %zu × %zu bytes overflow",
-		    n, esz);
+		return spd_fail(eb, SPD_ENOMEM,
+		    "cuda: %zu × %zu bytes overflow", n, esz);
 	if (bytes <= *cap)
 		return SPD_OK;
 	free(*p);
@@ -165,8 +165,8 @@ host_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
 	*cap = 0;
 	q = malloc(bytes);
 	if (q == NULL)
-		return spd_fail(eb, SPD_ENOMEM, "cuda: cannot allocate %zu bytes",
-		    bytes);
+		return spd_fail(eb, SPD_ENOMEM,
+		    "cuda: cannot allocate %zu bytes", bytes);
 	*p = q;
 	*cap = bytes;
 	return SPD_OK;
@@ -364,7 +364,8 @@ cuda_gram32(struct cuda_ctx *c, const struct svd_matrix *m,
     const struct cuda_geom *g, struct spd_errbuf *eb)
 {
 	const float		one = 1, zero = 0;
-	cudaDataType_t		t = m->dtype == DT_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+	cudaDataType_t		t = m->dtype == DT_BF16 ? CUDA_R_16BF :
+				    CUDA_R_16F;
 	cublasOperation_t	na = g->trans ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cublasOperation_t	nb = g->trans ? CUBLAS_OP_N : CUBLAS_OP_T;
 	int			k = (int)g->k, len = (int)g->len;
@@ -411,8 +412,8 @@ cuda_panel64(struct cuda_ctx *c, const struct cuda_geom *g, size_t b,
 		rc = cuda_blas(cublasDsyrk(c->blas, CUBLAS_FILL_MODE_UPPER,
 		    g->trans ? CUBLAS_OP_T : CUBLAS_OP_N, (int)g->k, (int)b,
 		    &one, c->d_a, g->trans ? (int)b : (int)g->k,
-		    accumulate ? &one : &zero, c->d_g, (int)g->k), "cublasDsyrk",
-		    eb);
+		    accumulate ? &one : &zero, c->d_g, (int)g->k),
+		    "cublasDsyrk", eb);
 	/* The host panel is refilled next: let the copy finish. */
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaStreamSynchronize(c->stream),

@@ -85,7 +85,8 @@ with_spectrum(size_t r, size_t c, const double *s)
 	for (l = 0; l < k; l++)
 		for (i = 0; i < r; i++)
 			for (j = 0; j < c; j++)
-				w[i * c + j] += u[l * r + i] * s[l] * v[l * c + j];
+				w[i * c + j] +=
+				    u[l * r + i] * s[l] * v[l * c + j];
 	free(u);
 	free(v);
 	return w;
@@ -182,6 +183,33 @@ sort_desc(double *s, size_t k)
 		}
 }
 
+/* Orthogonalises columns p and q of a (length m); returns 1 if it rotated. */
+static int
+rotate(double *a, size_t m, size_t p, size_t q)
+{
+	double	*x = a + p * m, *y = a + q * m, al = 0, be = 0, ga = 0;
+	double	 z, t, cs, sn, v;
+	size_t	 i;
+
+	for (i = 0; i < m; i++) {
+		al += x[i] * x[i];
+		be += y[i] * y[i];
+		ga += x[i] * y[i];
+	}
+	if (ga == 0 || fabs(ga) <= 1e-15 * sqrt(al * be))
+		return 0;
+	z = (be - al) / (2 * ga);
+	t = (z >= 0 ? 1 : -1) / (fabs(z) + sqrt(1 + z * z));
+	cs = 1 / sqrt(1 + t * t);
+	sn = cs * t;
+	for (i = 0; i < m; i++) {
+		v = x[i];
+		x[i] = cs * v - sn * y[i];
+		y[i] = sn * v + cs * y[i];
+	}
+	return 1;
+}
+
 /*
  * Singular values (descending) of the row-major r × c doubles w by
  * one-sided Jacobi in double: the independent reference.
@@ -190,7 +218,7 @@ static void
 jacobi(const double *w, size_t r, size_t c, double *s)
 {
 	size_t	 m = r >= c ? r : c, n = r >= c ? c : r, i, p, q, sweep;
-	double	*a = malloc(m * n * sizeof *a), al, be, ga, z, t, cs, sn, x;
+	double	*a = malloc(m * n * sizeof *a), x;
 	int	 rotated = 1;
 
 	if (a == NULL)
@@ -202,26 +230,8 @@ jacobi(const double *w, size_t r, size_t c, double *s)
 	for (sweep = 0; sweep < 60 && rotated; sweep++) {
 		rotated = 0;
 		for (p = 0; p + 1 < n; p++)
-			for (q = p + 1; q < n; q++) {
-				al = be = ga = 0;
-				for (i = 0; i < m; i++) {
-					al += a[p * m + i] * a[p * m + i];
-					be += a[q * m + i] * a[q * m + i];
-					ga += a[p * m + i] * a[q * m + i];
-				}
-				if (fabs(ga) <= 1e-15 * sqrt(al * be) || ga == 0)
-					continue;
-				rotated = 1;
-				z = (be - al) / (2 * ga);
-				t = (z >= 0 ? 1 : -1) / (fabs(z) + sqrt(1 + z * z));
-				cs = 1 / sqrt(1 + t * t);
-				sn = cs * t;
-				for (i = 0; i < m; i++) {
-					x = a[p * m + i];
-					a[p * m + i] = cs * x - sn * a[q * m + i];
-					a[q * m + i] = sn * x + cs * a[q * m + i];
-				}
-			}
+			for (q = p + 1; q < n; q++)
+				rotated |= rotate(a, m, p, q);
 	}
 	for (p = 0; p < n; p++) {
 		x = 0;
@@ -672,7 +682,8 @@ test_open(void)
 	svd_close(s);
 	svd_close(NULL);
 	if (svd_cuda_devices() > 0) {
-		printf("# a CUDA device is present: no-device checks skipped\n");
+		printf("# a CUDA device is present: skipping no-device "
+		    "checks\n");
 		return;
 	}
 	o.backend = "cuda";

@@ -160,10 +160,14 @@ snr(const float *s, size_t k, size_t r, size_t c)
 	return sig / noi / s[0];
 }
 
-/* Compares the two backends on one matrix. */
+/*
+ * Compares the two backends on one matrix: SNRs to SNR_TOL, values to
+ * tol·s₁ (two float32 routes may differ by ~1e-5·s₁ on values near zero;
+ * an orientation or dtype bug shows as ~0.1·s₁).
+ */
 static void
 compare(const char *what, const void *data, enum dtype dt, size_t r,
-    size_t c)
+    size_t c, double tol)
 {
 	struct svd_matrix	 m = { data, dt, r, c };
 	struct spd_errbuf	 eb = { "" };
@@ -187,8 +191,8 @@ compare(const char *what, const void *data, enum dtype dt, size_t r,
 	}
 	ok(sorted, "%s %s %zux%zu: sorted descending", what, dtype_name(dt),
 	    r, c);
-	ok_near(d / sc[0], 0, 1e-5, "%s %s %zux%zu: values within 1e-5·s1",
-	    what, dtype_name(dt), r, c);
+	ok_near(d / sc[0], 0, tol, "%s %s %zux%zu: values within %g·s1",
+	    what, dtype_name(dt), r, c, tol);
 	a = snr(sg, k, r, c);
 	b = snr(sc, k, r, c);
 	ok_near(fabs(a - b) / b, 0, SNR_TOL, "%s %s %zux%zu: SNR %.7g vs cpu "
@@ -212,12 +216,12 @@ test_dtypes(void)
 		for (j = 0; j < nitems(dts); j++) {
 			p = make(shapes[i][0], shapes[i][1], dts[j]);
 			compare("random", p, dts[j], shapes[i][0],
-			    shapes[i][1]);
+			    shapes[i][1], 1e-4);
 			free(p);
 		}
 }
 
-/* A 20% null space forces the float64 redo on both backends. */
+/* A 20% null space forces the float64 redo on both: they agree closely. */
 static void
 test_fallback(void)
 {
@@ -232,7 +236,7 @@ test_fallback(void)
 		for (j = 0; j < c; j++)
 			w[i * c + j] = i < 77 ? (float)normal() :
 			    w[(i - 77) * c + j];
-	compare("rank-deficient", w, DT_F32, r, c);
+	compare("rank-deficient", w, DT_F32, r, c, 1e-6);
 	free(w);
 }
 
@@ -289,8 +293,8 @@ test_shapes(void)
 
 	for (i = 0; i < 257; i++)
 		v[i] = (float)normal();
-	compare("row", v, DT_F32, 1, 257);
-	compare("column", v, DT_F32, 257, 1);
+	compare("row", v, DT_F32, 1, 257, 1e-6);
+	compare("column", v, DT_F32, 257, 1, 1e-6);
 	memset(z, 0, sizeof z);
 	{
 		struct svd_matrix	m = { z, DT_F32, 16, 8 };
@@ -310,7 +314,7 @@ main(void)
 	enum spd_err		rc;
 
 	if (svd_cuda_devices() == 0)
-		tap_skip_all("no CUDA device (or built without the cuda backend)");
+		tap_skip_all("no CUDA device, or no cuda backend here");
 	rc = svd_open(&o, &gpu, &eb);
 	if (rc == SPD_ENODEV)
 		tap_skip_all(eb.msg);

@@ -11,7 +11,9 @@
  *   sgesdd  LAPACKE_sgesdd, jobz 'N'
  *   gram64  float64 Gram (dsyrk) + dsyevd
  * Every method's SNR is compared with float64 dgesdd ('N') of the same
- * (dequantised) matrix unless -n is given. Times are medians of -r runs
+ * (dequantised) matrix unless -n is given. The last column says whether
+ * svd_need_f64() would redo the method's values in float64 (for gram32:
+ * whether prod took the float64 fallback). Times are medians of -r runs
  * after one warm-up run (1 run, no warm-up, for sgesdd and dgesdd).
  * -w count: instead, time count square matrices of each shape with one
  * worker × threads BLAS threads against threads workers × 1 BLAS thread.
@@ -40,6 +42,7 @@
 #include "spectrumd/snr.h"
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
+#include "svd_backend.h"	/* svd_need_f64(), for the last column */
 
 #ifdef BENCH_REF
 void	openblas_set_num_threads(int);
@@ -72,7 +75,8 @@ rng_uniform(void)
 	rng_state ^= rng_state >> 12;
 	rng_state ^= rng_state << 25;
 	rng_state ^= rng_state >> 27;
-	return ((rng_state * 0x2545f4914f6cdd1dULL >> 11) + 0.5) / 9007199254740992.0;
+	return ((rng_state * 0x2545f4914f6cdd1dULL >> 11) + 0.5) /
+	    9007199254740992.0;
 }
 
 /* A standard normal (Box-Muller, one of the pair). */
@@ -296,7 +300,8 @@ run_prod(const struct mat *m, double *s)
 		return -1;
 	rc = svd_values(prod_svd, &sm, f, &eb);
 	if (rc != SPD_OK)
-		fprintf(stderr, "svd_values: %s: %s\n", spd_strerror(rc), eb.msg);
+		fprintf(stderr, "svd_values: %s: %s\n", spd_strerror(rc),
+		    eb.msg);
 	for (i = 0; i < k; i++)
 		s[i] = f[i];
 	free(f);
@@ -333,7 +338,8 @@ listed(const char *list, const char *name)
 	const char	*p = list;
 
 	while ((p = strstr(p, name)) != NULL) {
-		if ((p == list || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+		if ((p == list || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ','))
 			return 1;
 		p += n;
 	}
@@ -367,9 +373,11 @@ bench_shape(const struct bench *b, size_t r, size_t c)
 	struct mat	 m;
 	size_t		 k = r < c ? r : c, i, j;
 	double		*s = malloc(k * 8), *ref = malloc(k * 8);
+	float		*f = malloc(k * sizeof(float));
 	double		 t, snr, rsnr = NAN, maxe;
 
-	if (s == NULL || ref == NULL || mat_make(&m, r, c, b->dt) != 0) {
+	if (s == NULL || ref == NULL || f == NULL ||
+	    mat_make(&m, r, c, b->dt) != 0) {
 		fprintf(stderr, "out of memory\n");
 		return -1;
 	}
@@ -394,14 +402,18 @@ bench_shape(const struct bench *b, size_t r, size_t c)
 		for (j = 0; !b->noref && j < k; j++)
 			if (fabs(s[j] - ref[j]) / ref[0] > maxe)
 				maxe = fabs(s[j] - ref[j]) / ref[0];
-		printf("%5zux%-5zu %-5s %-8s %9.4f %12.7g %9.2e %9.2e\n", r, c,
-		    dtype_name(b->dt), methods[i].name, t, snr,
-		    fabs(snr - rsnr) / rsnr, b->noref ? NAN : maxe);
+		for (j = 0; j < k; j++)
+			f[j] = (float)s[j];
+		printf("%5zux%-5zu %-5s %-8s %9.4f %12.7g %9.2e %9.2e %s\n", r,
+		    c, dtype_name(b->dt), methods[i].name, t, snr,
+		    fabs(snr - rsnr) / rsnr, b->noref ? NAN : maxe,
+		    svd_need_f64(f, k, r, c) ? "yes" : "no");
 		fflush(stdout);
 	}
 	mat_free(&m);
 	free(s);
 	free(ref);
+	free(f);
 	return 0;
 }
 
@@ -561,11 +573,12 @@ main(int argc, char **argv)
 	b.noref = 1;
 #endif
 	if (b.workers == 0)
-		printf("%-11s %-5s %-8s %9s %12s %9s %9s\n", "shape", "dtype",
-		    "method", "median_s", "snr", "snr_rel", "max|ds|/s1");
+		printf("%-11s %-5s %-8s %9s %12s %9s %9s %s\n", "shape",
+		    "dtype", "method", "median_s", "snr", "snr_rel",
+		    "max|ds|/s1", "f64?");
 	for (; i < argc; i++) {
-		if (sscanf(argv[i], "%zux%zu", &r, &c) != 2 || r == 0 || c == 0 ||
-		    (b.workers ? bench_workers(&b, r, c) :
+		if (sscanf(argv[i], "%zux%zu", &r, &c) != 2 || r == 0 ||
+		    c == 0 || (b.workers ? bench_workers(&b, r, c) :
 		    bench_shape(&b, r, c)) != 0) {
 			fprintf(stderr, "%s: failed\n", argv[i]);
 			return 1;

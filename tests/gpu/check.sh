@@ -13,7 +13,7 @@
 # 3. prints one table.
 # Environment: BUILD (build dir, default build-gpu), SHAPES, REPS, PYTHON,
 # CUDA_HOME. Exit status: 0 when the test passed (or skipped), else 1.
-set -eu
+set -eu -o pipefail
 
 ROOT=$PWD
 B=${BUILD:-build-gpu}
@@ -151,7 +151,7 @@ if [ -n "$TEST" ]; then
 	rc=0
 	top_srcdir=$ROOT top_builddir=$B "$TEST" >"$B/test_svd_cuda.log" 2>&1 ||
 		rc=$?
-	grep -E '^not ok|^#' "$B/test_svd_cuda.log" | head -40 || true
+	grep -E '^not ok|#' "$B/test_svd_cuda.log" | head -40 || true
 	echo "$(grep -c '^ok' "$B/test_svd_cuda.log" || true) passed," \
 		"$(grep -c '^not ok' "$B/test_svd_cuda.log" || true) failed," \
 		"exit $rc (77 = skipped; log $B/test_svd_cuda.log)"
@@ -165,7 +165,7 @@ say "timing: spectrumd cuda backend, BF16, median of $REPS"
 declare -A ours theirs host
 if [ -n "$BENCH" ]; then
 	# shellcheck disable=SC2086
-	"$BENCH" -b cuda -d BF16 -m prod -n -r "$REPS" $SHAPES \
+	"$BENCH" -b cuda -d BF16 -m prod -n -r "$REPS" $SHAPES 2>&1 \
 		| tee "$B/bench.log" || status=1
 	while read -r shape _ method t _; do
 		[ "$method" = prod ] && ours[$shape]=$t
@@ -176,7 +176,7 @@ fi
 
 say "timing: torch.linalg.svdvals fp32, median of $REPS"
 # shellcheck disable=SC2086
-if "$PY" - "$REPS" $SHAPES >"$B/torch.log" <<'EOF'; then
+if "$PY" - "$REPS" $SHAPES >"$B/torch.log" 2>"$B/torch.err" <<'EOF'; then
 import statistics, sys, time
 import torch
 reps, shapes = int(sys.argv[1]), sys.argv[2:]
@@ -202,12 +202,13 @@ for sh in shapes:
         res.append(statistics.median(ts))
     print(sh, "%.4f %.4f" % tuple(res), flush=True)
 EOF
-	cat "$B/torch.log"
+	cat "$B/torch.err" "$B/torch.log"
 	while read -r shape a b; do
 		theirs[$shape]=$a
 		host[$shape]=$b
 	done <"$B/torch.log"
 else
+	tail -3 "$B/torch.err"
 	echo "torch timing failed (is torch with CUDA installed for $PY?)"
 fi
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The README's main command: installs what the build needs (when run as
+# root on Debian 12), builds, starts a simulated training run that drops a
+# checkpoint every few seconds, and runs the daemon on it in the foreground.
+# Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")"
+top=$PWD
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends build-essential \
+		autoconf automake libtool pkg-config libmicrohttpd-dev \
+		libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev \
+		nodejs npm >/dev/null
+fi
+if [ -f package-lock.json ] && command -v npm >/dev/null; then
+	npm ci --silent --no-audit --no-fund >/dev/null 2>&1 ||
+		echo "demo: npm ci failed: the dashboard will show tables only"
+fi
+[ -x configure ] || autoreconf -fi >/dev/null 2>&1
+mkdir -p build
+cd build
+[ -f Makefile ] || ../configure -q
+make -j"$(nproc)" >/dev/null
+make web-assets >/dev/null 2>&1 || true
+
+demo=${SPECTRUMD_DEMO_DIR:-/tmp/spectrumd-demo}
+port=${SPECTRUMD_DEMO_PORT:-8420}
+rm -rf "$demo"
+mkdir -p "$demo"
+./tests/spectrumd-fixture run "$demo/run" --every 4 --count 30 \
+	--layers 12 --hidden 256 --intermediate 688 --vocab 2048 --shards 2 \
+	--save-total-limit 12 --step-every 50 >"$demo/trainer.log" 2>&1 &
+trainer=$!
+trap 'kill $trainer 2>/dev/null || true' EXIT
+cat <<TXT
+spectrumd demo: a simulated trainer writes $demo/run/checkpoint-* every 4 s.
+  dashboard   http://127.0.0.1:$port/
+  selection   http://127.0.0.1:$port/selection        (?format=yaml for Axolotl)
+  checkpoints http://127.0.0.1:$port/checkpoints
+  metrics     http://127.0.0.1:$port/metrics
+Ctrl-C to stop.
+TXT
+./spectrumd --watch "demo=$demo/run" --db "$demo/spectrumd.db" \
+	--listen "127.0.0.1:$port" --web-dir "$top/web" --settle-ms 500

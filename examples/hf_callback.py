@@ -1,0 +1,211 @@
+"""Hugging Face Trainer callback that freezes a model to spectrumd's
+unfreeze set.
+
+    from spectrum_client import SpectrumClient
+    from hf_callback import SpectrumCallback
+    cb = SpectrumCallback(SpectrumClient("http://127.0.0.1:8420", run="demo"))
+    trainer = Trainer(model=model, args=args, ..., callbacks=[cb])
+
+At on_train_begin it fetches the current selection and sets requires_grad
+on every model.named_parameters() entry: True when one of the selection's
+patterns matches the name (Axolotl's rules, see spectrum_client.matches),
+False otherwise, and logs how many were unfrozen. At on_save (after the
+checkpoint is written) and, if "step_begin" is in apply_on, at
+on_step_begin (at most every poll_interval_s seconds) it asks the daemon
+without blocking (wait=0) and re-applies when the version changed. A
+daemon that cannot be reached or has no selection yet only logs a warning:
+the model is left as it is.
+
+THE OPTIMIZER holds only the parameters that had requires_grad=True when
+it was built; requires_grad set later changes which gradients exist, not
+what the optimizer updates. The HF Trainer builds its optimizer (keeping
+only parameters with requires_grad) and loads optimizer.pt on resume
+BEFORE on_train_begin. Hence:
+  - newly FROZEN parameters get no gradient, and torch optimizers (AdamW,
+    SGD) skip a parameter whose .grad is None (torch >= 2 zero_grad sets
+    grads to None), so freezing takes effect at once;
+  - newly UNFROZEN parameters take effect only if the optimizer already
+    holds them, i.e. they required grad when the optimizer was built (a
+    model that was fully trainable when the Trainer started: then this
+    callback can narrow and widen the set freely). If the model was
+    already partly frozen then (you or Axolotl froze it before building
+    the Trainer), they receive gradients (compute, memory) but are NEVER
+    UPDATED. The optimizer must be rebuilt: stop, and start a new training
+    from the checkpoint's weights with the new set applied before the
+    Trainer is built, or add a param group yourself (the LR scheduler
+    then does not drive it).
+  - resume_from_checkpoint with a different trainable set than the one
+    optimizer.pt was saved with fails ("loaded state dict contains a
+    parameter group that doesn't match the size of optimizer's group"),
+    or, when the counts happen to agree, gives moments to the wrong
+    tensors.
+So selections are most useful at (re)start. After each application this
+callback lists the unfrozen parameters the optimizer does not hold (the
+Trainer passes the optimizer to callbacks), warns about them, and calls
+on_change(selection, report) so you can act, e.g. stop and restart.
+Under DeepSpeed (flattened param groups) that check does not apply, and
+changing requires_grad after the engine is built is not supported: apply
+the set before building the Trainer. FSDP needs use_orig_params=True.
+
+transformers is imported guarded: without it this module still imports
+(SpectrumCallback then derives from object), so its logic can be tested
+without transformers or torch. Standard library only otherwise.
+"""
+
+import logging
+import os
+import sys
+import time
+
+try:
+    from spectrum_client import SpectrumError, matches
+except ImportError:     # not on sys.path: it lives next to this file
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from spectrum_client import SpectrumError, matches
+
+try:
+    from transformers import TrainerCallback as _Base
+except ImportError:
+    _Base = object
+
+__all__ = ["SpectrumCallback", "apply_to_model"]
+
+LOG = logging.getLogger("spectrum")
+
+
+def apply_to_model(model, selection):
+    """Sets requires_grad on model.named_parameters() from selection's
+    patterns (unfrozen when matched, frozen otherwise).
+
+    Returns a report dict: version, unfrozen and total parameter counts,
+    unfrozen_elements/total_elements (when parameters have numel()), and
+    the names newly unfrozen / newly frozen by this call.
+    """
+    pats = selection.get("patterns") or []
+    rep = {"version": selection.get("version"), "unfrozen": 0, "total": 0,
+           "unfrozen_elements": 0, "total_elements": 0,
+           "newly_unfrozen": [], "newly_frozen": []}
+    for name, p in model.named_parameters():
+        want = matches(name, pats)
+        was = bool(getattr(p, "requires_grad", False))
+        if want != was:
+            p.requires_grad = want
+            (rep["newly_unfrozen"] if want else rep["newly_frozen"]).append(
+                name)
+        n = p.numel() if hasattr(p, "numel") else 0
+        rep["total"] += 1
+        rep["total_elements"] += n
+        if want:
+            rep["unfrozen"] += 1
+            rep["unfrozen_elements"] += n
+    return rep
+
+
+def _optimizer_params(optimizer):
+    ids = set()
+    for g in getattr(optimizer, "param_groups", None) or []:
+        for p in g.get("params", []):
+            ids.add(id(p))
+    return ids
+
+
+class SpectrumCallback(_Base):
+    """TrainerCallback applying spectrumd's selection; see the module doc
+    (especially the part on the optimizer).
+
+    client: a spectrum_client.SpectrumClient (own one per callback).
+    apply_on: events that fetch and apply: "train_begin", "save",
+    "step_begin". poll_interval_s: the least time between on_step_begin
+    polls. on_change(selection, report): called after each application.
+    After each application .report holds apply_to_model's report plus
+    "not_in_optimizer", the names unfrozen but absent from the optimizer
+    (None when no optimizer was passed).
+    """
+
+    def __init__(self, client, apply_on=("train_begin", "save"),
+                 poll_interval_s=60.0, on_change=None, logger=None):
+        unknown = set(apply_on) - {"train_begin", "save", "step_begin"}
+        if unknown:
+            raise ValueError("unknown apply_on events: %s" % sorted(unknown))
+        self.client = client
+        self.apply_on = tuple(apply_on)
+        self.poll_interval_s = poll_interval_s
+        self.on_change = on_change
+        self.log = logger or LOG
+        self.applied_version = None
+        self.report = None
+        self._last_poll = None
+
+    def _fetch(self, wait=0):
+        """The client's newest selection, or None on error / none yet."""
+        try:
+            self.client.selection(wait=wait)
+        except (SpectrumError, OSError, ValueError) as e:
+            self.log.warning("spectrum: selection unavailable: %s", e)
+        return self.client.current
+
+    def _apply(self, model, optimizer, sel):
+        rep = apply_to_model(model, sel)
+        if optimizer is not None:
+            held = _optimizer_params(optimizer)
+            rep["not_in_optimizer"] = [
+                n for n, p in model.named_parameters()
+                if getattr(p, "requires_grad", False) and id(p) not in held]
+        else:
+            rep["not_in_optimizer"] = None
+        self.applied_version = sel.get("version")
+        self.report = rep
+        self.log.info(
+            "spectrum: selection v%s (step %s, top %s%%): unfroze %d of %d "
+            "parameters (%d of %d elements)", sel.get("version"),
+            sel.get("step"), sel.get("top_percent"), rep["unfrozen"],
+            rep["total"], rep["unfrozen_elements"], rep["total_elements"])
+        if rep["not_in_optimizer"]:
+            self.log.warning(
+                "spectrum: %d unfrozen parameters are not in the optimizer "
+                "and will not be updated (e.g. %s); rebuild the optimizer: "
+                "restart from this checkpoint's weights or add a param group",
+                len(rep["not_in_optimizer"]), rep["not_in_optimizer"][0])
+        if self.on_change is not None:
+            self.on_change(sel, rep)
+        return rep
+
+    def _maybe_apply(self, model, optimizer):
+        """Polls without blocking; re-applies on a new version. Returns
+        the report when it applied, else None."""
+        sel = self._fetch(wait=0)
+        if model is None or sel is None or \
+                sel.get("version") == self.applied_version:
+            return None
+        return self._apply(model, optimizer, sel)
+
+    def on_train_begin(self, args, state, control, model=None,
+                       optimizer=None, **kwargs):
+        """Fetches and applies the selection before training starts."""
+        if "train_begin" not in self.apply_on:
+            return None
+        if self._maybe_apply(model, optimizer) is None and \
+                self.applied_version is None:
+            self.log.warning("spectrum: no selection yet; training with "
+                             "the model's own requires_grad flags")
+        return None
+
+    def on_save(self, args, state, control, model=None, optimizer=None,
+                **kwargs):
+        """After a checkpoint is written: re-applies a new version."""
+        if "save" in self.apply_on:
+            self._maybe_apply(model, optimizer)
+        return None
+
+    def on_step_begin(self, args, state, control, model=None,
+                      optimizer=None, **kwargs):
+        """At most every poll_interval_s: re-applies a new version."""
+        if "step_begin" not in self.apply_on:
+            return None
+        now = time.monotonic()
+        if self._last_poll is not None and \
+                now - self._last_poll < self.poll_interval_s:
+            return None
+        self._last_poll = now
+        self._maybe_apply(model, optimizer)
+        return None

@@ -1,0 +1,533 @@
+// dashboard.test.mjs: the dashboard (web/) in a real headless Chromium,
+// served by the real daemon watching a fixture run written by
+// tests/spectrumd-fixture. Run by tests/browser.sh (which skips when node,
+// playwright-core or Chromium is missing); prints TAP.
+//
+// Environment: top_srcdir, top_builddir (default "."), CHROMIUM (default
+// /usr/bin/chromium), SPECTRUMD_LOAD_BUDGET_MS (default 1000: median page
+// load for 200 matrices × 50 checkpoints), SPECTRUMD_SKIP_LOADTIME=1 skips
+// that part.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { pyDumps, snrResultsJson } from '../../web/pyjson.js';
+
+const SRC = path.resolve(process.env.top_srcdir || '.');
+const BUILD = path.resolve(process.env.top_builddir || '.');
+const SPD = path.join(BUILD, 'spectrumd');
+const FIXTURE = path.join(BUILD, 'tests', 'spectrumd-fixture');
+const WEB = path.join(SRC, 'web');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const PY = '/usr/bin/python3';
+const SHOT = path.join(BUILD, 'tests', 'dashboard.png');
+const LOAD_BUDGET = Number(process.env.SPECTRUMD_LOAD_BUDGET_MS || 1000);
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'];
+// The fixture model: 8 layers × 7 projections + embeddings + lm_head.
+const MODEL = ['--layers', '8', '--hidden', '64', '--intermediate', '128',
+    '--vocab', '128', '--shards', '2', '-q'];
+const NMAT = 8 * 7 + 2;
+
+let tmp, daemon, base, browser, context, page;
+const problems = [];	// console errors, page errors, failed requests
+
+/* ------------------------------------------------------------- helpers */
+
+// Starts spectrumd on 127.0.0.1 port 0 watching runDir; resolves with
+// {proc, base, log} once it says where it listens.
+function startDaemon(name, runDir, db) {
+	const proc = spawn(SPD, ['--watch', `${name}=${runDir}`, '--listen',
+	    '127.0.0.1:0', '--db', db, '--settle-ms', '200', '--web-dir', WEB,
+	    '--backend', 'cpu'], { stdio: ['ignore', 'ignore', 'pipe'] });
+	const d = { proc, log: '' };
+	return new Promise((resolve, reject) => {
+		const timer = setTimeout(() => reject(new Error(
+		    `daemon did not start:\n${d.log}`)), 20000);
+		proc.stderr.setEncoding('utf8');
+		proc.stderr.on('data', (s) => {
+			d.log += s;
+			const m = /listening on (http:\/\/127\.0\.0\.1:\d+)\//
+			    .exec(d.log);
+			if (m && !d.base) {
+				d.base = m[1];
+				clearTimeout(timer);
+				resolve(d);
+			}
+		});
+		proc.on('exit', (code) => {
+			clearTimeout(timer);
+			if (!d.base)
+				reject(new Error(`daemon exited ${code}:\n${d.log}`));
+		});
+	});
+}
+
+async function stopDaemon(d) {
+	if (!d || d.proc.exitCode !== null)
+		return;
+	const done = new Promise((r) => d.proc.on('exit', r));
+	d.proc.kill('SIGTERM');
+	const t = setTimeout(() => d.proc.kill('SIGKILL'), 10000);
+	await done;
+	clearTimeout(t);
+}
+
+function fixture(args) {
+	execFileSync(FIXTURE, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function getJson(b, p) {
+	const r = await fetch(b + p);
+	assert.equal(r.status, 200, `${p}: ${r.status}`);
+	return r.json();
+}
+
+async function getText(b, p) {
+	const r = await fetch(b + p);
+	assert.equal(r.status, 200, `${p}: ${r.status}`);
+	return r.text();
+}
+
+// Polls fn until it returns a truthy value (or throws after ms).
+async function until(what, fn, ms = 30000) {
+	const end = Date.now() + ms;
+	let last;
+	for (;;) {
+		try {
+			last = await fn();
+			if (last)
+				return last;
+		} catch (e) {
+			last = e;
+		}
+		if (Date.now() > end)
+			throw new Error(`timed out waiting for ${what} (${last})`);
+		await new Promise((r) => setTimeout(r, 100));
+	}
+}
+
+async function doneCount(b, n) {
+	const runs = await getJson(b, '/runs');
+	return runs[0].counts.done >= n &&
+	    runs[0].counts.pending === 0 && runs[0].counts.analyzing === 0;
+}
+
+// Collects what the "no console errors" check looks at.
+function watch(p, sink) {
+	p.on('console', (m) => {
+		if (m.type() === 'error')
+			sink.push(`console: ${m.text()}`);
+	});
+	p.on('pageerror', (e) => sink.push(`page error: ${e.message}`));
+	p.on('requestfailed', (r) => {
+		if (!r.url().endsWith('/events'))
+			sink.push(`request failed: ${r.url()}`);
+	});
+	p.on('response', (r) => {
+		if (r.status() >= 400)
+			sink.push(`HTTP ${r.status()}: ${r.url()}`);
+	});
+}
+
+const domModules = () => page.$$eval('#s-list li[data-module]',
+    (els) => els.map((e) => e.dataset.module));
+
+// The Python reference: json.dump(indent=4) of the flat SNR map.
+function pythonSnrResults(snr) {
+	return execFileSync(PY, ['-c', `
+import json, sys
+d = json.load(sys.stdin)
+out = {}
+for m in d["matrices"]:
+    v = m["snr"]
+    if v is None:
+        v = {"inf": float("inf"), "-inf": float("-inf")}.get(
+            m.get("snr_class"), float("nan"))
+    out[m["module"]] = {"snr": v, "type": m["type"]}
+sys.stdout.write(json.dumps(out, indent=4))
+`], { input: JSON.stringify(snr), encoding: 'utf8' });
+}
+
+/* --------------------------------------------------------------- setup */
+
+before(async () => {
+	tmp = fs.mkdtempSync(path.join(process.env.TMPDIR || os.tmpdir(),
+	    'spd-browser-'));
+	const run = path.join(tmp, 'run');
+	fixture(['run', run, '--every', '0', '--count', '3', ...MODEL]);
+	daemon = await startDaemon('demo', run, path.join(tmp, 'db'));
+	base = daemon.base;
+	await until('3 analysed checkpoints', () => doneCount(base, 3));
+	// Playwright gives the browser a fresh profile (user data dir).
+	browser = await chromium.launch({ executablePath: CHROMIUM,
+	    headless: true, args: ARGS });
+	context = await browser.newContext({ viewport: { width: 1440,
+	    height: 900 }, acceptDownloads: true });
+	await context.grantPermissions(['clipboard-read', 'clipboard-write'],
+	    { origin: base });
+	page = await context.newPage();
+	watch(page, problems);
+	await page.goto(base + '/');
+	await page.waitForSelector('html[data-ready]', { timeout: 15000 });
+});
+
+after(async () => {
+	if (browser)
+		await browser.close();
+	await stopDaemon(daemon);
+	if (tmp)
+		fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/* ---------------------------------------------------------------- tests */
+
+test('page loads with the chart library and the checkpoint bar', async () => {
+	assert.equal(await page.evaluate(() => window.spectrumd.havePlot), true,
+	    'uPlot missing from web/assets: run `npm ci` and `make`');
+	const chips = await page.$$eval('#ck-strip .ck', (els) => els.map(
+	    (e) => [Number(e.dataset.step), e.dataset.status]));
+	const ck = await getJson(base, '/checkpoints');
+	assert.deepEqual(chips, ck.map((c) => [c.step, c.status]));
+	assert.equal(chips.length, 3);
+	const health = await getJson(base, '/health');
+	assert.match(await page.textContent('#backend'), new RegExp(
+	    health.backend));
+	assert.match(await page.textContent('#ck-summary'), /3 done/);
+});
+
+test('chart: one series per matrix of /history, type and regex filters',
+    async () => {
+	const all = await getJson(base, '/history?metric=snr');
+	assert.equal(all.series.length, NMAT);
+	assert.equal(await page.getAttribute('#chart', 'data-series'),
+	    String(NMAT));
+	assert.deepEqual((await page.evaluate(() =>
+	    window.spectrumd.chartSeries())).sort(),
+	    all.series.map((s) => s.module).sort());
+	assert.equal(await page.$$eval('#chart canvas', (c) => c.length), 1);
+
+	await page.selectOption('#c-type', 'mlp.down_proj');
+	await page.waitForSelector('#chart[data-series="8"]');
+	await page.fill('#c-match', 'layers\\.[0-2]\\.');
+	await page.waitForSelector('#chart[data-series="3"]');
+	const want = await getJson(base, '/history?metric=snr&type=' +
+	    'mlp.down_proj&match=' + encodeURIComponent('layers\\.[0-2]\\.'));
+	assert.deepEqual((await page.evaluate(() =>
+	    window.spectrumd.chartSeries())).sort(),
+	    want.series.map((s) => s.module).sort());
+	assert.equal(await page.getAttribute('#chart', 'data-points'), '3');
+
+	// Hover the middle point of the chart: the tooltip names a matrix.
+	const over = await page.$('#chart .u-over');
+	const b = await over.boundingBox();
+	let shown = false;
+	for (let y = 5; y < b.height && !shown; y += 3) {
+		await page.mouse.move(b.x + b.width / 2, b.y + y);
+		shown = await page.isVisible('#tip');
+	}
+	assert.ok(shown, 'no tooltip over the chart');
+	const tip = await page.textContent('#tip');
+	assert.match(tip, /model\.layers\.[0-2]\.mlp\.down_proj/);
+	assert.match(tip, /step 200/);
+	assert.match(tip, /SNR/);
+	await page.mouse.move(0, 0);
+
+	await page.fill('#c-match', '');
+	await page.selectOption('#c-type', '');
+	await page.waitForSelector(`#chart[data-series="${NMAT}"]`);
+});
+
+test('heatmap: one cell per matrix and step, marks = selection', async () => {
+	const hist = await getJson(base, '/history?metric=snr&max_points=400');
+	const npts = hist.series.reduce((n, s) => n + s.points.length, 0);
+	assert.equal(npts, NMAT * 3);
+	const canvas = '#heat-canvas';
+	assert.equal(await page.getAttribute(canvas, 'data-cells'),
+	    String(npts));
+	assert.equal(await page.getAttribute(canvas, 'data-cols'), '3');
+	assert.equal(await page.getAttribute(canvas, 'data-rows'),
+	    String(NMAT));
+	const cells = await page.evaluate(() => window.spectrumd.heatCells());
+	const want = new Map();
+	for (const s of hist.series)
+		for (const p of s.points)
+			want.set(`${s.module}@${p[0]}`, p[2]);
+	assert.equal(cells.length, want.size);
+	for (const c of cells)
+		assert.equal(c.value, want.get(`${c.module}@${c.step}`),
+		    `${c.module}@${c.step}`);
+
+	// The marked cells of the selection's step are the selection.
+	const sel = await getJson(base, '/selection');
+	const marked = cells.filter((c) => c.selected && c.step === sel.step)
+	    .map((c) => c.module).sort();
+	assert.deepEqual(marked, sel.modules.slice().sort());
+
+	// Every cell is painted: sample the canvas at each cell's centre.
+	const painted = await page.evaluate(() => {
+		const cv = document.getElementById('heat-canvas');
+		const ctx = cv.getContext('2d');
+		const box = cv.getBoundingClientRect();
+		const k = cv.width / box.width;
+		const colours = new Set();
+		let blank = 0;
+		for (const c of window.spectrumd.heatCells()) {
+			const r = window.spectrumd.heatCellRect(c.module, c.step);
+			const px = ctx.getImageData(Math.floor((r.x - box.left +
+			    r.w / 2) * k), Math.floor((r.y - box.top + r.h / 2) * k),
+			    1, 1).data;
+			if (px[3] === 0)
+				blank++;
+			colours.add(px.slice(0, 3).join());
+		}
+		return { blank, colours: colours.size };
+	});
+	assert.equal(painted.blank, 0);
+	assert.ok(painted.colours > 10, `${painted.colours} colours`);
+
+	// Hovering a cell names it; clicking it opens its spectrum.
+	const mod = 'model.layers.5.mlp.up_proj';
+	const r = await page.evaluate((m) => window.spectrumd.heatCellRect(m,
+	    200), mod);
+	assert.ok(r, 'cell not drawn');
+	await page.mouse.move(r.x + r.w / 2, r.y + r.h / 2);
+	await page.waitForSelector('#tip:not([hidden])');
+	assert.match(await page.textContent('#tip'), /model\.layers\.5\.mlp\.up_proj.*step 200/s);
+	await page.mouse.click(r.x + r.w / 2, r.y + r.h / 2);
+	await page.waitForFunction((m) => document.getElementById('p-stats')
+	    .textContent.includes(m) && document.getElementById('p-stats')
+	    .textContent.includes('step200'), mod);
+	const spec = await getJson(base, `/spectrum?step=200&matrix=${mod}`);
+	assert.equal(await page.getAttribute('#spec', 'data-k'),
+	    String(spec.k));
+	assert.match(await page.textContent('#p-stats'),
+	    new RegExp(`MP rank${spec.mp_rank} \\(`));
+	await page.mouse.move(0, 0);
+
+	// Rank mode repaints the same cells.
+	await page.selectOption('#h-mode', 'rank');
+	assert.equal(await page.getAttribute(canvas, 'data-cells'),
+	    String(npts));
+	await page.selectOption('#h-mode', 'snr');
+});
+
+test('selection list equals /selection, follows the top_percent slider',
+    async () => {
+	const sel = await getJson(base, '/selection');
+	assert.deepEqual(await domModules(), sel.modules);
+	assert.equal(await page.inputValue('#s-tp'), String(sel.top_percent));
+	const groups = await page.$$eval('#s-list .sel-group', (els) =>
+	    els.map((e) => e.dataset.type));
+	assert.deepEqual(groups.slice(1), Object.keys(sel.by_type));
+
+	await page.$eval('#s-tp', (el) => {
+		el.value = '50';
+		el.dispatchEvent(new Event('input', { bubbles: true }));
+	});
+	const sel50 = await getJson(base, '/selection?top_percent=50');
+	assert.ok(sel50.modules.length > sel.modules.length);
+	await until('the list at 50 %', async () => JSON.stringify(
+	    await domModules()) === JSON.stringify(sel50.modules), 10000);
+	// The heatmap marks follow: at 50 %, 4 of 8 per type + 2 always.
+	await until('heatmap marks at 50 %', async () => {
+		const c = await page.evaluate(() =>
+		    window.spectrumd.heatCells());
+		return c.filter((x) => x.selected && x.step === sel50.step)
+		    .length === sel50.modules.length;
+	}, 10000);
+
+	await page.$eval('#s-tp', (el, v) => {
+		el.value = v;
+		el.dispatchEvent(new Event('input', { bubbles: true }));
+	}, String(sel.top_percent));
+	await until('the list back at the default', async () =>
+	    JSON.stringify(await domModules()) === JSON.stringify(sel.modules),
+	    10000);
+});
+
+test('copy Axolotl YAML puts /selection?format=yaml on the clipboard',
+    async () => {
+	const yaml = await getText(base, '/selection?format=yaml');
+	assert.match(yaml, /^unfrozen_parameters:\n/);
+	await page.click('#s-copy');
+	await page.waitForSelector('#s-msg:has-text("Copied")');
+	assert.equal(await page.evaluate(() => navigator.clipboard.readText()),
+	    yaml);
+});
+
+test('download snr_results_<run>.json is what Python json.dump writes',
+    { skip: fs.existsSync(PY) ? false : `${PY} missing` }, async () => {
+	const [dl] = await Promise.all([page.waitForEvent('download'),
+	    page.click('#s-dl')]);
+	assert.equal(dl.suggestedFilename(), 'snr_results_demo.json');
+	const got = fs.readFileSync(await dl.path(), 'utf8');
+	const snr = await getJson(base, '/snr?step=latest');
+	assert.equal(got, pythonSnrResults(snr));
+	assert.equal(Object.keys(JSON.parse(got)).length, NMAT);
+});
+
+test('pyjson formats floats and strings exactly like Python',
+    { skip: fs.existsSync(PY) ? false : `${PY} missing` }, () => {
+	const vals = [0, -0, 1, -2.5, 0.1, 1 / 3, 123456.789, 1e-4, 1e-5,
+	    1.5e-7, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+	    1e15, 1e16, 123456789012345680, 9007199254740993, 1e21, 1e22, 0.5,
+	    100, 3.894606244212784, 13.58, Infinity, -Infinity, NaN];
+	const keys = ['plain', 'quote"back\\slash', 'tab\tnl\n', 'ü€',
+	    'emoji 😀', '\u0001ctl', 'del\u007f'];
+	const obj = { values: vals, nested: Object.fromEntries(keys.map((k,
+	    i) => [k, { snr: vals[i], type: k }])), empty: {}, none: [] };
+	// JSON text Python reads back as the same floats: JS number text
+	// round-trips exactly; integers are read as floats (parse_int), and
+	// -0, the infinities and NaN are spelt out.
+	const src = JSON.stringify(obj, (k, v) => typeof v === 'number' &&
+	    (!Number.isFinite(v) || Object.is(v, -0)) ? `@@${Object.is(v, -0) ?
+	    '-0.0' : v}@@` : v).replace(/"@@(-?[\w.]+)@@"/g, '$1');
+	const py = execFileSync(PY, ['-c', 'import json,sys; ' +
+	    'sys.stdout.write(json.dumps(json.loads(sys.stdin.read(), ' +
+	    'parse_int=float), indent=4))'], { input: src, encoding: 'utf8' });
+	assert.equal(pyDumps(obj), py);
+	// The flat file from an API answer with non-finite classes.
+	const snr = { matrices: [
+	    { module: 'a', type: 't', snr: 1.25 },
+	    { module: 'b', type: 't', snr: null, snr_class: 'inf' },
+	    { module: 'c', type: 'u', snr: null, snr_class: 'nan' }] };
+	assert.equal(snrResultsJson(snr), '{\n    "a": {\n        "snr": 1.25,' +
+	    '\n        "type": "t"\n    },\n    "b": {\n        "snr": ' +
+	    'Infinity,\n        "type": "t"\n    },\n    "c": {\n        ' +
+	    '"snr": NaN,\n        "type": "u"\n    }\n}');
+});
+
+test('spectrum view: sorted values and histogram with τ', async () => {
+	const mod = 'model.layers.2.self_attn.q_proj';
+	await page.selectOption('#p-mat', mod);
+	await page.selectOption('#p-step', 'latest');
+	const spec = await getJson(base, `/spectrum?matrix=${mod}`);
+	await page.waitForFunction((m) => document.getElementById('p-stats')
+	    .textContent.includes(m), mod);
+	assert.equal(await page.getAttribute('#spec', 'data-k'),
+	    String(spec.k));
+	const stats = await page.textContent('#p-stats');
+	assert.match(stats, new RegExp(`k${spec.k}`));
+	assert.match(stats, new RegExp(`MP rank${spec.mp_rank} \\(`));
+	assert.equal(await page.$$eval('#spec canvas', (c) => c.length), 1);
+	await page.selectOption('#p-view', 'hist');
+	await page.waitForFunction(() => document.querySelector('#spec canvas'));
+	await page.selectOption('#p-view', 'sorted');
+});
+
+test('live: a new checkpoint updates the page through /events',
+    async () => {
+	const before = await getJson(base, '/selection');
+	await page.evaluate(() => {
+		window.__noReload = 1;
+	});
+	const updates = Number(await page.getAttribute('html', 'data-updates'));
+	fixture(['run', path.join(tmp, 'run'), '--every', '0', '--count', '1',
+	    '--start-step', '400', '--via-tmp', ...MODEL]);
+	await until('step 400 analysed', () => doneCount(base, 4));
+	const sel = await getJson(base, '/selection');
+	assert.equal(sel.step, 400);
+	assert.notDeepEqual(sel.modules, before.modules,
+	    'the fixture should move the selection');
+	await page.waitForSelector('#s-list[data-step="400"]',
+	    { timeout: 15000 });
+	assert.deepEqual(await domModules(), sel.modules);
+	await page.waitForSelector('.ck[data-step="400"][data-status="done"]');
+	assert.equal(await page.$$eval('#ck-strip .ck', (e) => e.length), 4);
+	assert.equal(await page.getAttribute('#heat-canvas', 'data-cols'), '4');
+	assert.equal(await page.getAttribute('#heat-canvas', 'data-cells'),
+	    String(NMAT * 4));
+	assert.equal(await page.getAttribute('#chart', 'data-points'), '4');
+	assert.ok(Number(await page.getAttribute('html', 'data-updates')) >
+	    updates);
+	assert.equal(await page.evaluate(() => window.__noReload), 1,
+	    'the page reloaded');
+	assert.match(await page.textContent('#live'), /live/);
+});
+
+test('screenshot and no console errors', async () => {
+	fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+	await page.mouse.move(0, 0);
+	await page.screenshot({ path: SHOT, fullPage: true });
+	const st = fs.statSync(SHOT);
+	assert.ok(st.size > 20000, `${SHOT}: ${st.size} bytes`);
+	console.log(`# screenshot: ${SHOT}`);
+	assert.deepEqual(problems, []);
+});
+
+test('without uPlot the page still loads: tables and a note', async () => {
+	const p = await context.newPage();
+	const seen = [];
+	watch(p, seen);
+	await p.route('**/assets/uPlot.*', (r) => r.fulfill({ status: 404,
+	    body: 'not installed' }));
+	await p.goto(base + '/');
+	await p.waitForSelector('html[data-ready]', { timeout: 15000 });
+	assert.equal(await p.evaluate(() => window.spectrumd.havePlot), false);
+	assert.match(await p.textContent('#notice'), /not installed/);
+	assert.equal(await p.$$eval('#chart table tbody tr', (r) => r.length),
+	    NMAT);
+	assert.equal(await p.getAttribute('#heat-canvas', 'data-cells'),
+	    String(NMAT * 4));
+	const sel = await getJson(base, '/selection');
+	assert.deepEqual(await p.$$eval('#s-list li[data-module]', (els) =>
+	    els.map((e) => e.dataset.module)), sel.modules);
+	// Only the two missing files may complain.
+	assert.deepEqual(seen.filter((s) => !s.includes('/assets/uPlot.') &&
+	    !/^console: Failed to load resource: .* 404/.test(s)), []);
+	await p.close();
+});
+
+test('load time: 200 matrices × 50 checkpoints',
+    { skip: process.env.SPECTRUMD_SKIP_LOADTIME === '1' ?
+    'SPECTRUMD_SKIP_LOADTIME=1' : false }, async () => {
+	const run = path.join(tmp, 'big');
+	fixture(['run', run, '--every', '0', '--count', '50', '--layers', '28',
+	    '--hidden', '64', '--intermediate', '128', '--vocab', '128', '-q']);
+	const big = await startDaemon('big', run, path.join(tmp, 'big.db'));
+	try {
+		await until('50 analysed checkpoints', () => doneCount(big.base,
+		    50), 120000);
+		const snr = await getJson(big.base, '/snr');
+		assert.equal(snr.matrices.length, 28 * 7 + 2);
+		const times = [];
+		for (let i = 0; i < 3; i++) {
+			// A fresh context each time: nothing cached.
+			const ctx = await browser.newContext({ viewport:
+			    { width: 1440, height: 900 } });
+			const p = await ctx.newPage();
+			const seen = [];
+			watch(p, seen);
+			await p.goto(big.base + '/');
+			await p.waitForSelector('html[data-ready]',
+			    { timeout: 15000 });
+			times.push(await p.evaluate(() => performance
+			    .getEntriesByName('spectrumd-ready')[0].startTime));
+			assert.equal(await p.getAttribute('#heat-canvas',
+			    'data-cells'), String(198 * 50));
+			assert.equal(await p.getAttribute('#chart',
+			    'data-series'), '198');
+			assert.deepEqual(seen, []);
+			await ctx.close();
+		}
+		times.sort((a, b) => a - b);
+		const median = times[1];
+		console.log(`# load time, 198 matrices x 50 checkpoints: ` +
+		    `${times.map((t) => t.toFixed(0)).join(', ')} ms ` +
+		    `(median ${median.toFixed(0)} ms, budget ${LOAD_BUDGET} ms)`);
+		// Sanitizer builds serve several times slower: report only.
+		if (process.env.ASAN_OPTIONS || process.env.UBSAN_OPTIONS)
+			console.log('# sanitizer build: budget not checked');
+		else
+			assert.ok(median < LOAD_BUDGET, `median ${median} ms`);
+	} finally {
+		await stopDaemon(big);
+	}
+});

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Runs the example client's integration tests (tests/it/client_it.py,
+# Python standard library only) against the built daemon.
+if [ ! -x /usr/bin/python3 ]; then
+	echo "1..0 # SKIP /usr/bin/python3 missing"
+	exit 77
+fi
+exec /usr/bin/python3 "${top_srcdir:-.}/tests/it/client_it.py" \
+    "${top_builddir:-.}" "${top_srcdir:-.}"

@@ -1,0 +1,413 @@
+#!/usr/bin/python3
+"""Integration tests of the example client (examples/spectrum_client.py)
+and the Trainer callback logic (examples/hf_callback.py) against the real
+spectrumd on a loopback port with a temporary database, fed by
+tests/spectrumd-fixture. No torch or transformers: the model and optimizer
+are fakes. Prints TAP.
+
+Standard library only. Usage: client_it.py BUILDDIR [SRCDIR]
+"""
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "."
+SRC = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("top_srcdir", ".")
+SPD = os.path.join(BUILD, "spectrumd")
+FIX = os.path.join(BUILD, "tests", "spectrumd-fixture")
+EXAMPLES = os.path.join(SRC, "examples")
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+sys.path.insert(0, EXAMPLES)
+
+import spectrum_client as scl  # noqa: E402
+import hf_callback as hfc  # noqa: E402
+
+N = 0
+FAILED = 0
+LAYERS = 12
+
+
+def ok(cond, what):
+    global N, FAILED
+    N += 1
+    if not cond:
+        FAILED += 1
+    print(("ok" if cond else "not ok") + " %d - %s" % (N, what), flush=True)
+    return cond
+
+
+def fixture(path, step, seed=1, extra=()):
+    subprocess.run([FIX, "checkpoint", path, "--layers", str(LAYERS),
+                    "--hidden", "48", "--intermediate", "96", "--vocab", "128",
+                    "--shards", "2", "--step", str(step), "--seed", str(seed),
+                    "-q", *extra], check=True)
+
+
+class Daemon:
+    """One spectrumd process; its log goes to a file we can search."""
+
+    def __init__(self, tmp, run_dir):
+        self.log_path = os.path.join(tmp, "daemon.log")
+        self.log = open(self.log_path, "w")
+        args = [SPD, "--watch", "demo=" + run_dir, "--listen",
+                "127.0.0.1:0", "--db", os.path.join(tmp, "spectrumd.db"),
+                "--settle-ms", "200",
+                "--backend", "cpu", "--threads", "1", "--web-dir",
+                os.path.join(tmp, "no-web")]
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        self.port = None
+        deadline = time.time() + 10
+        while time.time() < deadline and self.port is None:
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/",
+                          open(self.log_path).read())
+            if m:
+                self.port = int(m.group(1))
+            elif self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.base = "http://127.0.0.1:%d" % (self.port or 0)
+
+    def json(self, path):
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=30) as r:
+                return json.loads(r.read())
+        except (urllib.error.URLError, ValueError):
+            return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return self.p.wait()
+        finally:
+            self.log.close()
+
+
+def wait_for(cond, timeout=30, every=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    return None
+
+
+def done(d, step):
+    v = d.json("/checkpoints")
+    return v is not None and any(c["step"] == step and c["status"] == "done"
+                                 for c in v)
+
+
+class CountingClient(scl.SpectrumClient):
+    """A client that counts its requests."""
+    calls = 0
+
+    def selection(self, wait=0):
+        self.calls += 1
+        return super().selection(wait)
+
+
+class FakeParam:
+    def __init__(self, n):
+        self.requires_grad = True
+        self.n = n
+
+    def numel(self):
+        return self.n
+
+
+class FakeModel:
+    def __init__(self, names):
+        self.params = [(n, FakeParam(10 + i)) for i, n in enumerate(names)]
+
+    def named_parameters(self):
+        return iter(self.params)
+
+
+class FakeOptimizer:
+    def __init__(self, params):
+        self.param_groups = [{"params": list(params), "lr": 1e-5}]
+
+
+def trainable(model):
+    return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_matches():
+    m = scl.matches
+    ok(m("model.layers.1.mlp.down_proj.weight",
+         ["model.layers.1.mlp.down_proj"]) and
+       m("model.layers.1.mlp.down_proj.bias", "model.layers.1.mlp.down_proj"),
+       "a bare module name matches its .weight and its .bias")
+    ok(not m("model.layers.10.mlp.down_proj.weight",
+             "model.layers.1.mlp.down_proj") and
+       not m("model.layers.10.mlp.down_proj.weight", "model.layers.1.") and
+       m("model.layers.1.mlp.down_proj.weight", "model.layers.1."),
+       "model.layers.1. does not match model.layers.10.")
+    ok(m("lm_head.weight", "^lm_head.weight$") and
+       not m("lm_head.weight2", "^lm_head.weight$") and
+       not m("lm_head.bias", "^lm_head.weight$"),
+       "anchored ^lm_head.weight$ matches only lm_head.weight")
+    ok(not m("lm_headXweight", "^lm_head.weight$") and
+       not m("model_layers_1_mlp", "model.layers.1.mlp"),
+       "a '.' not followed by '+' is literal")
+    ok(not m("model.layers.1.mlp.down_proj.weight", "layers.1.mlp") and
+       m("model.layers.1.mlp.down_proj.weight", "model.layers.1.mlp"),
+       "re.match semantics: prefix, not search")
+    ok(m("model.layers.3.self_attn.q_proj.weight", "model.layers.3.+.q_proj")
+       and not m("model.layers.3.q_proj.weight", "model.layers.3.+.q_proj"),
+       "'.+' stays a wildcard")
+    ok(m("layers.21.block_sparse_moe.gate.weight",
+         "layers.2[0-9]+.block_sparse_moe.gate.[a-z]+$") and
+       not m("layers.31.block_sparse_moe.gate.weight",
+             "layers.2[0-9]+.block_sparse_moe.gate.[a-z]+$"),
+       "Axolotl's documented example pattern")
+    ok(m("model.embed_tokens.weight", "^model.embed_tokens.weight$[:32000]")
+       and scl.parse_pattern("^a.weight$[:32000]")[1] == (0, 32000) and
+       scl.parse_pattern("a[5]")[1] == (5, 6) and
+       scl.parse_pattern("a[3:]")[1] == (3, None) and
+       scl.parse_pattern("a.b")[1] is None,
+       "[a:b] row-range suffix is stripped for matching and parsed")
+    try:
+        scl.parse_pattern("a[5:2]")
+        bad = False
+    except ValueError:
+        bad = True
+    ok(bad, "a range whose end is not after its start is refused")
+    ok(not m("a.weight", r"^a\.weight$") and not m("a.weight", []),
+       "pre-escaped dots (format=regex) match nothing, as in Axolotl")
+    ok(scl.apply([("x.weight", 1), ("y.weight", 2), ("x.bias", 3)],
+                 ["x"]) == ["x.weight", "x.bias"] and
+       scl.apply(["x.weight", "y.weight"], {"patterns": ["^y.weight$"]}) ==
+       ["y.weight"],
+       "apply takes names or (name, param) pairs, a dict or a pattern list")
+
+
+def test_daemon(tmp):
+    run = os.path.join(tmp, "run")
+    os.makedirs(run)
+    d = Daemon(tmp, run)
+    if not ok(d.port is not None, "daemon starts and logs its port"):
+        print(open(d.log_path).read())
+        return
+    try:
+        with_daemon(tmp, run, d)
+    finally:
+        code = d.stop()
+        ok(code == 0, "daemon exits 0 on SIGTERM (%s)" % code)
+
+
+def with_daemon(tmp, run, d):
+    c = scl.SpectrumClient(d.base, run="demo")
+    ok(wait_for(lambda: d.json("/health") is not None, 10), "/health answers")
+    ok(c.selection() is None and c.current is None and c.etag is None,
+       "no checkpoint yet: selection() is None, nothing current")
+    cbc = CountingClient(d.base)
+    cb = hfc.SpectrumCallback(cbc, logger=logging.getLogger("t"))
+    empty = FakeModel(["a.weight", "b.weight"])
+    cb.on_train_begin(None, None, None, model=empty)
+    ok(trainable(empty) == ["a.weight", "b.weight"] and
+       cb.applied_version is None,
+       "callback without a selection leaves the model alone")
+    for rq, status in ((dict(run="nope"), 404), (dict(top_percent=0), 400)):
+        try:
+            scl.SpectrumClient(d.base, **rq).selection()
+            got = None
+        except scl.SpectrumError as e:
+            got = e
+        ok(got is not None and got.status == status and got.code and
+           got.code != "no_selection", "%s -> SpectrumError %d %s" %
+           (rq, status, got and got.code))
+
+    fixture(os.path.join(run, "checkpoint-10"), 10, seed=1)
+    ok(wait_for(lambda: done(d, 10)), "checkpoint-10 analysed")
+    v1 = c.selection()
+    ok(v1 is not None and v1["version"] == 1 and v1["step"] == 10 and
+       c.current is v1 and c.etag and len(v1["parameters"]) > 0,
+       "first selection fetched: v1, step 10, ETag %s" % c.etag)
+    ok(c.selection() is None and c.current is v1,
+       "second call: None (304 with If-None-Match)")
+    t0 = time.time()
+    r = c.selection(wait=1)
+    dt = time.time() - t0
+    ok(r is None and 0.8 < dt < 5,
+       "selection(wait=1) long-polls, then None (%.2f s)" % dt)
+    c50 = scl.SpectrumClient(d.base, top_percent=50)
+    s50 = c50.selection()
+    ok(s50 is not None and s50["top_percent"] == 50 and
+       len(s50["parameters"]) > len(v1["parameters"]) and c50.etag != c.etag,
+       "top_percent=50 and no run: %d > %d parameters" %
+       (len(s50["parameters"]) if s50 else -1, len(v1["parameters"])))
+
+    # apply() on a fake model's names: the fixture's tensors (from /snr),
+    # plus q/k/v biases and norm weights the analysis does not list.
+    snr = d.json("/snr?run=demo&step=10")
+    names = []
+    for mtx in snr["matrices"]:
+        names.append(mtx["name"])
+        if re.search(r"\.(q|k|v)_proj$", mtx["module"]):
+            names.append(mtx["module"] + ".bias")
+    names += ["model.layers.%d.input_layernorm.weight" % i
+              for i in range(LAYERS)] + ["model.norm.weight"]
+    want = [n for n in names if n in set(v1["parameters"]) or
+            (n.endswith(".bias") and n[:-5] in set(v1["modules"]))]
+    got = scl.apply(names, v1)
+    nb = sum(1 for n in got if n.endswith(".bias"))
+    ok(got == want and set(v1["parameters"]) <= set(got),
+       "apply: exactly the %d selected weights + %d biases (of %d names)" %
+       (len(v1["parameters"]), nb, len(names)))
+    ok(nb > 0 and not any("layernorm" in n or n == "model.norm.weight"
+                          for n in got), "apply: biases in, norms out")
+
+    # The callback on a fully trainable model: its optimizer holds all.
+    model = FakeModel(names)
+    full_opt = FakeOptimizer(p for _, p in model.named_parameters())
+    cb.on_train_begin(None, None, None, model=model, optimizer=full_opt)
+    rep = cb.report
+    ok(trainable(model) == want and cb.applied_version == 1 and
+       rep["unfrozen"] == len(want) and rep["total"] == len(names) and
+       rep["not_in_optimizer"] == [] and
+       len(rep["newly_frozen"]) == len(names) - len(want),
+       "on_train_begin: %d of %d trainable, the rest frozen" %
+       (rep["unfrozen"], rep["total"]))
+    # The optimizer a Trainer would build now holds only those.
+    part_opt = FakeOptimizer(p for _, p in model.named_parameters()
+                             if p.requires_grad)
+    # An unchanged version is not re-applied: a flag we flip stays flipped.
+    flip = model.params[-1][1]
+    flip.requires_grad = True
+    calls = cbc.calls
+    cb.on_save(None, None, None, model=model, optimizer=part_opt)
+    ok(flip.requires_grad and cb.report is rep and cbc.calls == calls + 1,
+       "on_save with the same version polls once and re-applies nothing")
+    flip.requires_grad = False
+    cb.on_step_begin(None, None, None, model=model)
+    ok(cbc.calls == calls + 1, "on_step_begin does not poll unless asked")
+
+    # poll_forever sees v1 now and v2 later.
+    seen = []
+    stop = threading.Event()
+    pc = scl.SpectrumClient(d.base, run="demo")
+    th = threading.Thread(target=pc.poll_forever, daemon=True,
+                          args=(lambda s: seen.append(s["version"]),),
+                          kwargs=dict(wait=2, stop=stop))
+    th.start()
+    ok(wait_for(lambda: seen == [1], 10), "poll_forever delivers v1")
+
+    # A drifted checkpoint changes the set: the long poll wakes with v2.
+    writer = threading.Timer(0.5, fixture, args=(
+        os.path.join(run, "checkpoint-20"), 20),
+        kwargs=dict(seed=1, extra=("--drift", "1.5")))
+    writer.start()
+    t0 = time.time()
+    v2 = c.selection(wait=20)
+    dt = time.time() - t0
+    writer.join()
+    ok(v2 is not None and v2["version"] == 2 and v2["step"] == 20 and
+       dt > 0.4 and set(v2["parameters"]) != set(v1["parameters"]),
+       "selection(wait=20) returns the new version after %.1f s" % dt)
+    ok(wait_for(lambda: seen == [1, 2], 10),
+       "poll_forever delivers v2 (%s)" % seen[:8])
+    stop.set()
+    th.join(10)
+    ok(not th.is_alive(), "poll_forever stops on its event")
+
+    want2 = scl.apply(names, v2)
+    cb.on_save(None, None, None, model=model, optimizer=part_opt)
+    rep2 = cb.report
+    new = sorted(set(want2) - set(want))
+    ok(trainable(model) == want2 and cb.applied_version == 2 and
+       rep2["version"] == 2 and sorted(rep2["newly_unfrozen"]) == new and
+       sorted(rep2["newly_frozen"]) == sorted(set(want) - set(want2)),
+       "on_save re-applies v2: +%d -%d" % (len(rep2["newly_unfrozen"]),
+                                          len(rep2["newly_frozen"])))
+    ok(len(new) > 0 and sorted(rep2["not_in_optimizer"]) == new,
+       "newly unfrozen parameters are reported missing from the optimizer")
+    cb.on_save(None, None, None, model=model, optimizer=part_opt)
+    ok(cb.report is rep2, "a second on_save with v2 changes nothing")
+    sb = hfc.SpectrumCallback(CountingClient(d.base),
+                              apply_on=("step_begin",), poll_interval_s=3600,
+                              logger=logging.getLogger("t"))
+    m2 = FakeModel(names)
+    sb.on_step_begin(None, None, None, model=m2)
+    sb.on_step_begin(None, None, None, model=m2)
+    ok(trainable(m2) == want2 and sb.client.calls == 1,
+       "on_step_begin (opted in) applies, then waits poll_interval_s")
+
+    # The command line.
+    cli = os.path.join(EXAMPLES, "spectrum_client.py")
+    p = subprocess.run([sys.executable, cli, d.base, "--run", "demo"],
+                       capture_output=True, text=True, timeout=30)
+    ok(p.returncode == 0 and p.stdout.split() == v2["parameters"] and
+       "version 2" in p.stderr, "CLI prints the unfreeze set")
+    p = subprocess.run([sys.executable, cli, d.base, "--format", "yaml"],
+                       capture_output=True, text=True, timeout=30)
+    ok(p.returncode == 0 and p.stdout.splitlines() ==
+       ["unfrozen_parameters:"] + ["- " + x for x in v2["patterns"]],
+       "CLI --format yaml")
+
+
+def test_backoff():
+    c = scl.SpectrumClient("http://127.0.0.1:%d" % free_port(), timeout=2)
+    delays = []
+    stop = threading.Event()
+
+    def on_error(e, delay):
+        delays.append(delay)
+        if len(delays) == 5:
+            stop.set()
+    t0 = time.time()
+    c.poll_forever(lambda s: None, wait=0, stop=stop, min_backoff=0.01,
+                   max_backoff=0.04, on_error=on_error)
+    ok(delays == [0.01, 0.02, 0.04, 0.04, 0.04] and time.time() - t0 < 5,
+       "connection refused: backoff doubles up to its cap (%s)" % delays)
+    p = subprocess.run([sys.executable,
+                        os.path.join(EXAMPLES, "spectrum_client.py"),
+                        c.base_url], capture_output=True, text=True,
+                       timeout=30)
+    ok(p.returncode == 1 and "spectrum_client:" in p.stderr,
+       "CLI: unreachable daemon -> exit 1 with a message")
+
+
+def main():
+    logging.basicConfig(level=logging.CRITICAL)
+    tmp = tempfile.mkdtemp(prefix="spd-client-it.")
+    try:
+        test_matches()
+        test_backoff()
+        test_daemon(tmp)
+    except Exception as e:      # a crash is a failure, not a silent pass
+        import traceback
+        traceback.print_exc()
+        ok(False, "no exception (%s)" % e)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("1..%d" % N)
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main()
