@@ -17,7 +17,7 @@ set -eu -o pipefail
 
 ROOT=$PWD
 B=${BUILD:-build-gpu}
-SHAPES=${SHAPES:-"4096x4096 4096x11008"}
+SHAPES=${SHAPES:-"4096x4096 4096x11008 11008x4096 32000x4096"}
 REPS=${REPS:-5}
 CUDA=${CUDA_HOME:-/usr/local/cuda}
 PY=${PYTHON:-python3}
@@ -135,8 +135,20 @@ $lf -lm"
 	fi
 }
 
+# A prebuilt kit (tests/gpu/mkkit.sh, for GPU machines without the Debian
+# -dev packages): binaries plus the shared libraries they need.
+use_kit() {
+	echo "using the prebuilt kit $KIT"
+	tar -xJf "$KIT" -C "$B" || return 1
+	export LD_LIBRARY_PATH=$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	TEST=$B/tests/test_svd_cuda
+	BENCH=$B/tests/bench/svd_methods
+}
+
 say "build"
-if ! build_full; then
+if [ -n "${KIT:-}" ] && use_kit; then
+	:
+elif ! build_full; then
 	echo "full build failed:"
 	tail -5 "$B/configure.log" "$B/make.log" 2>/dev/null || true
 	build_direct || echo "direct build failed too"
@@ -210,6 +222,69 @@ EOF
 else
 	tail -3 "$B/torch.err"
 	echo "torch timing failed (is torch with CUDA installed for $PY?)"
+fi
+
+# --- end to end: spectrumd scan on whole checkpoints ---------------------------
+SPD=$B/spectrumd
+FIX=$B/tests/spectrumd-fixture
+E2E=${E2E_DIR:-/tmp/spd-gpu}
+say "cuda vs cpu backend on fixtures of every dtype (SNR <= 1e-5 relative)"
+if [ -x "$SPD" ] && [ -x "$FIX" ]; then
+	rm -rf "$E2E"; mkdir -p "$E2E"
+	for dt in F32 F16 BF16 F64 F8_E4M3 F8_E5M2; do
+		"$FIX" checkpoint "$E2E/$dt" --layers 2 --hidden 256 \
+		    --intermediate 688 --vocab 1024 --dtype "$dt" -q
+	done
+	"$FIX" checkpoint "$E2E/l7b" --layers 1 --hidden 4096 \
+	    --intermediate 11008 --vocab 32000 --dtype BF16 --shards 2 -q
+	for c in F32 F16 BF16 F64 F8_E4M3 F8_E5M2 l7b; do
+		for be in cpu cuda; do
+			"$SPD" scan -q --backend "$be" --out "$E2E/out-$be" \
+			    --format json "$E2E/$c" >/dev/null 2>"$E2E/$c.$be.err" ||
+			    { echo "$c $be: $(cat "$E2E/$c.$be.err")"; status=1; }
+		done
+		"$PY" - "$E2E/out-cpu/snr_results_$c.json" \
+		    "$E2E/out-cuda/snr_results_$c.json" "$c" <<'EOF' || status=1
+import json, math, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a.keys() == b.keys(), "different matrices"
+err = max((abs(a[k]["snr"] - b[k]["snr"]) / abs(a[k]["snr"])
+           for k in a if math.isfinite(a[k]["snr"])), default=0)
+print("%-8s %3d matrices  max SNR rel diff cuda vs cpu %.2e  %s"
+      % (sys.argv[3], len(a), err, "ok" if err <= 1e-5 else "FAIL"))
+sys.exit(0 if err <= 1e-5 else 1)
+EOF
+	done
+	rm -rf "$E2E/F32" "$E2E/F16" "$E2E/F64" "$E2E/F8_E4M3" "$E2E/F8_E5M2"
+
+	say "Llama-7B-shaped checkpoint (32 layers, BF16), end to end"
+	t0=$(date +%s.%N)
+	"$FIX" checkpoint "$E2E/7b" --layers 32 --hidden 4096 \
+	    --intermediate 11008 --vocab 32000 --dtype BF16 --shards 3 -q
+	t1=$(date +%s.%N)
+	echo "fixture written: $(du -sh "$E2E/7b" | cut -f1) in" \
+	    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
+	for i in 1 2; do
+		"$PY" - "$SPD" "$E2E" <<'EOF' || status=1
+import resource, subprocess, sys, time
+spd, e2e = sys.argv[1:3]
+t = time.monotonic()
+p = subprocess.run([spd, "scan", "-q", "--backend", "cuda", "--out",
+                    e2e + "/out-7b", "--timings", e2e + "/t7b.tsv",
+                    e2e + "/7b"], capture_output=True, text=True)
+wall = time.monotonic() - t
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print("scan (page-cached): %.2f s wall, peak RSS %.0f MiB, exit %d %s"
+      % (wall, rss, p.returncode, p.stderr.strip()[-300:]))
+sys.exit(p.returncode)
+EOF
+	done
+	awk -F'\t' '!/^(name|#)/ { k = $2 "x" $3; n[k]++; s[k] += $5 }
+	    END { for (k in n) printf "  %-12s %3d matrices  %.4f s mean\n",
+	    k, n[k], s[k] / n[k] }' "$E2E/t7b.tsv"
+	rm -rf "$E2E"
+else
+	echo "spectrumd not built: skipping the end-to-end checks"
 fi
 
 say "summary (seconds per matrix; ours uploads BF16 from host each call)"
