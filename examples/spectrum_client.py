@@ -40,6 +40,7 @@ import urllib.request
 __all__ = ["SpectrumClient", "SpectrumError", "matches", "apply",
            "parse_pattern", "compile_pattern"]
 
+MAX_WAIT = 300          # the daemon refuses longer long polls (API_MAX_WAIT)
 _RANGE = re.compile(r"^(.+)\[([0-9]*)(?::([0-9]*))?\]$")
 _DOT = re.compile(r"\.(?!\+)")
 
@@ -152,7 +153,7 @@ class SpectrumClient:
         if self.top_percent is not None:
             q.append(("top_percent", str(self.top_percent)))
         if wait:
-            q.append(("wait", str(int(wait))))
+            q.append(("wait", str(wait)))
         return self.base_url + "/selection" + (
             "?" + urllib.parse.urlencode(q) if q else "")
 
@@ -161,11 +162,12 @@ class SpectrumClient:
 
         Returns the new selection dict (also kept in .current), or None
         when it is unchanged (304) or the run has no selection yet (404
-        no_selection). wait > 0 long-polls up to that many seconds (the
-        daemon caps it) for a newer version. Raises SpectrumError for
+        no_selection). wait > 0 long-polls up to that many seconds
+        (clamped to MAX_WAIT) for a newer version. Raises SpectrumError for
         other HTTP errors and OSError (urllib.error.URLError, timeouts)
         when the daemon cannot be reached.
         """
+        wait = max(0, min(int(wait), MAX_WAIT))
         headers = {"Accept": "application/json"}
         if self.etag is not None:
             headers["If-None-Match"] = self.etag
@@ -174,7 +176,7 @@ class SpectrumClient:
         req = urllib.request.Request(self._url(wait), headers=headers)
         try:
             with urllib.request.urlopen(
-                    req, timeout=self.timeout + max(0, wait)) as r:
+                    req, timeout=self.timeout + wait) as r:
                 body = r.read()
                 etag = r.headers.get("ETag")
         except urllib.error.HTTPError as e:

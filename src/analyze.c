@@ -72,7 +72,25 @@ ncores(void)
 }
 
 /*
- * Opens one backend for the first worker and decides the worker count: one
+ * Workers per CUDA device: two by default, so one uploads and forms its
+ * Gram while the other's eigen-solve runs. SPECTRUMD_CUDA_WORKERS (1-4)
+ * overrides it, for measurements.
+ */
+static unsigned
+cuda_workers_per_device(void)
+{
+	const char	*e = getenv("SPECTRUMD_CUDA_WORKERS");
+	char		*end;
+	long		 v;
+
+	if (e == NULL)
+		return 2;
+	v = strtol(e, &end, 10);
+	return *end == '\0' && v >= 1 && v <= 4 ? (unsigned)v : 2;
+}
+
+/*
+ * Opens one backend for the first worker and decides the worker count: two
  * per CUDA device; on the CPU one worker whose BLAS uses every core (one
  * worker with 2 BLAS threads beat two 1-thread workers, DESIGN §6).
  */
@@ -83,7 +101,7 @@ analyzer_new(const struct analyze_opts *o, struct analyzer **out,
 	struct analyzer	*a;
 	struct svd_opts	 so;
 	enum spd_err	 rc;
-	unsigned	 i, want = 1;
+	unsigned	 i, want = 1, per = 1;
 
 	a = calloc(1, sizeof *a);
 	if (a == NULL)
@@ -99,12 +117,13 @@ analyzer_new(const struct analyze_opts *o, struct analyzer **out,
 	}
 	a->nworkers = 1;
 	if (strcmp(svd_name(a->svd[0]), "cuda") == 0) {
-		want = (unsigned)svd_cuda_devices();
+		per = cuda_workers_per_device();
+		want = (unsigned)svd_cuda_devices() * per;
 		if (want > ANALYZE_MAX_WORKERS)
 			want = ANALYZE_MAX_WORKERS;
 	}
 	for (i = 1; i < want; i++) {
-		so.device = (int)i;
+		so.device = (int)(i / per);
 		if (svd_open(&so, &a->svd[i], NULL) != SPD_OK)
 			break;
 		a->nworkers++;

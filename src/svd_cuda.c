@@ -327,7 +327,12 @@ cuda_count_bad(struct cuda_ctx *c, const struct svd_matrix *m, size_t *bad,
 	return SPD_OK;
 }
 
-/* Puts m on the device as float32 (F8: converted on the host) or raw. */
+/*
+ * Puts m on the device as float32, converted on the host for every dtype
+ * but F32. BF16/F16 went up raw at first, for a tensor-core GemmEx Gram:
+ * on the H200 that Gram was 2e-5 to 5e-5 off the float64 SNR (over the
+ * 1e-5 contract), the float32 cublasSsyrk one 1e-6.
+ */
 static enum spd_err
 cuda_put(struct cuda_ctx *c, const struct svd_matrix *m, size_t *bad,
     struct spd_errbuf *eb)
@@ -335,18 +340,18 @@ cuda_put(struct cuda_ctx *c, const struct svd_matrix *m, size_t *bad,
 	size_t		n = m->rows * m->cols, esz = dtype_bits(m->dtype) / 8;
 	size_t		off, b;
 	enum spd_err	rc;
-	bool		f8 = esz == 1;
+	bool		conv = m->dtype != DT_F32;
 
 	*bad = 0;
-	rc = cuda_grow(&c->d_a, &c->a_cap, n, f8 ? sizeof(float) : esz, eb);
+	rc = cuda_grow(&c->d_a, &c->a_cap, n, conv ? sizeof(float) : esz, eb);
 	if (rc != SPD_OK)
 		return rc;
-	if (!f8)
+	if (!conv)
 		return cuda_upload(c, c->d_a, m->data, n * esz, eb);
 	rc = host_grow(&c->h_buf, &c->hbuf_cap, CUDA_CHUNK, sizeof(float), eb);
 	for (off = 0; rc == SPD_OK && off < n; off += b) {
 		b = n - off < CUDA_CHUNK ? n - off : CUDA_CHUNK;
-		*bad += tensor_to_f32((const unsigned char *)m->data + off,
+		*bad += tensor_to_f32((const unsigned char *)m->data + off * esz,
 		    m->dtype, b, c->h_buf);
 		rc = cuda_upload(c, (float *)c->d_a + off, c->h_buf,
 		    b * sizeof(float), eb);
@@ -364,10 +369,7 @@ cuda_gram32(struct cuda_ctx *c, const struct svd_matrix *m,
     const struct cuda_geom *g, struct spd_errbuf *eb)
 {
 	const float		one = 1, zero = 0;
-	cudaDataType_t		t = m->dtype == DT_BF16 ? CUDA_R_16BF :
-				    CUDA_R_16F;
 	cublasOperation_t	na = g->trans ? CUBLAS_OP_T : CUBLAS_OP_N;
-	cublasOperation_t	nb = g->trans ? CUBLAS_OP_N : CUBLAS_OP_T;
 	int			k = (int)g->k, len = (int)g->len;
 	int			ld = (int)m->cols;
 	enum spd_err		rc;
@@ -375,11 +377,6 @@ cuda_gram32(struct cuda_ctx *c, const struct svd_matrix *m,
 	rc = cuda_grow(&c->d_g, &c->g_cap, g->k * g->k, sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;
-	if (m->dtype == DT_BF16 || m->dtype == DT_F16)
-		return cuda_blas(cublasGemmEx(c->blas, na, nb, k, k, len, &one,
-		    c->d_a, t, ld, c->d_a, t, ld, &zero, c->d_g, CUDA_R_32F, k,
-		    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx",
-		    eb);
 	return cuda_blas(cublasSsyrk(c->blas, CUBLAS_FILL_MODE_UPPER, na, k,
 	    len, &one, c->d_a, ld, &zero, c->d_g, k), "cublasSsyrk", eb);
 }
@@ -583,7 +580,60 @@ cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
-/* Singular values of m: float32 Gram route, float64 when needed. */
+/*
+ * Widens the float32 Gram in d_g to float64 in place (through the host:
+ * no kernels, so no nvcc), so the eigen-solve runs in float64. On the H200
+ * cusolverDnSsyevd alone was 1e-5 to 5e-5 off the float64 SNR, over the
+ * 1e-5 contract; the float32 Gram itself is as good as on the CPU.
+ */
+static enum spd_err
+cuda_widen(struct cuda_ctx *c, struct cuda_geom *g, struct spd_errbuf *eb)
+{
+	size_t		n = g->k * g->k, i;
+	double		*d;
+	enum spd_err	rc;
+
+	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, n, sizeof(float), eb);
+	if (rc == SPD_OK)
+		rc = host_grow(&c->h_buf, &c->hbuf_cap, n, sizeof(double), eb);
+	if (rc == SPD_OK)
+		rc = cuda_rt(cudaMemcpyAsync(c->h_tmp, c->d_g, n * sizeof(float),
+		    cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync", eb);
+	if (rc == SPD_OK)
+		rc = cuda_rt(cudaStreamSynchronize(c->stream),
+		    "cudaStreamSynchronize", eb);
+	if (rc != SPD_OK)
+		return rc;
+	d = c->h_buf;
+	for (i = 0; i < n; i++)
+		d[i] = c->h_tmp[i];
+	rc = cuda_grow(&c->d_g, &c->g_cap, n, sizeof(double), eb);
+	if (rc == SPD_OK)
+		rc = cuda_rt(cudaMemcpyAsync(c->d_g, d, n * sizeof(double),
+		    cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync", eb);
+	g->dbl = true;
+	return rc;
+}
+
+/*
+ * The eigen-solve route, for measurements only: SPECTRUMD_CUDA_EIG=f32
+ * (float32 Gram and solve: fastest, not within 1e-5), f64 (float64 Gram
+ * and solve) or, by default, mixed (float32 Gram, float64 solve).
+ */
+static int
+cuda_route(void)
+{
+	const char *e = getenv("SPECTRUMD_CUDA_EIG");
+
+	if (e != NULL && strcmp(e, "f32") == 0)
+		return 0;
+	if (e != NULL && strcmp(e, "f64") == 0)
+		return 2;
+	return 1;
+}
+
+/* Singular values of m: float32 Gram, float64 solve; float64 throughout
+ * when svd_need_f64() says the float32 Gram lost too much. */
 static enum spd_err
 cuda_values(void *ctx, const struct svd_matrix *m, float *sv,
     struct spd_errbuf *eb)
@@ -591,6 +641,7 @@ cuda_values(void *ctx, const struct svd_matrix *m, float *sv,
 	struct cuda_ctx	*c = ctx;
 	struct cuda_geom g;
 	enum spd_err	 rc;
+	int		 route = cuda_route();
 
 	g.trans = m->rows < m->cols;
 	g.k = g.trans ? m->rows : m->cols;
@@ -599,8 +650,10 @@ cuda_values(void *ctx, const struct svd_matrix *m, float *sv,
 	rc = cuda_rt(cudaSetDevice(c->device), "cudaSetDevice", eb);
 	if (rc != SPD_OK)
 		return rc;
-	if (m->dtype != DT_F64) {
+	if (m->dtype != DT_F64 && route != 2) {
 		rc = cuda_gram(c, m, &g, eb);
+		if (rc == SPD_OK && route == 1)
+			rc = cuda_widen(c, &g, eb);
 		if (rc == SPD_OK)
 			rc = cuda_eig(c, &g, eb);
 		if (rc == SPD_OK &&

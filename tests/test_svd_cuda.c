@@ -207,8 +207,9 @@ test_dtypes(void)
 {
 	static const enum dtype dts[] = { DT_F32, DT_F64, DT_BF16, DT_F16,
 	    DT_F8_E4M3, DT_F8_E5M2 };
+	/* 1100x4096 spans two of the backend's 4 Mi-element host chunks. */
 	static const size_t	shapes[][2] = { { 64, 64 }, { 300, 77 },
-				    { 77, 300 }, { 1024, 4096 } };
+				    { 77, 300 }, { 1024, 4096 }, { 1100, 4096 } };
 	void			*p;
 	size_t			 i, j;
 

@@ -692,9 +692,10 @@ function chartTable(box, d) {
 		    `</td><td>${r.selected ? '✓' : ''}</td></tr>`;
 	}).join('');
 	box.innerHTML = '<div class="fallback">Chart library not installed: ' +
-	    'table view.</div><table class="tbl"><thead><tr><th>matrix</th>' +
-	    '<th>layer</th><th>first SNR</th><th>latest SNR</th>' +
-	    `<th>selected</th></tr></thead><tbody>${rows}</tbody></table>`;
+	    'table view.</div><div class="tblwrap"><table class="tbl"><thead>' +
+	    '<tr><th>matrix</th><th>layer</th><th>first SNR</th>' +
+	    '<th>latest SNR</th><th>selected</th></tr></thead>' +
+	    `<tbody>${rows}</tbody></table></div>`;
 }
 
 /* ------------------------------------------------------------ heatmap */

@@ -177,6 +177,14 @@ say "timing: spectrumd cuda backend, BF16, median of $REPS"
 declare -A ours theirs host
 if [ -n "$BENCH" ]; then
 	# shellcheck disable=SC2086
+	for route in ${ROUTES-f32 f64}; do
+		echo "route $route (float32/float64 Gram and solve):"
+		# shellcheck disable=SC2086
+		SPECTRUMD_CUDA_EIG=$route "$BENCH" -b cuda -d BF16 -m prod -n \
+		    -r "$REPS" $SHAPES 2>&1 || status=1
+	done
+	echo "route mixed (float32 Gram, float64 solve: the default):"
+	# shellcheck disable=SC2086
 	"$BENCH" -b cuda -d BF16 -m prod -n -r "$REPS" $SHAPES 2>&1 \
 		| tee "$B/bench.log" || status=1
 	while read -r shape _ method t _; do
@@ -188,7 +196,8 @@ fi
 
 say "timing: torch.linalg.svdvals fp32, median of $REPS"
 # shellcheck disable=SC2086
-if "$PY" - "$REPS" $SHAPES >"$B/torch.log" 2>"$B/torch.err" <<'EOF'; then
+if [ -z "${SKIP_TORCH:-}" ] &&
+    "$PY" - "$REPS" $SHAPES >"$B/torch.log" 2>"$B/torch.err" <<'EOF'; then
 import statistics, sys, time
 import torch
 reps, shapes = int(sys.argv[1]), sys.argv[2:]
@@ -232,12 +241,13 @@ say "cuda vs cpu backend on fixtures of every dtype (SNR <= 1e-5 relative)"
 if [ -x "$SPD" ] && [ -x "$FIX" ]; then
 	rm -rf "$E2E"; mkdir -p "$E2E"
 	for dt in F32 F16 BF16 F64 F8_E4M3 F8_E5M2; do
-		"$FIX" checkpoint "$E2E/$dt" --layers 2 --hidden 256 \
+		# the directory name is the slug: no '_'
+		"$FIX" checkpoint "$E2E/${dt//_/-}" --layers 2 --hidden 256 \
 		    --intermediate 688 --vocab 1024 --dtype "$dt" -q
 	done
 	"$FIX" checkpoint "$E2E/l7b" --layers 1 --hidden 4096 \
 	    --intermediate 11008 --vocab 32000 --dtype BF16 --shards 2 -q
-	for c in F32 F16 BF16 F64 F8_E4M3 F8_E5M2 l7b; do
+	for c in F32 F16 BF16 F64 F8-E4M3 F8-E5M2 l7b; do
 		for be in cpu cuda; do
 			"$SPD" scan -q --backend "$be" --out "$E2E/out-$be" \
 			    --format json "$E2E/$c" >/dev/null 2>"$E2E/$c.$be.err" ||
@@ -255,7 +265,7 @@ print("%-8s %3d matrices  max SNR rel diff cuda vs cpu %.2e  %s"
 sys.exit(0 if err <= 1e-5 else 1)
 EOF
 	done
-	rm -rf "$E2E/F32" "$E2E/F16" "$E2E/F64" "$E2E/F8_E4M3" "$E2E/F8_E5M2"
+	rm -rf "$E2E/F32" "$E2E/F16" "$E2E/F64" "$E2E/F8-E4M3" "$E2E/F8-E5M2"
 
 	say "Llama-7B-shaped checkpoint (32 layers, BF16), end to end"
 	t0=$(date +%s.%N)
@@ -264,8 +274,9 @@ EOF
 	t1=$(date +%s.%N)
 	echo "fixture written: $(du -sh "$E2E/7b" | cut -f1) in" \
 	    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
-	for i in 1 2; do
-		"$PY" - "$SPD" "$E2E" <<'EOF' || status=1
+	for w in ${WORKERS-2 1}; do
+		echo "workers per device: $w"
+		SPECTRUMD_CUDA_WORKERS=$w "$PY" - "$SPD" "$E2E" <<'EOF' || status=1
 import resource, subprocess, sys, time
 spd, e2e = sys.argv[1:3]
 t = time.monotonic()

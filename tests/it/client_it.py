@@ -255,6 +255,13 @@ def with_daemon(tmp, run, d):
     dt = time.time() - t0
     ok(r is None and 0.8 < dt < 5,
        "selection(wait=1) long-polls, then None (%.2f s)" % dt)
+    try:
+        big = scl.SpectrumClient(d.base).selection(wait=100000)
+    except scl.SpectrumError as e:
+        big = e
+    ok(isinstance(big, dict) and big["version"] == 1,
+       "a new client's long wait is clamped to the daemon's limit: %s" %
+       (big if not isinstance(big, dict) else "v1 at once"))
     c50 = scl.SpectrumClient(d.base, top_percent=50)
     s50 = c50.selection()
     ok(s50 is not None and s50["top_percent"] == 50 and
