@@ -187,10 +187,12 @@ static const char *const sql[Q_COUNT] = {
 	    " backend = ?2, seconds = ?3, bytes = ?4, finished = ?5,"
 	    " started = CASE WHEN started = 0 THEN ?5 - ?3 ELSE started END,"
 	    " done = ?6, total = ?6 WHERE id = ?1",
-	[Q_SEL_PREV] = "SELECT version, modules, (SELECT max(version)"
-	    " FROM selections WHERE run_id = ?1 AND top_percent = ?2)"
-	    " FROM selections WHERE run_id = ?1 AND top_percent = ?2"
-	    " ORDER BY id DESC LIMIT 1",
+	[Q_SEL_PREV] = "SELECT s.version, s.modules, (SELECT max(version)"
+	    " FROM selections WHERE run_id = ?1 AND top_percent = ?2),"
+	    " c.step, (SELECT step FROM checkpoints WHERE id = ?3)"
+	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
+	    " WHERE s.run_id = ?1 AND s.top_percent = ?2"
+	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
 	[Q_SEL_PUT] = "REPLACE INTO selections (run_id, checkpoint_id,"
 	    " top_percent, version, modules, body, created)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -223,7 +225,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_SEL_LATEST] = "SELECT s.body, s.version, c.step FROM selections s"
 	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2"
-	    " ORDER BY s.id DESC LIMIT 1",
+	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
 };
 
 /* The metrics store_history() serves: column and class expression. */
@@ -1203,13 +1205,21 @@ sel_version(struct put *p, unsigned top, const char *mods,
 		return rc;
 	b_int(st, 1, p->run_id, &brc);
 	b_int(st, 2, top, &brc);
+	b_int(st, 3, p->ckpt_id, &brc);
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, st, &row, p->op, p->eb);
-	if (rc == SPD_OK) {
-		prev = row ? col_text(st, 1) : NULL;
+	if (rc == SPD_OK && !row) {
+		*changed = true;
+		*version = 1;
+	} else if (rc == SPD_OK && sqlite3_column_int64(st, 4) <
+	    sqlite3_column_int64(st, 3)) {
+		/* Backfill: the served (newest) selection stays. */
+		*changed = false;
+		*version = sqlite3_column_int64(st, 2);
+	} else if (rc == SPD_OK) {
+		prev = col_text(st, 1);
 		*changed = prev == NULL || strcmp(prev, mods) != 0;
-		*version = !row ? 1 : !*changed ?
-		    sqlite3_column_int64(st, 0) :
+		*version = !*changed ? sqlite3_column_int64(st, 0) :
 		    sqlite3_column_int64(st, 2) + 1;
 	}
 	sqlite3_finalize(st);

@@ -811,6 +811,14 @@ test_versions(struct store *s)
 	    changed, "re-put of step 500 with another set: version 4");
 	ok(put_step(s, run, 500, "z", 25, &ver, &changed) > 0 && ver == 4 &&
 	    !changed, "re-put with the same set: version 4 kept");
+	/* backfill: an older step analysed later does not change what is served */
+	ok(put_step(s, run, 250, "other", 25, &ver, &changed) > 0 &&
+	    ver == 4 && !changed, "backfilled step 250: version 4, unchanged");
+	body = NULL;
+	ok(store_selection_latest(s, run, 25, &body, &ver, &step, &eb) ==
+	    SPD_OK && ver == 4 && step == 500, "still serving step 500 v4 "
+	    "after the backfill (step %lld)", step);
+	free(body);
 }
 
 /* store_hist_cb: records module, step and value of each point. */

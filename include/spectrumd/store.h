@@ -73,9 +73,12 @@ typedef char	*(*store_body_fn)(void *arg, long long version);
  * Stores a whole analysis in ONE transaction: matrices (created once per
  * run), metrics, spectra (when present), the checkpoint row (status done,
  * backend, seconds, bytes, finished time), and the selection for
- * top_percent with its version: the previous version of this run and
- * top_percent when sel_modules equals the previous row's, else previous + 1
- * (first = 1; *changed tells which). sel_modules is the sorted,
+ * top_percent with its version. The served selection is that of the
+ * highest step: when this checkpoint's step is at least that of every
+ * other stored selection, the version stays if sel_modules equals the
+ * served one's and becomes the largest version + 1 otherwise (first = 1;
+ * *changed tells which); an older checkpoint (backfill) gets the current
+ * version and *changed = false. sel_modules is the sorted,
  * '\n'-joined selected module list (selection_modules()); the body stored
  * is make_body(arg, version). Either all of it is stored or none.
  */
@@ -168,8 +171,9 @@ enum spd_err	 store_spectrum(struct store *s, int64_t ckpt_id,
 		    const char *matrix, float **sv, size_t *k,
 		    struct snr_result *m, struct spd_errbuf *eb);
 /*
- * The newest stored selection of a run for top_percent: body (malloc'ed,
- * caller frees), version and step. ENOTFOUND when none yet.
+ * The served selection of a run for top_percent, that of the highest
+ * step: body (malloc'ed, caller frees), version and step. ENOTFOUND when
+ * none yet.
  */
 enum spd_err	 store_selection_latest(struct store *s, int64_t run_id,
 		    unsigned top_percent, char **body, long long *version,

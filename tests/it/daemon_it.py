@@ -308,11 +308,31 @@ def test_crash_restart(tmp):
        % (n3, st3))
 
 
+def test_backlog(tmp):
+    """A backlog is analysed newest first; /selection serves the newest."""
+    run = os.path.join(tmp, "run3")
+    for step in (100, 200, 300):
+        fixture(os.path.join(run, "checkpoint-%d" % step), step,
+                extra=("--drift", "1.5"))
+    d = Daemon(tmp, run, extra=("--db", os.path.join(tmp, "backlog.db")))
+    ok(wait_for(lambda: set(statuses(d).values()) == {"done"} and
+                len(statuses(d)) == 3), "backlog of 3 checkpoints analysed")
+    st, v, _ = d.json("/checkpoints")
+    order = sorted(v, key=lambda c: c["finished"] or 0)
+    ok(order[0]["step"] == 300, "newest analysed first (order %s)"
+       % [c["step"] for c in order])
+    st, v, _ = d.json("/selection")
+    ok(st == 200 and v["step"] == 300, "/selection serves step 300 (got %s)"
+       % v.get("step"))
+    ok(d.stop() == 0, "clean stop")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="spd-it.")
     try:
         test_basic(tmp)
         test_crash_restart(tmp)
+        test_backlog(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("1..%d" % N)
