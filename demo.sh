@@ -11,8 +11,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends build-essential \
 		autoconf automake libtool pkg-config libmicrohttpd-dev \
-		libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev \
-		nodejs npm >/dev/null
+		libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev >/dev/null
+	command -v npm >/dev/null ||
+		apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 if [ -f package-lock.json ] && command -v npm >/dev/null; then
 	npm ci --silent --no-audit --no-fund >/dev/null 2>&1 ||
