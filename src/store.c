@@ -28,9 +28,14 @@
 #define STORE_APP_ID	0x53504431	/* PRAGMA application_id, "SPD1" */
 #define STORE_BUSY_MS	5000
 
+#define STORE_NCACHE	48	/* ≥ Q_COUNT, checked below */
+
 struct store {
 	sqlite3		*db;
 	enum store_mode	 mode;
+	/* Prepared statements of the sql[] table, kept for reuse: parsing
+	 * was most of the cost of a small HTTP read. */
+	sqlite3_stmt	*cache[STORE_NCACHE];
 };
 
 /* --- schema ------------------------------------------------------------ */
@@ -363,12 +368,43 @@ prep_sql(struct store *s, const char *text, sqlite3_stmt **st,
 	return SPD_OK;
 }
 
-/* Prepares statement q of the table. */
+_Static_assert(Q_COUNT <= STORE_NCACHE, "STORE_NCACHE too small");
+
+/*
+ * Gives statement q of the table: the cached one when it is not in use,
+ * else a new one. Either way the caller hands it back with release().
+ */
 static enum spd_err
 prep(struct store *s, enum q q, sqlite3_stmt **st, const char *op,
     struct spd_errbuf *eb)
 {
-	return prep_sql(s, sql[q], st, op, eb);
+	enum spd_err rc;
+
+	if (s->cache[q] != NULL && !sqlite3_stmt_busy(s->cache[q])) {
+		*st = s->cache[q];
+		return SPD_OK;
+	}
+	rc = prep_sql(s, sql[q], st, op, eb);
+	if (rc == SPD_OK && s->cache[q] == NULL)
+		s->cache[q] = *st;
+	return rc;
+}
+
+/* Hands back a statement: a cached one is reset for reuse, others freed. */
+static void
+release(struct store *s, sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < Q_COUNT; i++)
+		if (s->cache[i] == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st);
 }
 
 /*
@@ -401,7 +437,7 @@ exec_q(struct store *s, enum q q, const char *op, struct spd_errbuf *eb)
 	rc = prep(s, q, &st, op, eb);
 	if (rc == SPD_OK)
 		rc = step(s, st, NULL, op, eb);
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -586,7 +622,7 @@ query_int(struct store *s, enum q q, int64_t *v, const char *op,
 		rc = spd_fail(eb, SPD_EINTERNAL, "store: %s: no result", op);
 	if (rc == SPD_OK)
 		*v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -739,8 +775,12 @@ store_open(const char *path, enum store_mode mode, struct store **out,
 void
 store_close(struct store *s)
 {
+	size_t i;
+
 	if (s == NULL)
 		return;
+	for (i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->cache[i]);
 	sqlite3_close_v2(s->db);
 	free(s);
 }
@@ -776,7 +816,7 @@ store_run_ensure(struct store *s, const char *name, const char *dir,
 	if (rc == SPD_OK)
 		*run_id = sqlite3_column_int64(st, 0);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -800,7 +840,7 @@ ckpt_insert(struct store *s, int64_t run_id, const char *path,
 	b_text(st, 5, ckpt_status_name(status), &brc);
 	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
 	    step(s, st, NULL, op, eb);
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -827,7 +867,7 @@ ckpt_find(struct store *s, int64_t run_id, const char *path, int64_t *id,
 		rc = spd_fail(eb, SPD_EFORMAT, "store: %s: bad status", op);
 	if (rc == SPD_OK)
 		*id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -900,7 +940,7 @@ store_ckpt_set_status(struct store *s, int64_t ckpt_id,
 	b_real(st, 4, wall_now(), &brc);
 	rc = ckpt_update(s, st, brc, op, eb);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -925,7 +965,7 @@ store_ckpt_progress(struct store *s, int64_t ckpt_id, uint64_t done,
 	b_u64(st, 3, total, &brc);
 	rc = ckpt_update(s, st, brc, op, eb);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -971,7 +1011,7 @@ put_exec_ckpt(struct put *p, enum q q)
 	b_int(st, 1, p->ckpt_id, &brc);
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, st, NULL, p->op, p->eb);
-	sqlite3_finalize(st);
+	release(p->s, st);
 	return rc;
 }
 
@@ -995,7 +1035,7 @@ put_run(struct put *p)
 		    "store: %s: no such checkpoint", p->op);
 	if (rc == SPD_OK)
 		p->run_id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(p->s, st);
 	return rc;
 }
 
@@ -1181,7 +1221,7 @@ put_done(struct put *p, const struct report *r)
 	b_u64(st, 6, r->nmats, &brc);
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, st, NULL, p->op, p->eb);
-	sqlite3_finalize(st);
+	release(p->s, st);
 	return rc;
 }
 
@@ -1222,7 +1262,7 @@ sel_version(struct put *p, unsigned top, const char *mods,
 		*version = !*changed ? sqlite3_column_int64(st, 0) :
 		    sqlite3_column_int64(st, 2) + 1;
 	}
-	sqlite3_finalize(st);
+	release(p->s, st);
 	return rc;
 }
 
@@ -1257,7 +1297,7 @@ put_selection(struct put *p, unsigned top, const char *mods,
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, st, NULL, p->op, p->eb);
 out:
-	sqlite3_finalize(st);
+	release(p->s, st);
 	free(body);
 	return rc;
 }
@@ -1307,9 +1347,9 @@ store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
 	if (rc != SPD_OK)
 		return rc;
 	rc = put_all(&p, r, top_percent, sel_modules, &v, &ch);
-	sqlite3_finalize(p.mat);
-	sqlite3_finalize(p.met);
-	sqlite3_finalize(p.spec);
+	release(s, p.mat);
+	release(s, p.met);
+	release(s, p.spec);
 	free(p.buf);
 	if (rc == SPD_OK)
 		rc = tx_commit(s, op, eb);
@@ -1380,8 +1420,8 @@ store_runs(struct store *s, store_run_cb cb, void *arg,
 		if (rc == SPD_OK)
 			rc = cb_result(cb(arg, &row), op, eb);
 	}
-	sqlite3_finalize(cst);
-	sqlite3_finalize(st);
+	release(s, cst);
+	release(s, st);
 	return rc;
 }
 
@@ -1412,7 +1452,7 @@ store_run_find(struct store *s, const char *name, int64_t *run_id,
 	if (rc == SPD_OK)
 		*run_id = sqlite3_column_int64(st, 0);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -1484,7 +1524,7 @@ store_ckpts(struct store *s, int64_t run_id, store_ckpt_cb cb, void *arg,
 	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
 	    ckpt_walk(s, st, cb, arg, &n, op, eb);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -1519,7 +1559,7 @@ store_ckpt_get(struct store *s, int64_t run_id, long long step_no,
 	if (rc == SPD_OK && n == 0)
 		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: not found", op);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -1562,7 +1602,7 @@ metrics_walk(struct store *s, int64_t ckpt_id, metric_full_cb cb,
 		rc = cb_result(cb(arg, &row, sqlite3_column_int(st, 10)), op,
 		    eb);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -1653,7 +1693,7 @@ store_history(struct store *s, int64_t run_id, const char *type,
 		rc = cb_result(cb(arg, &row), op, eb);
 	}
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -1711,7 +1751,7 @@ store_spectrum(struct store *s, int64_t ckpt_id, const char *matrix,
 	if (rc == SPD_OK && m != NULL)
 		metric_fill(st, 2, m);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -1756,7 +1796,7 @@ store_selection_latest(struct store *s, int64_t run_id,
 	if (step_no != NULL)
 		*step_no = sqlite3_column_int64(st, 2);
 out:
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
@@ -1791,7 +1831,7 @@ load_head(struct store *s, int64_t ckpt_id, struct report **out,
 		(*out)->bytes = col_u64(st, 3);
 		(*out)->seconds = sqlite3_column_double(st, 4);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc;
 }
 
