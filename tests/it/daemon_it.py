@@ -48,7 +48,8 @@ class Daemon:
     def __init__(self, tmp, run_dir, extra=()):
         self.log_path = os.path.join(tmp, "daemon-%d.log" % time.monotonic_ns())
         self.log = open(self.log_path, "w")
-        args = [SPD, "--watch", "demo=" + run_dir, "--listen", "127.0.0.1:0",
+        watch = ["--watch", "demo=" + run_dir] if run_dir else []
+        args = [SPD, *watch, "--listen", "127.0.0.1:0",
                 "--db", os.path.join(tmp, "spectrumd.db"), "--settle-ms", "200",
                 "--backend", "cpu", "--threads", "1", "--web-dir",
                 os.path.join(tmp, "no-web"), *extra]
@@ -273,6 +274,7 @@ def test_crash_restart(tmp):
     fixture(os.path.join(run, "checkpoint-1"), 1, seed=1)
     d = Daemon(tmp, run)
     ok(wait_for(lambda: statuses(d).get(1) == "done"), "first checkpoint done")
+    c1 = [c for c in d.json("/checkpoints")[1] if c["step"] == 1][0]
     # A bigger checkpoint takes a few seconds on one thread.
     fixture(os.path.join(run, "checkpoint-2"), 2, seed=2, layers=4, hidden=1024)
     ok(wait_for(lambda: statuses(d).get(2) == "analyzing", 30, 0.02),
@@ -284,6 +286,9 @@ def test_crash_restart(tmp):
     d2 = Daemon(tmp, run)
     ok(wait_for(lambda: statuses(d2).get(2) == "done", 60),
        "after kill -9 and restart the checkpoint is analysed")
+    c1b = [c for c in d2.json("/checkpoints")[1] if c["step"] == 1][0]
+    ok(c1b["finished"] == c1["finished"],
+       "the stored checkpoint was not analysed again")
     db = sqlite3.connect(os.path.join(tmp, "spectrumd.db"))
     rows = db.execute("select c.step, count(m.matrix_id) from checkpoints c "
                       "left join metrics m on m.checkpoint_id = c.id "
@@ -327,12 +332,49 @@ def test_backlog(tmp):
     ok(d.stop() == 0, "clean stop")
 
 
+def test_reload_and_bad_db(tmp):
+    """SIGHUP re-reads the runs; a database that is not one stops start-up."""
+    a, b = os.path.join(tmp, "ra"), os.path.join(tmp, "rb")
+    fixture(os.path.join(a, "checkpoint-1"), 1)
+    fixture(os.path.join(b, "checkpoint-7"), 7)
+    conf = os.path.join(tmp, "spectrumd.conf")
+    with open(conf, "w") as f:
+        f.write("# test\ntop_percent = 50\n[run a]\ndir = %s\n" % a)
+    d = Daemon(tmp, None, extra=("--config", conf, "--db",
+                                 os.path.join(tmp, "reload.db")))
+    ok(wait_for(lambda: d.json("/runs")[0] == 200 and
+                [r["name"] for r in d.json("/runs")[1]] == ["a"]),
+       "config file run a is watched")
+    with open(conf, "a") as f:
+        f.write("[run b]\ndir = %s\n" % b)
+    d.p.send_signal(signal.SIGHUP)
+    ok(wait_for(lambda: sorted(r["name"] for r in d.json("/runs")[1]) ==
+                ["a", "b"]), "after SIGHUP run b is watched too")
+    ok(wait_for(lambda: d.json("/checkpoints?run=b")[0] == 200 and
+                [c["status"] for c in d.json("/checkpoints?run=b")[1]] ==
+                ["done"]), "run b's checkpoint analysed")
+    st, v, _ = d.json("/selection?run=b")
+    ok(st == 200 and v["top_percent"] == 50, "top_percent from the file")
+    ok(d.stop() == 0, "clean stop after reload")
+
+    bad = os.path.join(tmp, "not-a.db")
+    with open(bad, "wb") as f:
+        f.write(b"this is not an SQLite database" * 100)
+    p = subprocess.run([SPD, "--watch", a, "--db", bad, "--listen",
+                        "127.0.0.1:0", "--backend", "cpu"],
+                       capture_output=True, text=True, timeout=20)
+    ok(p.returncode == 1 and "not-a.db" in p.stderr,
+       "a corrupt database stops start-up with a message: %s"
+       % p.stderr.strip().splitlines()[-1:])
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="spd-it.")
     try:
         test_basic(tmp)
         test_crash_restart(tmp)
         test_backlog(tmp)
+        test_reload_and_bad_db(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("1..%d" % N)
