@@ -403,26 +403,56 @@ cmp_by_type(const void *a, const void *b, void *arg)
 	int			 c;
 
 	c = strcmp(type_of(&r->mats[i]), type_of(&r->mats[j]));
-
 	if (c != 0)
 		return c;
 	return i < j ? -1 : i > j;
 }
 
-/* A run of one type in the type-sorted index. */
-struct tgroup {
-	size_t	first;		/* its first matrix in report order */
-	size_t	start, n;	/* its slice of the sorted index */
-};
-
-/* Orders type groups by first appearance. */
+/* Orders groups by their first member, i.e. by first appearance. */
 static int
 cmp_first(const void *a, const void *b)
 {
-	size_t i = ((const struct tgroup *)a)->first;
-	size_t j = ((const struct tgroup *)b)->first;
+	size_t i = ((const struct report_group *)a)->idx[0];
+	size_t j = ((const struct report_group *)b)->idx[0];
 
 	return i < j ? -1 : i > j;
+}
+
+/* Groups the taken matrices of r by type (see report.h). */
+enum spd_err
+report_groups(const struct report *r, const bool *take,
+    struct report_group **out, size_t *n)
+{
+	struct report_group	*g;
+	size_t			*idx, ni = 0, ng = 0, i, j;
+
+	for (i = 0; i < r->nmats; i++)
+		ni += take[i];
+	*out = NULL;
+	*n = 0;
+	if (ni == 0)
+		return SPD_OK;
+	/* ni groups at most, then the ni positions they point into. */
+	g = calloc(1, ni * (sizeof *g + sizeof *idx));
+	if (g == NULL)
+		return SPD_ENOMEM;
+	idx = (size_t *)(g + ni);
+	for (i = 0, j = 0; i < r->nmats; i++)
+		if (take[i])
+			idx[j++] = i;
+	qsort_r(idx, ni, sizeof *idx, cmp_by_type, (void *)r);
+	for (i = 0; i < ni; i = j) {
+		g[ng].type = type_of(&r->mats[idx[i]]);
+		for (j = i + 1; j < ni &&
+		    strcmp(g[ng].type, type_of(&r->mats[idx[j]])) == 0; j++)
+			;
+		g[ng].idx = idx + i;
+		g[ng++].n = j - i;
+	}
+	qsort(g, ng, sizeof *g, cmp_first);
+	*out = g;
+	*n = ng;
+	return SPD_OK;
 }
 
 /* Orders doubles ascending (+inf last; NaN never reaches here). */
@@ -455,58 +485,45 @@ print_row(FILE *fp, const char *type, int width, const double *v, size_t n,
 static void
 print_types(const struct report *r, FILE *fp)
 {
-	struct tgroup		*grp = NULL;
+	struct report_group	*grp = NULL;
 	const struct mat_result	*m;
-	size_t			*idx = NULL, ni = 0, ng = 0, i, j, n, nbad;
+	size_t			 ng = 0, i, j, n, nbad;
 	double			*v = NULL;
+	bool			*take;
 	int			 width = 4;
 
-	for (i = 0; i < r->nmats; i++)
-		if (analysed(&r->mats[i]))
-			ni++;
-	if (ni == 0)
-		return;
-	idx = calloc(ni, sizeof *idx);
-	grp = calloc(ni, sizeof *grp);
-	v = calloc(ni, sizeof *v);
-	if (idx == NULL || grp == NULL || v == NULL) {
+	take = calloc(r->nmats + 1, sizeof *take);
+	v = calloc(r->nmats + 1, sizeof *v);
+	for (i = 0; take != NULL && i < r->nmats; i++)
+		take[i] = analysed(&r->mats[i]);
+	if (take == NULL || v == NULL ||
+	    report_groups(r, take, &grp, &ng) != SPD_OK) {
 		fprintf(fp, "(no per-type summary: out of memory)\n");
 		goto out;
 	}
-	for (i = 0, j = 0; i < r->nmats; i++)
-		if (analysed(&r->mats[i]))
-			idx[j++] = i;
-	qsort_r(idx, ni, sizeof *idx, cmp_by_type, (void *)r);
-	for (i = 0; i < ni; i = j) {
-		const char *t = type_of(&r->mats[idx[i]]);
-
-		for (j = i + 1; j < ni &&
-		    strcmp(t, type_of(&r->mats[idx[j]])) == 0; j++)
-			;
-		grp[ng++] = (struct tgroup){ idx[i], i, j - i };
-		if (strlen(t) > (size_t)width)
-			width = strlen(t) > 48 ? 48 : (int)strlen(t);
-	}
-	qsort(grp, ng, sizeof *grp, cmp_first);
-
+	if (ng == 0)
+		goto out;
+	for (i = 0; i < ng; i++)
+		if (strlen(grp[i].type) > (size_t)width)
+			width = strlen(grp[i].type) > 48 ? 48 :
+			    (int)strlen(grp[i].type);
 	fprintf(fp, "%-*s %5s %6s %11s %11s %11s\n", width, "type", "n",
 	    "failed", "median SNR", "min", "max");
 	for (i = 0; i < ng; i++) {
 		n = nbad = 0;
-		for (j = grp[i].start; j < grp[i].start + grp[i].n; j++) {
-			m = &r->mats[idx[j]];
+		for (j = 0; j < grp[i].n; j++) {
+			m = &r->mats[grp[i].idx[j]];
 			if (m->status == MAT_OK && !isnan(m->m.snr))
 				v[n++] = m->m.snr;
 			else
 				nbad++;
 		}
 		qsort(v, n, sizeof *v, cmp_double);
-		print_row(fp, type_of(&r->mats[grp[i].first]), width, v, n,
-		    nbad);
+		print_row(fp, grp[i].type, width, v, n, nbad);
 	}
 out:
-	free(idx);
 	free(grp);
+	free(take);
 	free(v);
 }
 

@@ -29,27 +29,6 @@ module_of(const struct mat_result *m)
 	return m->name != NULL ? m->name : "";
 }
 
-/* Returns the type of m, "" when unset. */
-static const char *
-type_of(const struct mat_result *m)
-{
-	return m->type != NULL ? m->type : "";
-}
-
-/* Orders matrix indices by type, then by position in the report. */
-static int
-cmp_type(const void *a, const void *b, void *arg)
-{
-	const struct report	*r = arg;
-	size_t			 i = *(const size_t *)a, j = *(const size_t *)b;
-	int			 c;
-
-	c = strcmp(type_of(&r->mats[i]), type_of(&r->mats[j]));
-	if (c != 0)
-		return c;
-	return i < j ? -1 : i > j;
-}
-
 /* True when m ranks with the NaNs: errored, non-finite or a NaN SNR. */
 static bool
 ranks_last(const struct mat_result *m)
@@ -75,22 +54,6 @@ cmp_rank(const void *a, const void *b, void *arg)
 		return x->m.snr > y->m.snr ? -1 : 1;
 	if (x->layer != y->layer)
 		return x->layer < y->layer ? -1 : 1;
-	return i < j ? -1 : i > j;
-}
-
-/* A run of one type in the type-sorted index. */
-struct tgroup {
-	size_t	first;		/* its first matrix in report order */
-	size_t	start, n;	/* its slice of the sorted index */
-};
-
-/* Orders type groups by first appearance. */
-static int
-cmp_first(const void *a, const void *b)
-{
-	size_t i = ((const struct tgroup *)a)->first;
-	size_t j = ((const struct tgroup *)b)->first;
-
 	return i < j ? -1 : i > j;
 }
 
@@ -165,19 +128,19 @@ out:
 }
 
 /*
- * Fills type t from the n member indices at idx (sorted in place by rank),
+ * Fills type t from group g (its members are sorted in place by rank),
  * keeping ⌊n·p/100⌋ of them.
  */
 static enum spd_err
-fill_type(const struct report *r, size_t *idx, size_t n, unsigned p,
+fill_type(const struct report *r, const struct report_group *g, unsigned p,
     struct sel_type *t)
 {
-	size_t i, np;
+	size_t	*idx = g->idx, n = g->n, i, np;
 
 	if (__builtin_mul_overflow(n, (size_t)p, &np))
 		return SPD_ENOMEM;
 	t->n = n;
-	if ((t->type = strdup(type_of(&r->mats[idx[0]]))) == NULL)
+	if ((t->type = strdup(g->type)) == NULL)
 		return SPD_ENOMEM;
 	qsort_r(idx, n, sizeof *idx, cmp_rank, (void *)r);
 	if (np / 100 == 0)
@@ -198,40 +161,25 @@ static enum spd_err
 collect_types(const struct report *r, unsigned p, const bool *skip,
     struct selection *s)
 {
-	struct tgroup	*grp = NULL;
-	size_t		*idx, ni = 0, ng = 0, i, j;
-	enum spd_err	 rc = SPD_OK;
+	struct report_group	*grp = NULL;
+	size_t			 ng = 0, i;
+	bool			*take;
+	enum spd_err		 rc;
 
-	if ((idx = calloc(r->nmats + 1, sizeof *idx)) == NULL)
+	if ((take = calloc(r->nmats + 1, sizeof *take)) == NULL)
 		return SPD_ENOMEM;
 	for (i = 0; i < r->nmats; i++)
-		if (!skip[i] && r->mats[i].status != MAT_SKIPPED)
-			idx[ni++] = i;
-	if (ni == 0)
-		goto out;
-	if ((grp = calloc(ni, sizeof *grp)) == NULL ||
-	    (s->types = calloc(ni, sizeof *s->types)) == NULL) {
+		take[i] = !skip[i] && r->mats[i].status != MAT_SKIPPED;
+	rc = report_groups(r, take, &grp, &ng);
+	if (rc == SPD_OK && ng > 0 &&
+	    (s->types = calloc(ng, sizeof *s->types)) == NULL)
 		rc = SPD_ENOMEM;
-		goto out;
-	}
-	qsort_r(idx, ni, sizeof *idx, cmp_type, (void *)r);
-	for (i = 0; i < ni; i = j) {
-		for (j = i + 1; j < ni && strcmp(type_of(&r->mats[idx[i]]),
-		    type_of(&r->mats[idx[j]])) == 0; j++)
-			;
-		grp[ng++] = (struct tgroup){ idx[i], i, j - i };
-	}
-	qsort(grp, ng, sizeof *grp, cmp_first);
-	for (i = 0; i < ng; i++) {
+	for (i = 0; rc == SPD_OK && i < ng; i++) {
 		s->ntypes++;
-		rc = fill_type(r, idx + grp[i].start, grp[i].n, p,
-		    &s->types[i]);
-		if (rc != SPD_OK)
-			goto out;
+		rc = fill_type(r, &grp[i], p, &s->types[i]);
 	}
-out:
 	free(grp);
-	free(idx);
+	free(take);
 	return rc;
 }
 

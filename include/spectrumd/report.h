@@ -6,6 +6,7 @@
 #ifndef SPECTRUMD_REPORT_H
 #define SPECTRUMD_REPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -60,6 +61,22 @@ const char	*mat_status_name(enum mat_status s);	/* "ok", … */
 
 /* Counts of matrices by status. */
 size_t		 report_count(const struct report *r, enum mat_status s);
+
+/* The members of one type: positions in r->mats, in report order. */
+struct report_group {
+	const char	*type;		/* borrowed from the report ("" = none) */
+	size_t		*idx;		/* the caller may reorder them */
+	size_t		 n;
+};
+
+/*
+ * Groups the matrices i of r with take[i] true by type: types in first-seen
+ * order, members in report order. Returns SPD_OK with *out (free it with
+ * free(); the groups and their idx are one allocation) and *n (0 when
+ * nothing is taken, *out NULL), or SPD_ENOMEM. Reentrant.
+ */
+enum spd_err	 report_groups(const struct report *r, const bool *take,
+		    struct report_group **out, size_t *n);
 
 /*
  * The reference script's flat {module: {"snr": x, "type": t}} for every
