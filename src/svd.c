@@ -184,7 +184,17 @@ svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
 	rc = svd_check(m, sv, eb);
 	if (rc != SPD_OK)
 		return rc;
-	return s->be->values(s->ctx, m, sv, eb);
+	/* The fast float32 route first; float64 where it is not enough. */
+	rc = s->be->values(s->ctx, m, false, sv, eb);
+	if (rc == SPD_OK && !svd_need_f64(sv, m->rows < m->cols ? m->rows :
+	    m->cols, m->rows, m->cols))
+		return SPD_OK;
+	if (rc != SPD_OK && rc != SPD_EUNSUPPORTED)
+		return rc;
+	rc = s->be->values(s->ctx, m, true, sv, eb);
+	if (rc == SPD_EUNSUPPORTED)
+		rc = SPD_ENONFINITE;	/* finite, but too large to square */
+	return rc;
 }
 
 /* Linear-interpolated quantile q of the descending values sv[0..k). */

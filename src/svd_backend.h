@@ -5,6 +5,8 @@
 #ifndef SPECTRUMD_SVD_BACKEND_H
 #define SPECTRUMD_SVD_BACKEND_H
 
+#include <stdbool.h>
+
 #include "spectrumd/svd.h"
 
 struct svd_backend {
@@ -14,15 +16,21 @@ struct svd_backend {
 	enum spd_err	(*ctx_new)(const struct svd_opts *o, void **ctx,
 			    struct spd_errbuf *eb);
 	void		(*ctx_free)(void *ctx);
-	/* As svd_values(). */
+	/*
+	 * The min(rows, cols) singular values of m into sv, descending, by
+	 * the backend's fast float32-Gram route (dbl false) or in float64.
+	 * Errors as svd_values(), plus SPD_EUNSUPPORTED when the route cannot
+	 * take m (finite values whose squares overflow it, or no fast route
+	 * for m's dtype): svd.c then takes the float64 route.
+	 */
 	enum spd_err	(*values)(void *ctx, const struct svd_matrix *m,
-			    float *sv, struct spd_errbuf *eb);
+			    bool dbl, float *sv, struct spd_errbuf *eb);
 };
 
 /*
  * True when the float32-route values sv (k of them, descending, finite) of a
- * rows × cols matrix may miss the SNR by more than its 1e-5 budget, so the
- * backend must redo the matrix in float64 (DESIGN.md §6). Pure; in svd.c.
+ * rows × cols matrix may miss the SNR by more than its 1e-5 budget, so
+ * svd_values() redoes the matrix in float64 (DESIGN.md §6). Pure.
  */
 bool	svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols);
 

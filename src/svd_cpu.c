@@ -400,9 +400,13 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
-/* Singular values of m: float32 Gram route, float64 when needed. */
+/*
+ * Singular values of m by the Gram route in float32 or float64 (svd.c
+ * decides when float32 is not enough). In float32, F64 values beyond its
+ * range come back SPD_EUNSUPPORTED, for the float64 route to take.
+ */
 static enum spd_err
-cpu_values(void *ctx, const struct svd_matrix *m, float *sv,
+cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
     struct spd_errbuf *eb)
 {
 	struct cpu_ctx	*c = ctx;
@@ -412,27 +416,15 @@ cpu_values(void *ctx, const struct svd_matrix *m, float *sv,
 	g.trans = m->rows < m->cols;
 	g.k = g.trans ? m->rows : m->cols;
 	g.len = g.trans ? m->cols : m->rows;
-	g.dbl = false;
+	g.dbl = dbl;
 	rc = cpu_gram(c, m, &g, eb);
-	if (rc == SPD_ENONFINITE && m->dtype == DT_F64)
+	if (!dbl && rc == SPD_ENONFINITE && m->dtype == DT_F64)
 		rc = SPD_EUNSUPPORTED;	/* float64 beyond float32's range? */
 	if (rc == SPD_OK)
 		rc = cpu_eig(c, &g, eb);
-	if (rc == SPD_OK && !svd_need_f64(c->sv, g.k, m->rows, m->cols))
-		goto out;
-	if (rc != SPD_OK && rc != SPD_EUNSUPPORTED)
-		return rc;
-	g.dbl = true;
-	rc = cpu_gram(c, m, &g, eb);
-	if (rc == SPD_EUNSUPPORTED)
-		rc = SPD_ENONFINITE;	/* finite, but too large to square */
 	if (rc == SPD_OK)
-		rc = cpu_eig(c, &g, eb);
-	if (rc != SPD_OK)
-		return rc;
-out:
-	memcpy(sv, c->sv, g.k * sizeof *sv);
-	return SPD_OK;
+		memcpy(sv, c->sv, g.k * sizeof *sv);
+	return rc;
 }
 
 const struct svd_backend svd_cpu_backend = {

@@ -3,15 +3,15 @@
  * only file that includes the CUDA headers (DESIGN.md §6). Plain C, no
  * nvcc: every device computation is a library call.
  *
- * Route: the stored bytes go to the device as they are (BF16/F16 at half
- * the size of float32); the Gram matrix of the smaller side is formed there
- * in float32 — cublasGemmEx with 16-bit inputs and float32 accumulation,
- * cublasSsyrk for F32 — then cusolverDnSsyevd gives the eigenvalues only,
- * s = √max(λ, 0) in descending order. F8 is converted to float32 on the
- * host first. F64, and any matrix svd_need_f64() flags, takes a float64
- * Gram (cublasDsyrk over panels converted on the host) and
- * cusolverDnDsyevd. NaN/Inf in the matrix reach the Gram diagonal, which
- * is checked before the solve.
+ * Route (measured on an H200, tests/gpu/check.sh): every dtype but F32 is
+ * converted to float32 on the host and uploaded; cublasSsyrk forms the
+ * Gram matrix of the smaller side in float32; it is widened to float64
+ * (through the host) and cusolverDnDsyevd gives the eigenvalues only,
+ * s = √max(λ, 0) in descending order. Faster routes missed the 1e-5 SNR
+ * contract there: a tensor-core cublasGemmEx Gram straight from BF16/F16,
+ * and cusolverDnSsyevd. F64, and any matrix svd_need_f64() flags, takes a
+ * float64 Gram (cublasDsyrk over panels converted on the host). NaN/Inf in
+ * the matrix reach the Gram diagonal, which is checked before the solve.
  */
 #include "config.h"
 
@@ -632,10 +632,13 @@ cuda_route(void)
 	return 1;
 }
 
-/* Singular values of m: float32 Gram, float64 solve; float64 throughout
- * when svd_need_f64() says the float32 Gram lost too much. */
+/*
+ * Singular values of m. The fast route (dbl false): float32 Gram, widened,
+ * float64 solve (SPECTRUMD_CUDA_EIG may pick another, for measurements);
+ * F64 matrices have none (SPD_EUNSUPPORTED). dbl: float64 throughout.
+ */
 static enum spd_err
-cuda_values(void *ctx, const struct svd_matrix *m, float *sv,
+cuda_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
     struct spd_errbuf *eb)
 {
 	struct cuda_ctx	*c = ctx;
@@ -643,36 +646,22 @@ cuda_values(void *ctx, const struct svd_matrix *m, float *sv,
 	enum spd_err	 rc;
 	int		 route = cuda_route();
 
+	if (!dbl && (m->dtype == DT_F64 || route == 2))
+		return SPD_EUNSUPPORTED;
 	g.trans = m->rows < m->cols;
 	g.k = g.trans ? m->rows : m->cols;
 	g.len = g.trans ? m->cols : m->rows;
-	g.dbl = false;
+	g.dbl = dbl;
 	rc = cuda_rt(cudaSetDevice(c->device), "cudaSetDevice", eb);
-	if (rc != SPD_OK)
-		return rc;
-	if (m->dtype != DT_F64 && route != 2) {
+	if (rc == SPD_OK)
 		rc = cuda_gram(c, m, &g, eb);
-		if (rc == SPD_OK && route == 1)
-			rc = cuda_widen(c, &g, eb);
-		if (rc == SPD_OK)
-			rc = cuda_eig(c, &g, eb);
-		if (rc == SPD_OK &&
-		    !svd_need_f64(c->h_sv, g.k, m->rows, m->cols))
-			goto out;
-		if (rc != SPD_OK && rc != SPD_EUNSUPPORTED)
-			return rc;
-	}
-	g.dbl = true;
-	rc = cuda_gram(c, m, &g, eb);
-	if (rc == SPD_EUNSUPPORTED)
-		rc = SPD_ENONFINITE;	/* finite, but too large to square */
+	if (rc == SPD_OK && !dbl && route == 1)
+		rc = cuda_widen(c, &g, eb);
 	if (rc == SPD_OK)
 		rc = cuda_eig(c, &g, eb);
-	if (rc != SPD_OK)
-		return rc;
-out:
-	memcpy(sv, c->h_sv, g.k * sizeof *sv);
-	return SPD_OK;
+	if (rc == SPD_OK)
+		memcpy(sv, c->h_sv, g.k * sizeof *sv);
+	return rc;
 }
 
 const struct svd_backend svd_cuda_backend = {
