@@ -197,6 +197,25 @@ svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
 	return rc;
 }
 
+/* Ascending eigenvalues → descending singular values (svd_backend.h). */
+enum spd_err
+svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,
+    const char *solver, struct spd_errbuf *eb)
+{
+	double	l;
+	size_t	i;
+
+	for (i = 0; i < k; i++) {
+		l = dbl ? ((const double *)w)[k - 1 - i] :
+		    ((const float *)w)[k - 1 - i];
+		if (isnan(l))
+			return spd_fail(eb, SPD_EINTERNAL, "%s returned NaN",
+			    solver);
+		sv[i] = (float)sqrt(l > 0 ? l : 0);
+	}
+	return SPD_OK;
+}
+
 /* Linear-interpolated quantile q of the descending values sv[0..k). */
 static double
 svd_quantile(const float *sv, size_t k, double q)

@@ -34,6 +34,14 @@ struct svd_backend {
  */
 bool	svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols);
 
+/*
+ * Writes the singular values √max(λ, 0), descending, of the k ascending
+ * eigenvalues w (double when dbl, else float) into sv. Returns SPD_OK, or
+ * SPD_EINTERNAL when the solver returned a NaN. In svd.c.
+ */
+enum spd_err	svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,
+		    const char *solver, struct spd_errbuf *eb);
+
 extern const struct svd_backend svd_cpu_backend;
 #ifdef HAVE_CUDA
 extern const struct svd_backend svd_cuda_backend;

@@ -348,9 +348,9 @@ static enum spd_err
 cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 {
 	lapack_int	 n = (lapack_int)g->k, lw, liw, info;
-	size_t		 esz = g->dbl ? sizeof(double) : sizeof(float), i;
+	size_t		 esz = g->dbl ? sizeof(double) : sizeof(float);
 	float		 fq = 0;
-	double		 dq = 0, l;
+	double		 dq = 0;
 	enum spd_err	 rc;
 
 	/* Workspace query: no allocation, as LAPACK computes it. */
@@ -388,16 +388,8 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 		return spd_fail(eb, SPD_EINTERNAL,
 		    "cpu: %csyevd failed (info %d)", g->dbl ? 'd' : 's',
 		    (int)info);
-	/* Ascending eigenvalues → descending singular values. */
-	for (i = 0; i < g->k; i++) {
-		l = g->dbl ? ((double *)c->w)[g->k - 1 - i] :
-		    ((float *)c->w)[g->k - 1 - i];
-		if (isnan(l))
-			return spd_fail(eb, SPD_EINTERNAL,
-			    "cpu: %csyevd returned NaN", g->dbl ? 'd' : 's');
-		c->sv[i] = (float)sqrt(l > 0 ? l : 0);
-	}
-	return SPD_OK;
+	return svd_from_eigen(c->w, g->dbl, g->k, c->sv,
+	    g->dbl ? "cpu: dsyevd" : "cpu: ssyevd", eb);
 }
 
 /*

@@ -555,8 +555,6 @@ cuda_syevd(struct cuda_ctx *c, const struct cuda_geom *g, int *info,
 static enum spd_err
 cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, struct spd_errbuf *eb)
 {
-	double		l;
-	size_t		i;
 	int		info = 0;
 	enum spd_err	rc;
 
@@ -569,15 +567,8 @@ cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, struct spd_errbuf *eb)
 	if (info != 0)
 		return spd_fail(eb, SPD_EINTERNAL, "cuda: %csyevd info %d",
 		    g->dbl ? 'D' : 'S', info);
-	for (i = 0; i < g->k; i++) {
-		l = g->dbl ? ((double *)c->h_w)[g->k - 1 - i] :
-		    ((float *)c->h_w)[g->k - 1 - i];
-		if (isnan(l))
-			return spd_fail(eb, SPD_EINTERNAL,
-			    "cuda: %csyevd returned NaN", g->dbl ? 'D' : 'S');
-		c->h_sv[i] = (float)sqrt(l > 0 ? l : 0);
-	}
-	return SPD_OK;
+	return svd_from_eigen(c->h_w, g->dbl, g->k, c->h_sv,
+	    g->dbl ? "cuda: Dsyevd" : "cuda: Ssyevd", eb);
 }
 
 /*
