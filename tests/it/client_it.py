@@ -7,20 +7,16 @@ are fakes. Prints TAP.
 
 Standard library only. Usage: client_it.py BUILDDIR [SRCDIR]
 """
-import json
 import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "."
 SRC = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("top_srcdir", ".")
@@ -30,21 +26,13 @@ EXAMPLES = os.path.join(SRC, "examples")
 sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, EXAMPLES)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spdtest  # noqa: E402
+from spdtest import ok, wait_for  # noqa: E402
 import spectrum_client as scl  # noqa: E402
 import hf_callback as hfc  # noqa: E402
 
-N = 0
-FAILED = 0
 LAYERS = 12
-
-
-def ok(cond, what):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (N, what), flush=True)
-    return cond
 
 
 def fixture(path, step, seed=1, extra=()):
@@ -54,61 +42,12 @@ def fixture(path, step, seed=1, extra=()):
                     "-q", *extra], check=True)
 
 
-class Daemon:
-    """One spectrumd process; its log goes to a file we can search."""
-
-    def __init__(self, tmp, run_dir):
-        self.log_path = os.path.join(tmp, "daemon.log")
-        self.log = open(self.log_path, "w")
-        args = [SPD, "--watch", "demo=" + run_dir, "--listen",
-                "127.0.0.1:0", "--db", os.path.join(tmp, "spectrumd.db"),
-                "--settle-ms", "200",
-                "--backend", "cpu", "--threads", "1", "--web-dir",
-                os.path.join(tmp, "no-web")]
-        self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        self.port = None
-        deadline = time.time() + 10
-        while time.time() < deadline and self.port is None:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/",
-                          open(self.log_path).read())
-            if m:
-                self.port = int(m.group(1))
-            elif self.p.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.base = "http://127.0.0.1:%d" % (self.port or 0)
-
-    def json(self, path):
-        try:
-            with urllib.request.urlopen(self.base + path, timeout=30) as r:
-                return json.loads(r.read())
-        except (urllib.error.URLError, ValueError):
-            return None
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
-        finally:
-            self.log.close()
-
-
-def wait_for(cond, timeout=30, every=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    return None
+def Daemon(tmp, run_dir):
+    return spdtest.Daemon(SPD, tmp, run_dir)
 
 
 def done(d, step):
-    v = d.json("/checkpoints")
+    v = d.obj("/checkpoints")
     return v is not None and any(c["step"] == step and c["status"] == "done"
                                  for c in v)
 
@@ -222,7 +161,7 @@ def test_daemon(tmp):
 
 def with_daemon(tmp, run, d):
     c = scl.SpectrumClient(d.base, run="demo")
-    ok(wait_for(lambda: d.json("/health") is not None, 10), "/health answers")
+    ok(wait_for(lambda: d.obj("/health") is not None, 10), "/health answers")
     ok(c.selection() is None and c.current is None and c.etag is None,
        "no checkpoint yet: selection() is None, nothing current")
     cbc = CountingClient(d.base)
@@ -271,7 +210,7 @@ def with_daemon(tmp, run, d):
 
     # apply() on a fake model's names: the fixture's tensors (from /snr),
     # plus q/k/v biases and norm weights the analysis does not list.
-    snr = d.json("/snr?run=demo&step=10")
+    snr = d.obj("/snr?run=demo&step=10")
     names = []
     for mtx in snr["matrices"]:
         names.append(mtx["name"])
@@ -412,8 +351,7 @@ def main():
         ok(False, "no exception (%s)" % e)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % N)
-    sys.exit(1 if FAILED else 0)
+    spdtest.finish()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Standard library only. Usage: daemon_it.py BUILDDIR
 """
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3
@@ -16,25 +15,16 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
+
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spdtest  # noqa: E402
+from spdtest import ok, wait_for  # noqa: E402
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "."
 SPD = os.path.join(BUILD, "spectrumd")
 FIX = os.path.join(BUILD, "tests", "spectrumd-fixture")
-N = 0
-FAILED = 0
-
-
-def ok(cond, what):
-    global N, FAILED
-    N += 1
-    if not cond:
-        FAILED += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (N, what), flush=True)
-    return cond
-
-
 def fixture(path, step, seed=1, layers=4, hidden=48, extra=()):
     subprocess.run([FIX, "checkpoint", path, "--layers", str(layers),
                     "--hidden", str(hidden), "--intermediate", str(hidden * 2),
@@ -42,63 +32,8 @@ def fixture(path, step, seed=1, layers=4, hidden=48, extra=()):
                     "--seed", str(seed), "-q", *extra], check=True)
 
 
-class Daemon:
-    """One spectrumd process; its log goes to a file we can search."""
-
-    def __init__(self, tmp, run_dir, extra=()):
-        self.log_path = os.path.join(tmp, "daemon-%d.log" % time.monotonic_ns())
-        self.log = open(self.log_path, "w")
-        watch = ["--watch", "demo=" + run_dir] if run_dir else []
-        args = [SPD, *watch, "--listen", "127.0.0.1:0",
-                "--db", os.path.join(tmp, "spectrumd.db"), "--settle-ms", "200",
-                "--backend", "cpu", "--threads", "1", "--web-dir",
-                os.path.join(tmp, "no-web"), *extra]
-        self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        self.port = None
-        deadline = time.time() + 10
-        while time.time() < deadline and self.port is None:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/",
-                          open(self.log_path).read())
-            if m:
-                self.port = int(m.group(1))
-            elif self.p.poll() is not None:
-                break
-            time.sleep(0.05)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def get(self, path, headers=None, method="GET", timeout=30):
-        req = urllib.request.Request(self.url(path), headers=headers or {},
-                                     method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
-
-    def json(self, path, **kw):
-        st, h, body = self.get(path, **kw)
-        return st, (json.loads(body) if body else None), h
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-        try:
-            return self.p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
-
-
-def wait_for(cond, timeout=30, every=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    return None
+def Daemon(tmp, run_dir, extra=()):
+    return spdtest.Daemon(SPD, tmp, run_dir, extra)
 
 
 def statuses(d):
@@ -377,8 +312,7 @@ def main():
         test_reload_and_bad_db(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % N)
-    sys.exit(1 if FAILED else 0)
+    spdtest.finish()
 
 
 if __name__ == "__main__":
