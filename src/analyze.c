@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,7 +388,8 @@ solve(struct run_state *st, struct svd *s, const struct job *j,
 	r->rows = j->mat.rows;
 	r->cols = j->mat.cols;
 	r->dtype = j->mat.dtype;
-	sv = malloc(k * sizeof *sv);
+	/* r owns sv from here, so a jump out of svd_values() leaks nothing. */
+	sv = r->spectrum = malloc(k * sizeof *sv);
 	if (sv == NULL) {
 		r->status = MAT_ERROR;
 		r->error = fmtstr("out of memory for %zu singular values", k);
@@ -399,11 +402,7 @@ solve(struct run_state *st, struct svd *s, const struct job *j,
 	r->seconds = spd_now() - t0;
 	if (rc == SPD_OK) {
 		r->status = MAT_OK;
-		if (st->a->o.keep_spectra) {
-			r->spectrum = sv;
-			r->k = k;
-			sv = NULL;
-		}
+		r->k = k;
 	} else if (rc == SPD_ENONFINITE) {
 		r->status = MAT_NONFINITE;
 		r->error = dupstr("NaN or Inf in the weights");
@@ -411,8 +410,65 @@ solve(struct run_state *st, struct svd *s, const struct job *j,
 		r->status = MAT_ERROR;
 		r->error = fmtstr("%s: %s", spd_strerror(rc), eb.msg);
 	}
-	free(sv);
+	if (rc != SPD_OK || !st->a->o.keep_spectra) {
+		free(r->spectrum);
+		r->spectrum = NULL;
+		r->k = 0;
+	}
 	return SPD_OK;
+}
+
+/*
+ * A weight file truncated in place while it is mapped (a writer reopening
+ * it with "wb") turns reads past the new end into SIGBUS. Reads of mapped
+ * tensor data happen only in the analysing threads (the backends convert
+ * into their own buffers), so the handler jumps back to that thread's
+ * solve() and the checkpoint fails with a message instead of the process
+ * dying. A SIGBUS anywhere else keeps its default action.
+ */
+static __thread sigjmp_buf	*bus_jmp;
+static pthread_once_t		 bus_once = PTHREAD_ONCE_INIT;
+
+/* SIGBUS handler: back to the analysing thread, or the default action. */
+static void
+on_sigbus(int sig)
+{
+	if (bus_jmp != NULL)
+		siglongjmp(*bus_jmp, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Installs on_sigbus once per process. */
+static void
+bus_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/*
+ * solve() with the SIGBUS guard: a fault while reading the mapping fails
+ * the matrix with SPD_EIO (which stops the checkpoint).
+ */
+static enum spd_err
+solve_guarded(struct run_state *st, struct svd *s, const struct job *j,
+    struct mat_result *r)
+{
+	sigjmp_buf		jb;
+	volatile enum spd_err	rc = SPD_EIO;
+
+	pthread_once(&bus_once, bus_install);
+	if (sigsetjmp(jb, 1) == 0) {
+		bus_jmp = &jb;
+		rc = solve(st, s, j, r);
+	}
+	bus_jmp = NULL;
+	return rc;
 }
 
 /* Worker loop: takes the next job until none is left or a stop. */
@@ -438,14 +494,21 @@ worker(void *arg)
 			    st->jobs[st->next].mt->index);
 		pthread_mutex_unlock(&st->lock);
 
-		rc = solve(st, s, &st->jobs[i], &st->res[i]);
-		safetensors_release(st->jobs[i].mt->file,
-		    st->jobs[i].mt->index);
+		rc = solve_guarded(st, s, &st->jobs[i], &st->res[i]);
+		if (rc != SPD_EIO)
+			safetensors_release(st->jobs[i].mt->file,
+			    st->jobs[i].mt->index);
 
 		pthread_mutex_lock(&st->lock);
 		if (rc != SPD_OK && st->fatal == SPD_OK) {
 			st->fatal = rc;
-			spd_fail(&st->fatal_eb, rc, "out of memory");
+			if (rc == SPD_EIO)
+				spd_fail(&st->fatal_eb, rc, "%s: %s changed "
+				    "while it was read (truncated or rewritten "
+				    "in place)", st->jobs[i].name,
+				    safetensors_path(st->jobs[i].mt->file));
+			else
+				spd_fail(&st->fatal_eb, rc, "out of memory");
 		}
 		st->done++;
 		st->bytes_done += st->jobs[i].bytes;

@@ -235,16 +235,6 @@ cpu_trace(const struct cpu_ctx *c, const struct cpu_geom *g)
 	return t;
 }
 
-/* True when m can be handed to BLAS as is in g's precision. */
-static bool
-cpu_native(const struct svd_matrix *m, const struct cpu_geom *g)
-{
-	if (g->dbl)
-		return m->dtype == DT_F64 &&
-		    (uintptr_t)m->data % _Alignof(double) == 0;
-	return m->dtype == DT_F32 && (uintptr_t)m->data % _Alignof(float) == 0;
-}
-
 /* Returns the panel width along the long side for g. */
 static size_t
 cpu_panel_width(const struct cpu_geom *g)
@@ -319,13 +309,15 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 	rc = cpu_grow(&c->gram, &c->gram_cap, g->k * g->k, esz, eb);
 	if (rc != SPD_OK)
 		return rc;
-	if (cpu_native(m, g))
-		cpu_syrk(c, g, m->data, g->len, m->cols, false);
-	else {
-		rc = cpu_gram_panels(c, m, g, &bad, eb);
-		if (rc != SPD_OK)
-			return rc;
-	}
+	/*
+	 * Always through converted panels, even F32: then every read of the
+	 * (mapped) weights happens in this thread, where analyze.c's SIGBUS
+	 * guard can catch a file truncated under us; BLAS threads only see
+	 * our buffers. Packing costs little next to the syrk.
+	 */
+	rc = cpu_gram_panels(c, m, g, &bad, eb);
+	if (rc != SPD_OK)
+		return rc;
 	/* NaN/Inf anywhere reaches the diagonal: check it, then the data. */
 	if (bad == 0 && !isfinite(cpu_trace(c, g))) {
 		rc = cpu_count_bad(c, m, &bad, eb);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "spectrumd/analyze.h"
 #include "fixture.h"
@@ -183,6 +184,51 @@ test_nan_cancel_missing(void)
 	    "missing checkpoint: %s", eb.msg);
 }
 
+/* Truncates the file named by arg after the first matrix. */
+static void
+truncate_after_first(void *arg, size_t done, size_t total, uint64_t b,
+    uint64_t bt)
+{
+	(void)total;
+	(void)b;
+	(void)bt;
+	if (done == 1 && truncate(arg, 4096) != 0)
+		printf("# truncate: failed\n");
+}
+
+/*
+ * A weight file rewritten in place ("wb") while it is mapped: reads past
+ * the new end raise SIGBUS. The analysis must fail with a message, and
+ * the process must live on.
+ */
+static void
+test_truncated_under_us(void)
+{
+	struct analyze_opts	 o;
+	struct report		*r = NULL;
+	struct spd_errbuf	 eb = { "" };
+	char			 file[600];
+	enum spd_err		 rc;
+
+	write_ckpt("trunc", 1, NULL);
+	snprintf(file, sizeof file, "%s/trunc/model.safetensors", tmp);
+	analyze_opts_init(&o);
+	o.backend = "cpu";
+	o.progress = truncate_after_first;
+	o.progress_arg = file;
+	rc = run(&o, "trunc", &r, &eb);
+	ok(rc == SPD_EIO && r == NULL, "file truncated mid-analysis: "
+	    "SPD_EIO, no report (rc %d)", rc);
+	ok(strstr(eb.msg, "changed while it was read") != NULL &&
+	    strstr(eb.msg, "model.safetensors") != NULL, "message: %s",
+	    eb.msg);
+	analyze_opts_init(&o);
+	o.backend = "cpu";
+	ok(run(&o, "one", &r, &eb) == SPD_OK && r != NULL && r->nmats == 16,
+	    "the next analysis in the same process works");
+	report_free(r);
+}
+
 /* A 3-D expert tensor and an integer weight next to a 2-D one. */
 static void
 test_3d(void)
@@ -257,6 +303,7 @@ main(void)
 	test_options();
 	test_nan_cancel_missing();
 	test_3d();
+	test_truncated_under_us();
 	fixture_rmtree(tmp);
 	return tap_done();
 }
