@@ -303,6 +303,38 @@ def test_reload_and_bad_db(tmp):
        % p.stderr.strip().splitlines()[-1:])
 
 
+def test_notify(tmp):
+    """Type=notify: READY=1 once serving, STATUS while analysing, STOPPING=1."""
+    import socket
+    path = os.path.join(tmp, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    run = os.path.join(tmp, "run4")
+    fixture(os.path.join(run, "checkpoint-5"), 5)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        d = Daemon(tmp, run, extra=("--db", os.path.join(tmp, "notify.db")))
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    msgs = []
+
+    def drain():
+        try:
+            while True:
+                msgs.append(sock.recv(4096).decode())
+        except socket.timeout:
+            pass
+        return msgs
+    ok(wait_for(lambda: "READY=1" in drain(), 10), "READY=1 sent")
+    ok(wait_for(lambda: any(m.startswith("STATUS=analysing") for m in
+                            drain()), 20), "STATUS=analysing … sent")
+    d.stop()
+    drain()
+    ok("STOPPING=1" in msgs, "STOPPING=1 sent on SIGTERM")
+    sock.close()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="spd-it.")
     try:
@@ -310,6 +342,7 @@ def main():
         test_crash_restart(tmp)
         test_backlog(tmp)
         test_reload_and_bad_db(tmp)
+        test_notify(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     spdtest.finish()
