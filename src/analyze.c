@@ -172,37 +172,6 @@ dupstr(const char *s)
 	return s == NULL ? NULL : strdup(s);
 }
 
-/* Returns a newly allocated printf-formatted string, or NULL. */
-static char *
-fmtstr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *
-fmtstr(const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
-/* Writes "[a,b,c]" of a shape into buf. */
-static void
-shape_str(const struct st_tensor *t, char *buf, size_t len)
-{
-	size_t	used = 0;
-	unsigned i;
-
-	buf[0] = '\0';
-	for (i = 0; i < t->ndim && used < len; i++)
-		used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64,
-		    i ? "," : "[", t->shape[i]);
-	if (used < len)
-		snprintf(buf + used, len - used, "%s]", t->ndim ? "" : "[");
-}
-
 /* Fills the name fields of r for the matrix called name. */
 static enum spd_err
 fill_names(const struct analyzer *a, const char *name, struct mat_result *r)
@@ -219,15 +188,6 @@ fill_names(const struct analyzer *a, const char *name, struct mat_result *r)
 	ni.module = ni.type = NULL;
 	names_cleanup(&ni);
 	return r->name == NULL ? SPD_ENOMEM : SPD_OK;
-}
-
-/* True when s ends with suffix. */
-static bool
-ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
 /* Appends one job to the growing array *jobs. */
@@ -301,24 +261,24 @@ plan_jobs(const struct analyzer *a, const struct model *m,
 		const struct model_tensor *mt = model_tensor(m, i);
 		const struct st_tensor *t = mt->t;
 
-		if (!ends_with(t->name, ".weight") || t->ndim == 0)
+		if (!spd_ends_with(t->name, ".weight") || t->ndim == 0)
 			continue;
 		if (t->ndim == 1 && !a->o.include_1d)
 			continue;
-		shape_str(t, shp, sizeof shp);
+		safetensors_shape_str(t, shp, sizeof shp);
 		if (!dtype_is_analyzable(t->dtype)) {
-			rc = push_skip(&jobs, &n, &cap, mt, fmtstr("dtype %s %s: "
+			rc = push_skip(&jobs, &n, &cap, mt, spd_asprintf("dtype %s %s: "
 			    "not a floating-point type spectrumd converts",
 			    dtype_name(t->dtype), shp));
 			continue;
 		}
 		if (t->end == t->begin) {
 			rc = push_skip(&jobs, &n, &cap, mt,
-			    fmtstr("empty tensor %s", shp));
+			    spd_asprintf("empty tensor %s", shp));
 			continue;
 		}
 		if (t->ndim > 3 || (t->ndim == 3 && !a->o.split_3d)) {
-			rc = push_skip(&jobs, &n, &cap, mt, fmtstr("%u-D tensor %s: "
+			rc = push_skip(&jobs, &n, &cap, mt, spd_asprintf("%u-D tensor %s: "
 			    "%s", t->ndim, shp, t->ndim == 3 ?
 			    "set split_3d to analyse each slice" :
 			    "only 2-D weights are analysed"));
@@ -348,7 +308,7 @@ plan_jobs(const struct analyzer *a, const struct model *m,
 		j.bytes = esz;
 		for (e = 0; e < t->shape[0] && rc == SPD_OK; e++) {
 			j.mat.data = (const char *)mt->data + e * esz;
-			j.name = fmtstr("%.*s.%" PRIu64 ".weight",
+			j.name = spd_asprintf("%.*s.%" PRIu64 ".weight",
 			    (int)(strlen(t->name) - strlen(".weight")),
 			    t->name, e);
 			rc = j.name ? push_job(&jobs, &n, &cap, &j) : SPD_ENOMEM;
@@ -392,7 +352,7 @@ solve(struct run_state *st, struct svd *s, const struct job *j,
 	sv = r->spectrum = malloc(k * sizeof *sv);
 	if (sv == NULL) {
 		r->status = MAT_ERROR;
-		r->error = fmtstr("out of memory for %zu singular values", k);
+		r->error = spd_asprintf("out of memory for %zu singular values", k);
 		return SPD_OK;
 	}
 	eb.msg[0] = '\0';
@@ -408,7 +368,7 @@ solve(struct run_state *st, struct svd *s, const struct job *j,
 		r->error = dupstr("NaN or Inf in the weights");
 	} else {
 		r->status = MAT_ERROR;
-		r->error = fmtstr("%s: %s", spd_strerror(rc), eb.msg);
+		r->error = spd_asprintf("%s: %s", spd_strerror(rc), eb.msg);
 	}
 	if (rc != SPD_OK || !st->a->o.keep_spectra) {
 		free(r->spectrum);

@@ -1136,23 +1136,6 @@ csv_field(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
-/*
- * Closes a memstream and returns its buffer (*bufp is only final once the
- * stream is closed), or NULL (buffer freed) after any failure.
- */
-static char *
-memstream_finish(FILE *fp, char **bufp)
-{
-	int bad = ferror(fp);
-
-	if (fclose(fp) != 0 || bad) {
-		free(*bufp);
-		*bufp = NULL;
-		return NULL;
-	}
-	return *bufp;
-}
-
 /* Answers the history as TensorBoard-style CSV. */
 static enum spd_err
 hist_reply_csv(struct ctx *c, const struct hist *h)
@@ -1180,7 +1163,7 @@ hist_reply_csv(struct ctx *c, const struct hist *h)
 			else
 				fprintf(fp, "%s\n", num_class(p->value));
 		}
-	if (memstream_finish(fp, &buf) == NULL)
+	if (spd_memstream_finish(fp, &buf) == NULL)
 		return SPD_ENOMEM;
 	reply_owned(c->resp, 200, CT_CSV, buf, strlen(buf));
 	return SPD_OK;
@@ -1720,7 +1703,7 @@ api_metrics(struct ctx *c)
 		return SPD_ENOMEM;
 	prom_store(c, fp);
 	prom_hub(c, fp);
-	if (memstream_finish(fp, &buf) == NULL)
+	if (spd_memstream_finish(fp, &buf) == NULL)
 		return SPD_ENOMEM;
 	reply_owned(c->resp, 200, CT_PROM, buf, strlen(buf));
 	return SPD_OK;

@@ -3,6 +3,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "spectrumd/common.h"
@@ -53,4 +55,62 @@ spd_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Returns a malloc'ed formatted string, or NULL. */
+char *
+spd_asprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* True when s ends with suffix. */
+bool
+spd_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* Copies name into buf for a message: '?' for control bytes, cut long. */
+const char *
+spd_shown(const char *name, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 4 < size && i < SPD_NAME_SHOWN; i++)
+		buf[i] = (unsigned char)name[i] < 0x20 ? '?' : name[i];
+	if (name[i] != '\0' && i + 4 <= size) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+/* Closes a memstream and returns its buffer, or NULL after a failure. */
+char *
+spd_memstream_finish(FILE *fp, char **bufp)
+{
+	int bad = ferror(fp);
+
+	if (fclose(fp) != 0 || bad) {
+		free(*bufp);
+		*bufp = NULL;
+		return NULL;
+	}
+	return *bufp;
 }

@@ -30,7 +30,6 @@
 #define ST_SUFFIX	".safetensors"
 #define MAX_INDEX	(64u << 20)	/* bytes of an index file */
 #define MAX_FILES	100000u		/* shards or files in a directory */
-#define NAME_SHOWN	160
 
 struct model {
 	struct st_file		**files;
@@ -48,30 +47,6 @@ struct name_ref {
 	bool		 seen;		/* named by the index */
 };
 
-/* Copies name into buf for a message: control bytes become '?', long names are cut. */
-static const char *
-shown(const char *name, char *buf, size_t size)
-{
-	size_t i;
-
-	for (i = 0; name[i] != '\0' && i + 4 < size && i < NAME_SHOWN; i++)
-		buf[i] = (unsigned char)name[i] < 0x20 ? '?' : name[i];
-	if (name[i] != '\0' && i + 4 <= size) {
-		memcpy(buf + i, "...", 3);
-		i += 3;
-	}
-	buf[i] = '\0';
-	return buf;
-}
-
-/* True when s ends with suffix. */
-static bool
-ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && memcmp(s + n - m, suffix, m) == 0;
-}
 
 /* Returns a malloc'd "dir/name", or NULL. */
 static char *
@@ -191,7 +166,7 @@ build_refs(const struct model *m, struct name_ref **out, size_t *nout,
     struct spd_errbuf *eb)
 {
 	struct name_ref	*r;
-	char		 nm[NAME_SHOWN + 8];
+	char		 nm[SPD_NAME_SHOWN + 8];
 	size_t		 n = 0, f, i;
 
 	*out = NULL;
@@ -219,7 +194,7 @@ build_refs(const struct model *m, struct name_ref **out, size_t *nout,
 			const char *b = safetensors_path(m->files[r[i].file]);
 
 			spd_fail(eb, SPD_EFORMAT, "tensor \"%s\" appears in "
-			    "both %s and %s", shown(r[i].name, nm, sizeof nm),
+			    "both %s and %s", spd_shown(r[i].name, nm, sizeof nm),
 			    a, b);
 			free(r);
 			return SPD_EFORMAT;
@@ -330,7 +305,7 @@ index_shards(const cJSON *wm, const char *ipath, char ***shards,
     size_t *nshards, struct spd_errbuf *eb)
 {
 	const cJSON	*it;
-	char		**v = NULL, nm[NAME_SHOWN + 8], sh[NAME_SHOWN + 8];
+	char		**v = NULL, nm[SPD_NAME_SHOWN + 8], sh[SPD_NAME_SHOWN + 8];
 	size_t		 n = 0, cap = 0, i, k;
 	enum spd_err	 rc = SPD_OK;
 
@@ -342,15 +317,15 @@ index_shards(const cJSON *wm, const char *ipath, char ***shards,
 		if (!cJSON_IsString(it)) {
 			rc = spd_fail(eb, SPD_EFORMAT, "%s: weight_map entry "
 			    "\"%s\" is not a string", ipath,
-			    shown(it->string, nm, sizeof nm));
+			    spd_shown(it->string, nm, sizeof nm));
 			goto out;
 		}
 		if (!plain_name(it->valuestring)) {
 			rc = spd_fail(eb, SPD_EFORMAT, "%s: weight_map names "
 			    "shard \"%s\" for \"%s\": shard names must be plain "
 			    "file names (no '/', not starting with '.')", ipath,
-			    shown(it->valuestring, sh, sizeof sh),
-			    shown(it->string, nm, sizeof nm));
+			    spd_shown(it->valuestring, sh, sizeof sh),
+			    spd_shown(it->string, nm, sizeof nm));
 			goto out;
 		}
 		if ((v[n] = strdup(it->valuestring)) == NULL) {
@@ -402,7 +377,7 @@ index_check(const struct model *m, const cJSON *wm, char **shards,
 {
 	struct name_ref	*refs, key, *r;
 	const cJSON	*it;
-	char		 nm[NAME_SHOWN + 8];
+	char		 nm[SPD_NAME_SHOWN + 8];
 	size_t		 nrefs, i, s;
 	enum spd_err	 rc;
 
@@ -413,7 +388,7 @@ index_check(const struct model *m, const cJSON *wm, char **shards,
 		key.name = it->string;
 		r = nrefs > 0 ? bsearch(&key, refs, nrefs, sizeof *refs,
 		    cmp_ref) : NULL;
-		shown(it->string, nm, sizeof nm);
+		spd_shown(it->string, nm, sizeof nm);
 		if (r == NULL) {
 			rc = spd_fail(eb, SPD_EFORMAT, "%s: index %s puts "
 			    "tensor \"%s\" in shard \"%s\", which does not "
@@ -439,7 +414,7 @@ index_check(const struct model *m, const cJSON *wm, char **shards,
 		if (!refs[i].seen) {
 			rc = spd_fail(eb, SPD_EFORMAT, "%s: shard \"%s\" holds "
 			    "tensor \"%s\", which index %s does not list", dir,
-			    shards[refs[i].file], shown(refs[i].name, nm,
+			    shards[refs[i].file], spd_shown(refs[i].name, nm,
 			    sizeof nm), iname);
 			goto out;
 		}
@@ -530,7 +505,7 @@ list_dir(const char *dir, char ***out, size_t *nout, struct spd_errbuf *eb)
 		    strerror(errno));
 	}
 	while ((errno = 0, de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || !ends_with(de->d_name, ST_SUFFIX))
+		if (de->d_name[0] == '.' || !spd_ends_with(de->d_name, ST_SUFFIX))
 			continue;
 		if (n == MAX_FILES) {
 			rc = spd_fail(eb, SPD_EFORMAT, "%s: more than %u "
@@ -629,7 +604,7 @@ model_open(const char *path, struct model **out, struct spd_errbuf *eb)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	if (S_ISDIR(st.st_mode))
 		rc = open_dir(m, path, eb);
-	else if (ends_with(path, INDEX_SUFFIX))
+	else if (spd_ends_with(path, INDEX_SUFFIX))
 		rc = open_index(m, path, eb);
 	else if ((m->files = calloc(1, sizeof *m->files)) == NULL)
 		rc = spd_fail(eb, SPD_ENOMEM, "out of memory");

@@ -332,22 +332,6 @@ put_pystring(FILE *fp, const char *str)
 	fputc('"', fp);
 }
 
-/*
- * Closes a memstream and returns its buffer (*bufp, valid only once the
- * stream is closed), or NULL after any failure.
- */
-static char *
-memstream_finish(FILE *fp, char **bufp)
-{
-	int bad = ferror(fp);
-
-	if (fclose(fp) != 0 || bad) {
-		free(*bufp);
-		return NULL;
-	}
-	return *bufp;
-}
-
 /* The reference script's flat JSON, as json.dump(indent=4) writes it. */
 char *
 report_reference_json(const struct report *r)
@@ -375,7 +359,7 @@ report_reference_json(const struct report *r)
 		fputs("\n    }", fp);
 	}
 	fputs(n > 0 ? "\n}" : "}", fp);
-	return memstream_finish(fp, &buf);
+	return spd_memstream_finish(fp, &buf);
 }
 
 /* ---- the human table ---------------------------------------------------- */

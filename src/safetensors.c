@@ -27,7 +27,6 @@
 #define META_KEY	"__metadata__"
 #define MAX_EXACT_INT	9007199254740992.0	/* 2^53: doubles exact below */
 #define MAX_DEPTH	3	/* root object → entry object → shape array */
-#define NAME_SHOWN	160	/* bytes of a tensor name quoted in messages */
 
 struct st_file {
 	char			*path;
@@ -38,25 +37,9 @@ struct st_file {
 	size_t			 pagesz;
 };
 
-/* Copies name into buf for a message: control bytes become '?', long names are cut. */
-static const char *
-shown(const char *name, char *buf, size_t size)
-{
-	size_t i;
-
-	for (i = 0; name[i] != '\0' && i + 4 < size && i < NAME_SHOWN; i++)
-		buf[i] = (unsigned char)name[i] < 0x20 ? '?' : name[i];
-	if (name[i] != '\0' && i + 4 <= size) {
-		memcpy(buf + i, "...", 3);
-		i += 3;
-	}
-	buf[i] = '\0';
-	return buf;
-}
-
 /* Formats shape as "[11008,4096]" into buf (always NUL-terminated). */
-static void
-fmt_shape(const struct st_tensor *t, char *buf, size_t size)
+void
+safetensors_shape_str(const struct st_tensor *t, char *buf, size_t size)
 {
 	size_t	used = 0;
 	int	n;
@@ -158,8 +141,9 @@ prescan(const unsigned char *s, size_t len, struct spd_errbuf *eb)
 			if (depth == MAX_DEPTH)
 				return spd_fail(eb, SPD_EFORMAT, "tensor \"%.*s\": "
 				    "nests deeper than a header entry can, at "
-				    "offset %zu", (int)(klen < NAME_SHOWN ? klen :
-				    NAME_SHOWN), (const char *)s + kbeg, i - 1);
+				    "offset %zu", (int)(klen < SPD_NAME_SHOWN ?
+				    klen : SPD_NAME_SHOWN), (const char *)s + kbeg,
+				    i - 1);
 			depth++;
 			isarr[depth] = c == '[';
 			items[depth] = 0;
@@ -175,7 +159,8 @@ prescan(const unsigned char *s, size_t len, struct spd_errbuf *eb)
 				return spd_fail(eb, SPD_EFORMAT, "tensor \"%.*s\": "
 				    "an array has more than %d elements (a shape "
 				    "has at most %d dimensions), at offset %zu",
-				    (int)(klen < NAME_SHOWN ? klen : NAME_SHOWN),
+				    (int)(klen < SPD_NAME_SHOWN ? klen :
+				    SPD_NAME_SHOWN),
 				    (const char *)s + kbeg, ST_MAX_DIMS,
 				    ST_MAX_DIMS, i - 1);
 			break;
@@ -286,7 +271,7 @@ check_size(const struct st_tensor *t, const char *nm, struct spd_errbuf *eb)
 
 	for (d = 0; d < t->ndim; d++)
 		zero |= t->shape[d] == 0;
-	fmt_shape(t, sh, sizeof sh);
+	safetensors_shape_str(t, sh, sizeof sh);
 	if (zero)
 		nel = 0;
 	for (d = 0; d < t->ndim && !zero; d++) {
@@ -315,10 +300,10 @@ parse_entry(const cJSON *ent, struct st_tensor *t, struct spd_errbuf *eb)
 {
 	const cJSON	*it, *dt = NULL, *shape = NULL, *offs = NULL;
 	const cJSON	**slot;
-	char		 nm[NAME_SHOWN + 8];
+	char		 nm[SPD_NAME_SHOWN + 8];
 	enum spd_err	 rc;
 
-	shown(t->name, nm, sizeof nm);
+	spd_shown(t->name, nm, sizeof nm);
 	if (!cJSON_IsObject(ent))
 		return spd_fail(eb, SPD_EFORMAT, "tensor \"%s\": entry is %s, "
 		    "not an object", nm, json_type(ent));
@@ -347,7 +332,7 @@ parse_entry(const cJSON *ent, struct st_tensor *t, struct spd_errbuf *eb)
 		char d[40];
 
 		return spd_fail(eb, SPD_EFORMAT, "tensor \"%s\": unknown "
-		    "dtype \"%s\"", nm, shown(dt->valuestring, d, sizeof d));
+		    "dtype \"%s\"", nm, spd_shown(dt->valuestring, d, sizeof d));
 	}
 	if ((rc = parse_shape(shape, t, nm, eb)) != SPD_OK ||
 	    (rc = parse_offsets(offs, t, nm, eb)) != SPD_OK)
@@ -361,7 +346,7 @@ parse_meta(const cJSON *obj, struct st_header *h, struct spd_errbuf *eb)
 {
 	const cJSON	*it;
 	size_t		 n = 0, i;
-	char		 nm[NAME_SHOWN + 8];
+	char		 nm[SPD_NAME_SHOWN + 8];
 
 	if (!cJSON_IsObject(obj))
 		return spd_fail(eb, SPD_EFORMAT, "__metadata__ is %s, not an "
@@ -378,12 +363,12 @@ parse_meta(const cJSON *obj, struct st_header *h, struct spd_errbuf *eb)
 		if (!cJSON_IsString(it))
 			return spd_fail(eb, SPD_EFORMAT, "__metadata__ key "
 			    "\"%s\" is %s, not a string",
-			    shown(it->string, nm, sizeof nm), json_type(it));
+			    spd_shown(it->string, nm, sizeof nm), json_type(it));
 		for (i = 0; i < h->nmeta; i++)
 			if (strcmp(h->meta_keys[i], it->string) == 0)
 				return spd_fail(eb, SPD_EFORMAT, "__metadata__ "
 				    "key \"%s\" appears twice",
-				    shown(it->string, nm, sizeof nm));
+				    spd_shown(it->string, nm, sizeof nm));
 		h->meta_keys[h->nmeta] = strdup(it->string);
 		h->meta_values[h->nmeta] = strdup(it->valuestring);
 		h->nmeta++;	/* counted first: header_free frees both */
@@ -421,7 +406,7 @@ static enum spd_err
 check_unique(struct st_header *h, struct spd_errbuf *eb)
 {
 	const struct st_tensor	**v;
-	char			  nm[NAME_SHOWN + 8];
+	char			  nm[SPD_NAME_SHOWN + 8];
 	size_t			  i;
 	enum spd_err		  rc = SPD_OK;
 
@@ -436,7 +421,7 @@ check_unique(struct st_header *h, struct spd_errbuf *eb)
 		if (strcmp(v[i - 1]->name, v[i]->name) == 0) {
 			rc = spd_fail(eb, SPD_EFORMAT, "tensor \"%s\" appears "
 			    "twice in the header (duplicate name)",
-			    shown(v[i]->name, nm, sizeof nm));
+			    spd_shown(v[i]->name, nm, sizeof nm));
 			break;
 		}
 	}
@@ -448,7 +433,7 @@ check_unique(struct st_header *h, struct spd_errbuf *eb)
 static enum spd_err
 check_layout(struct st_header *h, struct spd_errbuf *eb)
 {
-	char		nm[NAME_SHOWN + 8], pv[NAME_SHOWN + 8];
+	char		nm[SPD_NAME_SHOWN + 8], pv[SPD_NAME_SHOWN + 8];
 	uint64_t	at = 0;
 	size_t		i;
 
@@ -461,14 +446,14 @@ check_layout(struct st_header *h, struct spd_errbuf *eb)
 			return spd_fail(eb, SPD_EFORMAT, "tensor \"%s\": "
 			    "data_offsets [%" PRIu64 ",%" PRIu64 "] leave a "
 			    "hole: no tensor covers bytes [%" PRIu64 ",%" PRIu64
-			    ")", shown(t->name, nm, sizeof nm), t->begin,
+			    ")", spd_shown(t->name, nm, sizeof nm), t->begin,
 			    t->end, at, t->begin);
 		if (t->begin < at)
 			return spd_fail(eb, SPD_EFORMAT, "tensor \"%s\": "
 			    "data_offsets [%" PRIu64 ",%" PRIu64 "] overlap "
 			    "tensor \"%s\", which ends at %" PRIu64,
-			    shown(t->name, nm, sizeof nm), t->begin, t->end,
-			    shown(h->tensors[i - 1].name, pv, sizeof pv), at);
+			    spd_shown(t->name, nm, sizeof nm), t->begin, t->end,
+			    spd_shown(h->tensors[i - 1].name, pv, sizeof pv), at);
 		at = t->end;
 	}
 	h->data_len = at;

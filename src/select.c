@@ -355,22 +355,6 @@ selection_modules(const struct selection *s)
 	return out;
 }
 
-/*
- * Closes a memstream and returns its buffer (*bufp, valid only once the
- * stream is closed), or NULL after any failure.
- */
-static char *
-memstream_finish(FILE *fp, char **bufp)
-{
-	int bad = ferror(fp);
-
-	if (fclose(fp) != 0 || bad) {
-		free(*bufp);
-		return NULL;
-	}
-	return *bufp;
-}
-
 /* The Axolotl unfrozen_parameters YAML in the reference layout. */
 char *
 selection_yaml(const struct selection *s)
@@ -389,7 +373,7 @@ selection_yaml(const struct selection *s)
 		for (j = 0; j < s->types[i].nsel; j++)
 			fprintf(fp, "- %s\n", s->types[i].modules[j]);
 	}
-	return memstream_finish(fp, &buf);
+	return spd_memstream_finish(fp, &buf);
 }
 
 /* One anchored, fully escaped pattern per selected module. */
@@ -413,7 +397,7 @@ selection_regex(const struct selection *s)
 		}
 		fputs("\\.weight$\n", fp);
 	}
-	return memstream_finish(fp, &buf);
+	return spd_memstream_finish(fp, &buf);
 }
 
 /* Adds key = str (null when str is NULL) to obj; false on failure. */

@@ -98,28 +98,6 @@ struct watch {
 	size_t		 n, cap;
 };
 
-/* Returns a malloc'ed formatted string, or NULL on allocation failure. */
-static char *
-str_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-str_fmt(const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*s;
-	int	 n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* Returns dir + "/" + name (one slash), malloc'ed; NULL on failure. */
 static char *
 path_join(const char *dir, const char *name)
@@ -511,7 +489,7 @@ out:
 	cJSON_Delete(root);
 	free(buf);
 	if (rc == SPD_OK && problem != NULL &&
-	    (*why = str_fmt("%s is %s", MODEL_INDEX, problem)) == NULL)
+	    (*why = spd_asprintf("%s is %s", MODEL_INDEX, problem)) == NULL)
 		rc = SPD_ENOMEM;
 	return rc;
 }
@@ -558,22 +536,22 @@ check_file(const char *dir, const char *name, struct stat *st, char **why)
 		return SPD_ENOMEM;
 	eb.msg[0] = '\0';
 	if (stat(path, st) == -1)
-		*why = str_fmt("%s is %s", name,
+		*why = spd_asprintf("%s is %s", name,
 		    errno == ENOENT ? "missing" : strerror(errno));
 	else if (!S_ISREG(st->st_mode))
-		*why = str_fmt("%s is not a regular file", name);
+		*why = spd_asprintf("%s is not a regular file", name);
 	else if ((rc = safetensors_expected_size(path, &want, &eb)) != SPD_OK) {
 		if (rc == SPD_ENOMEM) {
 			free(path);
 			return rc;
 		}
-		*why = rc == SPD_ENOTFOUND ? str_fmt("%s is missing", name) :
-		    str_fmt("%s", eb.msg[0] ? eb.msg : spd_strerror(rc));
+		*why = rc == SPD_ENOTFOUND ? spd_asprintf("%s is missing", name) :
+		    spd_asprintf("%s", eb.msg[0] ? eb.msg : spd_strerror(rc));
 	} else if ((uint64_t)st->st_size < want)
-		*why = str_fmt("%s is %jd of %" PRIu64 " bytes", name,
+		*why = spd_asprintf("%s is %jd of %" PRIu64 " bytes", name,
 		    (intmax_t)st->st_size, want);
 	else if ((uint64_t)st->st_size > want)
-		*why = str_fmt("%s is %jd bytes but its header implies %"
+		*why = spd_asprintf("%s is %jd bytes but its header implies %"
 		    PRIu64, name, (intmax_t)st->st_size, want);
 	else {
 		free(path);
@@ -748,7 +726,7 @@ read_trainer_state(const char *path, const char *label, long long *step,
 		return SPD_OK;
 	}
 	if (rc != SPD_OK) {
-		*why = str_fmt("%s: %s is %s", label, TRAINER_STATE,
+		*why = spd_asprintf("%s: %s is %s", label, TRAINER_STATE,
 		    rc == SPD_ENOTFOUND ? "not written yet" : read_problem(rc));
 		return *why == NULL ? SPD_ENOMEM : SPD_OK;
 	}
@@ -757,7 +735,7 @@ read_trainer_state(const char *path, const char *label, long long *step,
 	free(buf);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		*why = str_fmt("%s: %s is not complete JSON yet", label,
+		*why = spd_asprintf("%s: %s is not complete JSON yet", label,
 		    TRAINER_STATE);
 		return *why == NULL ? SPD_ENOMEM : SPD_OK;
 	}
@@ -776,16 +754,16 @@ ckpt_no_weights(const struct ckpt_listing *l, const char *label,
 {
 	f->state = WF_UNSUPPORTED;
 	if (l->deepspeed != NULL)
-		f->reason = str_fmt(MSG_DEEPSPEED, label, l->deepspeed);
+		f->reason = spd_asprintf(MSG_DEEPSPEED, label, l->deepspeed);
 	else if (l->fsdp != NULL)
-		f->reason = str_fmt(MSG_FSDP, label, l->fsdp);
+		f->reason = spd_asprintf(MSG_FSDP, label, l->fsdp);
 	else if (l->pickle != NULL)
-		f->reason = str_fmt(MSG_PICKLE, label, l->pickle);
+		f->reason = spd_asprintf(MSG_PICKLE, label, l->pickle);
 	else if (l->adapter != NULL)
-		f->reason = str_fmt(MSG_ADAPTER, label, l->adapter);
+		f->reason = spd_asprintf(MSG_ADAPTER, label, l->adapter);
 	else {
 		f->state = WF_INCOMPLETE;
-		f->reason = str_fmt("%s: no %s or %s", label, MODEL_ST,
+		f->reason = spd_asprintf("%s: no %s or %s", label, MODEL_ST,
 		    MODEL_INDEX);
 	}
 }
@@ -819,7 +797,7 @@ ckpt_weights(const char *path, const char *label,
 		why = wc.why;
 	if (why != NULL) {
 		f->state = WF_INCOMPLETE;
-		f->reason = str_fmt("%s: %s", label, why);
+		f->reason = spd_asprintf("%s: %s", label, why);
 		free(why);
 	} else
 		f->state = WF_COMPLETE;
@@ -848,9 +826,9 @@ scan_ckpt(const char *dir, const char *name, long long step,
 	if (rc == SPD_ENOTFOUND)
 		goto vanished;
 	if (rc == SPD_EIO)
-		f.reason = str_fmt("%s: cannot list: %s", name, strerror(err));
+		f.reason = spd_asprintf("%s: cannot list: %s", name, strerror(err));
 	else if (rc == SPD_OK && !l.state)
-		f.reason = str_fmt("%s: %s not written yet", name,
+		f.reason = spd_asprintf("%s: %s not written yet", name,
 		    TRAINER_STATE);
 	else if (rc == SPD_OK)
 		rc = read_trainer_state(f.path, name, &f.step, &f.mtime,
@@ -953,18 +931,18 @@ scan_entry(const char *dir, DIR *d, const struct dirent *de,
 		rl->distcp = true;
 	else if (has_suffix(n, ".ckpt") && stat_in(d, n, &st) == 0)
 		return push_unsupported(out, dir, n, lightning_step(n),
-		    str_fmt(MSG_LIGHTNING, n), eb);
+		    spd_asprintf(MSG_LIGHTNING, n), eb);
 	else if (is_weight_pickle(n))
 		return keep_min(&rl->pickle, n) == SPD_OK ? SPD_OK :
 		    spd_fail(eb, SPD_ENOMEM, "out of memory");
 	else if (has_prefix(n, DS_PREFIX) && is_dir_in(d, de))
 		return push_unsupported(out, dir, n,
 		    parse_step(n + strlen(DS_PREFIX), &step) ? step : -1,
-		    str_fmt(MSG_DEEPSPEED, n, n), eb);
+		    spd_asprintf(MSG_DEEPSPEED, n, n), eb);
 	else if (!has_prefix(n, "tmp-checkpoint-") && is_dir_in(d, de) &&
 	    dir_has_distcp(d, n))
 		return push_unsupported(out, dir, n, trailing_step(n),
-		    str_fmt(MSG_FSDP, n, n), eb);
+		    spd_asprintf(MSG_FSDP, n, n), eb);
 	return SPD_OK;
 }
 
@@ -987,7 +965,7 @@ plain_step(const char *dir, const char *first, long long *step, char **why)
 	if (rc == SPD_ENOMEM)
 		return rc;
 	if (rc != SPD_OK) {
-		*why = str_fmt("%s", eb.msg[0] ? eb.msg : spd_strerror(rc));
+		*why = spd_asprintf("%s", eb.msg[0] ? eb.msg : spd_strerror(rc));
 		return *why == NULL ? SPD_ENOMEM : SPD_OK;
 	}
 	s = safetensors_header_meta(safetensors_header(f), "step");
@@ -1041,7 +1019,7 @@ scan_plain(const char *dir, struct run_listing *rl, struct found_list *out,
 		f.reason = why;
 	} else {
 		f.state = WF_COMPLETE;
-		f.fingerprint = str_fmt("%016" PRIx64, wc.hash);
+		f.fingerprint = spd_asprintf("%016" PRIx64, wc.hash);
 		if (f.fingerprint == NULL) {
 			found_clear(&f);
 			return spd_fail(eb, SPD_ENOMEM, "out of memory");
@@ -1106,8 +1084,8 @@ watch_scan(const char *dir, struct watch_found **out, size_t *n,
 	if (rc == SPD_OK && (rl.plain.n > 0 || rl.index))
 		rc = scan_plain(dir, &rl, &l, eb);
 	else if (rc == SPD_OK && (rl.distcp || rl.pickle != NULL)) {
-		why = rl.distcp ? str_fmt(MSG_FSDP, dir, dir) :
-		    str_fmt(MSG_PICKLE, dir, rl.pickle);
+		why = rl.distcp ? spd_asprintf(MSG_FSDP, dir, dir) :
+		    spd_asprintf(MSG_PICKLE, dir, rl.pickle);
 		rc = push_unsupported(&l, dir, NULL, -1, why, eb);
 	}
 	names_clear(&rl.plain);

@@ -5,7 +5,9 @@
 #ifndef SPECTRUMD_COMMON_H
 #define SPECTRUMD_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 enum spd_err {
 	SPD_OK = 0,
@@ -36,6 +38,30 @@ enum spd_err	 spd_fail(struct spd_errbuf *eb, enum spd_err e,
 
 /* Returns a short constant name for e ("format error", …). */
 const char	*spd_strerror(enum spd_err e);
+
+/* Returns a malloc'ed formatted string, or NULL on allocation failure. */
+char		*spd_asprintf(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
+
+/* True when s ends with suffix. */
+bool		 spd_ends_with(const char *s, const char *suffix);
+
+/* Bytes of a name quoted in a message before it is cut. */
+#define SPD_NAME_SHOWN	160
+
+/*
+ * Copies name into buf (size bytes, always NUL-terminated) for a message:
+ * control bytes become '?', names over SPD_NAME_SHOWN bytes end in "...".
+ * Returns buf.
+ */
+const char	*spd_shown(const char *name, char *buf, size_t size);
+
+/*
+ * Closes a stream from open_memstream() and returns its buffer (final only
+ * once the stream is closed; the caller frees it), or NULL, buffer freed,
+ * after any write or close failure.
+ */
+char		*spd_memstream_finish(FILE *fp, char **bufp);
 
 /* Monotonic seconds, for timings. */
 double		 spd_now(void);

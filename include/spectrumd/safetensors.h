@@ -47,6 +47,10 @@ enum spd_err	 safetensors_parse_header(const char *buf, size_t len,
 		    struct st_header **out, struct spd_errbuf *eb);
 void		 safetensors_header_free(struct st_header *h);	/* NULL-safe */
 
+/* Formats t's shape as "[11008,4096]" into buf (always NUL-terminated). */
+void		 safetensors_shape_str(const struct st_tensor *t, char *buf,
+		    size_t size);
+
 /* Returns the metadata value for key, or NULL. Borrowed from h. */
 const char	*safetensors_header_meta(const struct st_header *h,
 		    const char *key);
