@@ -1226,9 +1226,11 @@ put_done(struct put *p, const struct report *r)
 }
 
 /*
- * Decides the version of a selection: the newest stored row of this run
- * and top_percent (insertion order) with the same module set keeps its
- * version; otherwise the highest version so far + 1 (first: 1).
+ * Decides the version of a selection against the served one (the row of
+ * the highest step of this run and top_percent): an older checkpoint
+ * (backfill) gets the served version unchanged; otherwise the same module
+ * set keeps the served version and a new set gets the highest so far + 1
+ * (first: 1).
  */
 static enum spd_err
 sel_version(struct put *p, unsigned top, const char *mods,
