@@ -214,9 +214,14 @@ def test_crash_restart(tmp):
     fixture(os.path.join(run, "checkpoint-2"), 2, seed=2, layers=4, hidden=1024)
     ok(wait_for(lambda: statuses(d).get(2) == "analyzing", 30, 0.02),
        "big checkpoint is being analysed")
-    st, v, _ = d.json("/checkpoints")
-    c2 = [c for c in v if c["step"] == 2][0]
-    ok("progress" in c2 and c2["progress"]["total"] >= 0, "progress is visible")
+    def progress2():
+        st, v, _ = d.json("/checkpoints")
+        c2 = [c for c in v if c["step"] == 2]
+        p = c2[0].get("progress") if c2 else None
+        return p if p and c2[0]["status"] == "analyzing" and \
+            p["total"] == 30 and 0 < p["done"] < 30 else None
+    p = wait_for(progress2, 30, 0.05)
+    ok(p is not None, "progress is visible mid-analysis: %s" % p)
     d.stop(signal.SIGKILL)
     d2 = Daemon(tmp, run)
     ok(wait_for(lambda: statuses(d2).get(2) == "done", 60),
