@@ -1,6 +1,9 @@
 dnl SPD_CHECK_CUDA: --with-cuda=auto|yes|no|DIR, UCX semantics: an explicit
 dnl request that cannot be met is an error, auto only reports.
-dnl Sets have_cuda, have_cuda_msg, CUDA_CPPFLAGS, CUDA_LDFLAGS, CUDA_LIBS.
+dnl The backend needs nvcc too: bf16/fp16/fp8 are widened on the device by
+dnl src/svd_cuda_kern.cu (DESIGN.md §6).
+dnl Sets have_cuda, have_cuda_msg, CUDA_CPPFLAGS, CUDA_LDFLAGS, CUDA_LIBS,
+dnl NVCC, NVCC_GENCODE.
 AC_DEFUN([SPD_CHECK_CUDA], [
 have_cuda=no
 have_cuda_msg="no (--with-cuda=no)"
@@ -8,6 +11,7 @@ have_cuda_backend=""
 CUDA_CPPFLAGS=""
 CUDA_LDFLAGS=""
 CUDA_LIBS=""
+NVCC=""
 AS_CASE([$with_cuda],
 	[no], [],
 	[yes|auto], [spd_cuda_dir=/usr/local/cuda],
@@ -32,14 +36,19 @@ AS_IF([test "x$with_cuda" != xno], [
 	AS_IF([test "x$spd_cuda_ok" = xyes], [
 		AC_CHECK_LIB([cusolver], [cusolverDnCreate], [],
 			[spd_cuda_ok="no (libcusolver not found in $spd_cuda_dir/lib64)"])])
+	AS_IF([test "x$spd_cuda_ok" = xyes], [
+		AC_PATH_PROG([NVCC], [nvcc], [], [$spd_cuda_dir/bin])
+		AS_IF([test "x$NVCC" = x],
+			[spd_cuda_ok="no (nvcc not found in $spd_cuda_dir/bin)"])])
 	CPPFLAGS=$spd_save_CPPFLAGS
 	LDFLAGS=$spd_save_LDFLAGS
 	LIBS=$spd_save_LIBS
 	AS_IF([test "x$spd_cuda_ok" = xyes], [
 		have_cuda=yes
-		have_cuda_msg="yes ($spd_cuda_dir)"
+		have_cuda_msg="yes ($spd_cuda_dir, kernels by $NVCC)"
 		have_cuda_backend=", cuda (cuSOLVER + cuBLAS)"
-		CUDA_LIBS="-lcusolver -lcublas -lcudart"
+		dnl nvcc's kernel launch stubs need the C++ runtime.
+		CUDA_LIBS="-lcusolver -lcublas -lcudart -lstdc++"
 		AC_DEFINE([HAVE_CUDA], [1], [Build the cuSOLVER backend])
 	], [
 		CUDA_CPPFLAGS=""
@@ -53,4 +62,8 @@ AS_IF([test "x$with_cuda" != xno], [
 AC_SUBST([CUDA_CPPFLAGS])
 AC_SUBST([CUDA_LDFLAGS])
 AC_SUBST([CUDA_LIBS])
+AC_SUBST([NVCC])
+dnl PTX for sm_75 (JIT on anything newer) plus code for A100 and H100/H200.
+AC_ARG_VAR([NVCC_GENCODE], [nvcc -gencode options for the cuda kernels])
+AS_IF([test "x$NVCC_GENCODE" = x], [NVCC_GENCODE="-gencode arch=compute_75,code=compute_75 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90"])
 ])

@@ -197,6 +197,39 @@ svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
 	return rc;
 }
 
+void
+svd_panels_init(struct svd_panels *p, size_t rows, size_t cols,
+    size_t max_elems, size_t min_b)
+{
+	p->trans = rows < cols;
+	p->k = p->trans ? rows : cols;
+	p->len = p->trans ? cols : rows;
+	p->b = max_elems / p->k;
+	if (p->b < min_b)
+		p->b = min_b;
+	if (p->b < 1)
+		p->b = 1;
+	if (p->b > p->len)
+		p->b = p->len;
+}
+
+size_t
+svd_panel_pack(const struct svd_panels *p, const void *data, size_t esz,
+    size_t dsz, size_t j0, size_t n, svd_put_fn put, void *arg, void *dst)
+{
+	const unsigned char	*src = data;
+	unsigned char		*d = dst;
+	size_t			 i, bad = 0;
+
+	if (!p->trans)
+		return put(arg, src + j0 * p->k * esz, n * p->k, d);
+	/* Row i of W (i < k) holds len elements; take [j0, j0 + n). */
+	for (i = 0; i < p->k; i++)
+		bad += put(arg, src + (i * p->len + j0) * esz, n,
+		    d + i * n * dsz);
+	return bad;
+}
+
 /* Ascending eigenvalues → descending singular values (svd_backend.h). */
 enum spd_err
 svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,

@@ -42,6 +42,44 @@ bool	svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols);
 enum spd_err	svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,
 		    const char *solver, struct spd_errbuf *eb);
 
+/*
+ * A matrix's Gram matrix by panels of its longer side, for a backend that
+ * stages the matrix (cuda). The row-major rows × cols matrix W is read as
+ * column-major, as BLAS does: trans false (rows ≥ cols): A = Wᵀ is k × len
+ * (k = cols), G = A·Aᵀ = WᵀW, and the panel [j0, j0 + n) is rows j0.. of
+ * W, contiguous, column-major k × n with ld k. trans true (rows < cols):
+ * A is len × k (k = rows, ld cols), G = Aᵀ·A = W·Wᵀ, and the panel is
+ * columns j0.. of W, packed column-major n × k with ld n. Either way the
+ * panel adds syrk(op = trans ? T : N, n = k, kdim = n, lda = trans ? n : k)
+ * to G. Pure; tests/test_svd_panel.c checks the geometry against cblas.
+ */
+struct svd_panels {
+	size_t	k;		/* min(rows, cols): G is k × k */
+	size_t	len;		/* max(rows, cols) */
+	size_t	b;		/* panel width along len, 1 ≤ b ≤ len */
+	bool	trans;		/* rows < cols */
+};
+
+/* Panels of about max_elems elements, at least min_b wide (capped at len). */
+void	svd_panels_init(struct svd_panels *p, size_t rows, size_t cols,
+	    size_t max_elems, size_t min_b);
+
+/*
+ * Puts the n elements at src (stored dtype) at dst, copied or converted;
+ * returns how many were NaN/Inf, where the callee counts them.
+ */
+typedef size_t	(*svd_put_fn)(void *arg, const unsigned char *src, size_t n,
+		    void *dst);
+
+/*
+ * Lays the n-wide panel at j0 of the row-major matrix data (elements of
+ * esz bytes) out at dst as above, n × k elements of dsz bytes, through put
+ * (each call a run of contiguous elements). Returns the sum of put's counts.
+ */
+size_t	svd_panel_pack(const struct svd_panels *p, const void *data,
+	    size_t esz, size_t dsz, size_t j0, size_t n, svd_put_fn put,
+	    void *arg, void *dst);
+
 extern const struct svd_backend svd_cpu_backend;
 #ifdef HAVE_CUDA
 extern const struct svd_backend svd_cuda_backend;

@@ -58,14 +58,12 @@ struct cpu_ctx {
 };
 
 /*
- * The Gram matrix of a row-major rows × cols W. With rows ≥ cols it is
- * WᵀW, a sum over row blocks; otherwise W·Wᵀ, a sum over column blocks.
+ * The Gram matrix of a row-major rows × cols W by panels (svd_backend.h):
+ * WᵀW over row blocks when rows ≥ cols, else W·Wᵀ over column blocks.
  */
 struct cpu_geom {
-	size_t	k;		/* order of the Gram matrix: min(rows, cols) */
-	size_t	len;		/* the side summed over: max(rows, cols) */
-	bool	trans;		/* rows < cols: Gram = W·Wᵀ */
-	bool	dbl;		/* float64 instead of float32 */
+	struct svd_panels	pl;
+	bool			dbl;	/* float64 instead of float32 */
 };
 
 /* Makes *p hold at least n elements of esz bytes; contents are not kept. */
@@ -161,47 +159,31 @@ cpu_copy_f64(const unsigned char *src, size_t n, double *dst)
 	return bad;
 }
 
+/* What cpu_put() converts: the dtype, into float32 or float64. */
+struct cpu_put_arg {
+	struct cpu_ctx	*c;
+	enum dtype	 dt;
+	bool		 dbl;
+};
+
 /*
- * Converts n elements of m starting at element off to the precision of g
- * at dst (staging float32 in c->tmp for float64). Returns the NaN/Inf count.
+ * svd_put_fn: converts the n elements at src to float32, or float64
+ * (staging float32 in c->tmp), at dst. Returns the NaN/Inf count.
  */
 static size_t
-cpu_convert(struct cpu_ctx *c, const struct svd_matrix *m, size_t off,
-    size_t n, const struct cpu_geom *g, void *dst)
+cpu_put(void *arg, const unsigned char *src, size_t n, void *dst)
 {
-	const unsigned char	*src = m->data;
-	double			*d = dst;
-	size_t			 i, bad;
+	const struct cpu_put_arg	*a = arg;
+	double				*d = dst;
+	size_t				 i, bad;
 
-	src += off * (dtype_bits(m->dtype) / 8);
-	if (!g->dbl)
-		return tensor_to_f32(src, m->dtype, n, dst);
-	if (m->dtype == DT_F64)
+	if (!a->dbl)
+		return tensor_to_f32(src, a->dt, n, dst);
+	if (a->dt == DT_F64)
 		return cpu_copy_f64(src, n, d);
-	bad = tensor_to_f32(src, m->dtype, n, c->tmp);
+	bad = tensor_to_f32(src, a->dt, n, a->c->tmp);
 	for (i = 0; i < n; i++)
-		d[i] = c->tmp[i];
-	return bad;
-}
-
-/*
- * Converts the panel of long-side indices [j0, j0 + b) into c->panel, as a
- * column-major k × b (ld k) or, transposed, b × k (ld b) matrix. Returns
- * the NaN/Inf count.
- */
-static size_t
-cpu_pack(struct cpu_ctx *c, const struct svd_matrix *m,
-    const struct cpu_geom *g, size_t j0, size_t b)
-{
-	size_t		 esz = g->dbl ? sizeof(double) : sizeof(float);
-	unsigned char	*p = c->panel;
-	size_t		 i, bad = 0;
-
-	if (!g->trans)
-		return cpu_convert(c, m, j0 * g->k, b * g->k, g, p);
-	for (i = 0; i < g->k; i++)
-		bad += cpu_convert(c, m, i * m->cols + j0, b, g,
-		    p + i * b * esz);
+		d[i] = a->c->tmp[i];
 	return bad;
 }
 
@@ -210,8 +192,8 @@ static void
 cpu_syrk(struct cpu_ctx *c, const struct cpu_geom *g, const void *a,
     size_t b, size_t lda, bool accumulate)
 {
-	CBLAS_TRANSPOSE	tr = g->trans ? CblasTrans : CblasNoTrans;
-	int		n = (int)g->k;
+	CBLAS_TRANSPOSE	tr = g->pl.trans ? CblasTrans : CblasNoTrans;
+	int		n = (int)g->pl.k;
 
 	if (g->dbl)
 		cblas_dsyrk(CblasColMajor, CblasUpper, tr, n, (int)b, 1.0, a,
@@ -230,20 +212,9 @@ cpu_trace(const struct cpu_ctx *c, const struct cpu_geom *g)
 	double		 t = 0;
 	size_t		 i;
 
-	for (i = 0; i < g->k; i++)
-		t += g->dbl ? d[i * g->k + i] : f[i * g->k + i];
+	for (i = 0; i < g->pl.k; i++)
+		t += g->dbl ? d[i * g->pl.k + i] : f[i * g->pl.k + i];
 	return t;
-}
-
-/* Returns the panel width along the long side for g. */
-static size_t
-cpu_panel_width(const struct cpu_geom *g)
-{
-	size_t b = CPU_PANEL_ELEMS / g->k;
-
-	if (b < CPU_PANEL_MIN)
-		b = CPU_PANEL_MIN;
-	return b < g->len ? b : g->len;
 }
 
 /* Counts the NaN/Inf values of m, converting a bounded chunk at a time. */
@@ -251,19 +222,21 @@ static enum spd_err
 cpu_count_bad(struct cpu_ctx *c, const struct svd_matrix *m, size_t *bad,
     struct spd_errbuf *eb)
 {
-	struct cpu_geom	g = { 0, 0, false, m->dtype == DT_F64 };
-	size_t		n = m->rows * m->cols, off, b;
-	enum spd_err	rc;
-
 	/* F64 is checked as float64: huge finite values are not Inf here. */
+	struct cpu_put_arg	 a = { c, m->dtype, m->dtype == DT_F64 };
+	const unsigned char	*src = m->data;
+	size_t			 n = m->rows * m->cols, off, b;
+	size_t			 esz = dtype_bits(m->dtype) / 8;
+	enum spd_err		 rc;
+
 	b = n < CPU_PANEL_ELEMS ? n : CPU_PANEL_ELEMS;
 	rc = cpu_grow(&c->panel, &c->panel_cap, b,
-	    g.dbl ? sizeof(double) : sizeof(float), eb);
+	    a.dbl ? sizeof(double) : sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;
 	*bad = 0;
 	for (off = 0; off < n; off += b)
-		*bad += cpu_convert(c, m, off, n - off < b ? n - off : b, &g,
+		*bad += cpu_put(&a, src + off * esz, n - off < b ? n - off : b,
 		    c->panel);
 	return SPD_OK;
 }
@@ -273,22 +246,25 @@ static enum spd_err
 cpu_gram_panels(struct cpu_ctx *c, const struct svd_matrix *m,
     const struct cpu_geom *g, size_t *bad, struct spd_errbuf *eb)
 {
-	size_t		esz = g->dbl ? sizeof(double) : sizeof(float);
-	size_t		b = cpu_panel_width(g), n, j0;
-	enum spd_err	rc;
+	struct cpu_put_arg	a = { c, m->dtype, g->dbl };
+	size_t			esz = dtype_bits(m->dtype) / 8;
+	size_t			dsz = g->dbl ? sizeof(double) : sizeof(float);
+	size_t			b = g->pl.b, k = g->pl.k, n, j0;
+	enum spd_err		rc;
 
-	rc = cpu_grow(&c->panel, &c->panel_cap, b * g->k, esz, eb);
+	rc = cpu_grow(&c->panel, &c->panel_cap, b * k, dsz, eb);
 	if (rc == SPD_OK && g->dbl && m->dtype != DT_F64)
-		rc = cpu_grow((void **)&c->tmp, &c->tmp_cap, b * g->k,
+		rc = cpu_grow((void **)&c->tmp, &c->tmp_cap, b * k,
 		    sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;
-	for (j0 = 0; j0 < g->len; j0 += b) {
-		n = g->len - j0 < b ? g->len - j0 : b;
-		*bad = cpu_pack(c, m, g, j0, n);
+	for (j0 = 0; j0 < g->pl.len; j0 += b) {
+		n = g->pl.len - j0 < b ? g->pl.len - j0 : b;
+		*bad = svd_panel_pack(&g->pl, m->data, esz, dsz, j0, n,
+		    cpu_put, &a, c->panel);
 		if (*bad != 0)
 			break;
-		cpu_syrk(c, g, c->panel, n, g->trans ? n : g->k, j0 > 0);
+		cpu_syrk(c, g, c->panel, n, g->pl.trans ? n : k, j0 > 0);
 	}
 	return SPD_OK;
 }
@@ -306,7 +282,7 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 	size_t		bad = 0;
 	enum spd_err	rc;
 
-	rc = cpu_grow(&c->gram, &c->gram_cap, g->k * g->k, esz, eb);
+	rc = cpu_grow(&c->gram, &c->gram_cap, g->pl.k * g->pl.k, esz, eb);
 	if (rc != SPD_OK)
 		return rc;
 	/*
@@ -339,7 +315,7 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 static enum spd_err
 cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 {
-	lapack_int	 n = (lapack_int)g->k, lw, liw, info;
+	lapack_int	 n = (lapack_int)g->pl.k, lw, liw, info;
 	size_t		 esz = g->dbl ? sizeof(double) : sizeof(float);
 	float		 fq = 0;
 	double		 dq = 0;
@@ -359,15 +335,15 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 		return spd_fail(eb, SPD_EINTERNAL,
 		    "cpu: %csyevd workspace query failed (info %d)",
 		    g->dbl ? 'd' : 's', (int)info);
-	rc = cpu_grow(&c->w, &c->w_cap, g->k, esz, eb);
+	rc = cpu_grow(&c->w, &c->w_cap, g->pl.k, esz, eb);
 	if (rc == SPD_OK)
 		rc = cpu_grow(&c->work, &c->work_cap, (size_t)lw, esz, eb);
 	if (rc == SPD_OK)
 		rc = cpu_grow((void **)&c->iwork, &c->iwork_cap, (size_t)liw,
 		    sizeof(lapack_int), eb);
 	if (rc == SPD_OK)
-		rc = cpu_grow((void **)&c->sv, &c->sv_cap, g->k, sizeof(float),
-		    eb);
+		rc = cpu_grow((void **)&c->sv, &c->sv_cap, g->pl.k,
+		    sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;
 	if (g->dbl)
@@ -380,7 +356,7 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 		return spd_fail(eb, SPD_EINTERNAL,
 		    "cpu: %csyevd failed (info %d)", g->dbl ? 'd' : 's',
 		    (int)info);
-	return svd_from_eigen(c->w, g->dbl, g->k, c->sv,
+	return svd_from_eigen(c->w, g->dbl, g->pl.k, c->sv,
 	    g->dbl ? "cpu: dsyevd" : "cpu: ssyevd", eb);
 }
 
@@ -397,9 +373,8 @@ cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 	struct cpu_geom	 g;
 	enum spd_err	 rc;
 
-	g.trans = m->rows < m->cols;
-	g.k = g.trans ? m->rows : m->cols;
-	g.len = g.trans ? m->cols : m->rows;
+	svd_panels_init(&g.pl, m->rows, m->cols, CPU_PANEL_ELEMS,
+	    CPU_PANEL_MIN);
 	g.dbl = dbl;
 	rc = cpu_gram(c, m, &g, eb);
 	if (!dbl && rc == SPD_ENONFINITE && m->dtype == DT_F64)
@@ -407,7 +382,7 @@ cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 	if (rc == SPD_OK)
 		rc = cpu_eig(c, &g, eb);
 	if (rc == SPD_OK)
-		memcpy(sv, c->sv, g.k * sizeof *sv);
+		memcpy(sv, c->sv, g.pl.k * sizeof *sv);
 	return rc;
 }
 

@@ -1,17 +1,24 @@
 /*
  * svd_cuda.c: singular values on an NVIDIA GPU with cuBLAS + cuSOLVER, the
- * only file that includes the CUDA headers (DESIGN.md §6). Plain C, no
- * nvcc: every device computation is a library call.
+ * only C file that includes the CUDA headers (DESIGN.md §6). The dtype
+ * widening is the one kernel, in svd_cuda_kern.cu.
  *
- * Route (measured on an H200, tests/gpu/check.sh): every dtype but F32 is
- * converted to float32 on the host and uploaded; cublasSsyrk forms the
- * Gram matrix of the smaller side in float32; it is widened to float64
- * (through the host) and cusolverDnDsyevd gives the eigenvalues only,
- * s = √max(λ, 0) in descending order. Faster routes missed the 1e-5 SNR
- * contract there: a tensor-core cublasGemmEx Gram straight from BF16/F16,
- * and cusolverDnSsyevd. F64, and any matrix svd_need_f64() flags, takes a
- * float64 Gram (cublasDsyrk over panels converted on the host). NaN/Inf in
- * the matrix reach the Gram diagonal, which is checked before the solve.
+ * Route: the matrix goes up as stored, one panel of its longer side at a
+ * time (svd_panels in svd_backend.h): the host copies panel p into pinned
+ * slot p % 2 while the device uploads and works on panel p - 1; on the
+ * device the panel is widened (bf16/fp16/fp8 through a table the host
+ * filled with tensor_to_f32(), so both convert alike) and syrk adds its
+ * Gram matrix. Fast route (dbl false): float32 Gram (cublasSsyrk), widened
+ * to float64 on the device, cusolverDnDsyevd values only, s = √max(λ, 0).
+ * dbl (F64 matrices, and what svd_need_f64() flags): float64 panels,
+ * cublasDsyrk, Dsyevd. On an H200 the faster routes missed the 1e-5 SNR
+ * contract: a tensor-core cublasGemmEx Gram straight from BF16, and
+ * cusolverDnSsyevd (SPECTRUMD_CUDA_EIG=f32 keeps it, for measurements).
+ * NaN/Inf reach the Gram diagonal, which is checked before the solve.
+ *
+ * Device memory per context is bounded by the panels, not the matrix: two
+ * stored panels, one widened panel, the Gram matrix (k² float32 + float64)
+ * and the solver's workspace; the host side holds two pinned panels.
  */
 #include "config.h"
 
@@ -32,42 +39,50 @@
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
 #include "svd_backend.h"
+#include "svd_cuda_kern.h"
 
-/* Elements converted on the host per chunk or panel. */
-#define CUDA_CHUNK	(1u << 22)
-#define CUDA_PANEL_MIN	512
+/* Elements per panel (a bf16 panel is 8 MiB), and the narrowest panel. */
+#define CUDA_PANEL	(1u << 22)
+#define CUDA_PANEL_MIN	256
+/* Entries of the widening table: every 16-bit code. */
+#define CUDA_LUT	65536
 
-/* One worker's device state: stream, handles, cached buffers. */
+/* One worker's device state: streams, handles, cached buffers. */
 struct cuda_ctx {
 	int			 device;
-	cudaStream_t		 stream;
+	cudaStream_t		 stream;	/* widening, syrk, solve */
+	cudaStream_t		 copy;		/* host → device panels */
+	cudaEvent_t		 up[2];		/* slot i's upload is done */
+	cudaEvent_t		 used[2];	/* slot i's device panel is read */
 	cublasHandle_t		 blas;
 	cusolverDnHandle_t	 solver;
-	void			*d_a;		/* the matrix, or one panel */
-	size_t			 a_cap;
+	void			*pin[2];	/* pinned host panels */
+	size_t			 pin_cap[2];
+	void			*d_raw[2];	/* device panels, as stored */
+	size_t			 raw_cap[2];
+	void			*d_pan;		/* one panel, widened */
+	size_t			 pan_cap;
+	float			*d_lut;		/* CUDA_LUT floats */
+	enum dtype		 lut_dt;	/* what d_lut holds; DT_COUNT: none */
 	void			*d_g;		/* k × k Gram matrix */
 	size_t			 g_cap;
+	double			*d_g64;		/* the float32 Gram, widened */
+	size_t			 g64_cap;
 	void			*d_w;		/* k eigenvalues */
 	size_t			 w_cap;
 	void			*d_work;	/* syevd workspace */
 	size_t			 work_cap;
 	int			*d_info;
-	void			*h_buf;		/* host staging */
-	size_t			 hbuf_cap;
-	float			*h_tmp;		/* float32 for float64 */
+	float			*h_tmp;		/* host conversions */
 	size_t			 htmp_cap;
 	void			*h_w;		/* eigenvalues or diagonal */
 	size_t			 hw_cap;
-	float			*h_sv;		/* result, out on success */
-	size_t			 hsv_cap;
 };
 
-/* The shape of the Gram matrix, as in svd_cpu.c. */
+/* The Gram matrix of one call: panels, precision, where it is. */
 struct cuda_geom {
-	size_t	k;		/* min(rows, cols) */
-	size_t	len;		/* max(rows, cols) */
-	bool	trans;		/* rows < cols: Gram = W·Wᵀ */
-	bool	dbl;		/* float64 */
+	struct svd_panels	pl;
+	bool			dbl;		/* float64 Gram */
 };
 
 /* Turns a CUDA runtime error into an spd_err. */
@@ -203,19 +218,50 @@ cuda_probe(struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
-/* Releases a context: buffers, handles, stream. NULL-safe. */
+/* Makes the pinned host buffer *p hold bytes; contents are not kept. */
+static enum spd_err
+pinned_grow(void **p, size_t *cap, size_t bytes, struct spd_errbuf *eb)
+{
+	enum spd_err rc;
+
+	if (bytes <= *cap)
+		return SPD_OK;
+	cudaFreeHost(*p);
+	*p = NULL;
+	*cap = 0;
+	rc = cuda_rt(cudaHostAlloc(p, bytes, cudaHostAllocDefault),
+	    "cudaHostAlloc", eb);
+	if (rc == SPD_OK)
+		*cap = bytes;
+	return rc;
+}
+
+/* Releases a context: buffers, handles, streams. NULL-safe. */
 static void
 cuda_ctx_free(void *ctx)
 {
-	struct cuda_ctx *c = ctx;
+	struct cuda_ctx	*c = ctx;
+	int		 i;
 
 	if (c == NULL)
 		return;
 	(void)cudaSetDevice(c->device);
+	if (c->copy != NULL)
+		(void)cudaStreamSynchronize(c->copy);
 	if (c->stream != NULL)
 		(void)cudaStreamSynchronize(c->stream);
-	cudaFree(c->d_a);
+	for (i = 0; i < 2; i++) {
+		cudaFreeHost(c->pin[i]);
+		cudaFree(c->d_raw[i]);
+		if (c->up[i] != NULL)
+			cudaEventDestroy(c->up[i]);
+		if (c->used[i] != NULL)
+			cudaEventDestroy(c->used[i]);
+	}
+	cudaFree(c->d_pan);
+	cudaFree(c->d_lut);
 	cudaFree(c->d_g);
+	cudaFree(c->d_g64);
 	cudaFree(c->d_w);
 	cudaFree(c->d_work);
 	cudaFree(c->d_info);
@@ -225,19 +271,20 @@ cuda_ctx_free(void *ctx)
 		cublasDestroy(c->blas);
 	if (c->stream != NULL)
 		cudaStreamDestroy(c->stream);
-	free(c->h_buf);
+	if (c->copy != NULL)
+		cudaStreamDestroy(c->copy);
 	free(c->h_tmp);
 	free(c->h_w);
-	free(c->h_sv);
 	free(c);
 }
 
-/* Creates the stream and handles of a context on device o->device. */
+/* Creates the streams, events and handles of a context on o->device. */
 static enum spd_err
 cuda_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 {
 	struct cuda_ctx	*c;
 	int		 n = svd_cuda_count(), dev = o != NULL ? o->device : 0;
+	int		 i;
 	enum spd_err	 rc;
 
 	if (dev < 0 || dev >= n)
@@ -247,10 +294,21 @@ cuda_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 	if (c == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "cuda: out of memory");
 	c->device = dev;
+	c->lut_dt = DT_COUNT;
 	rc = cuda_rt(cudaSetDevice(dev), "cudaSetDevice", eb);
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaStreamCreateWithFlags(&c->stream,
 		    cudaStreamNonBlocking), "cudaStreamCreate", eb);
+	if (rc == SPD_OK)
+		rc = cuda_rt(cudaStreamCreateWithFlags(&c->copy,
+		    cudaStreamNonBlocking), "cudaStreamCreate", eb);
+	for (i = 0; i < 2 && rc == SPD_OK; i++) {
+		rc = cuda_rt(cudaEventCreateWithFlags(&c->up[i],
+		    cudaEventDisableTiming), "cudaEventCreate", eb);
+		if (rc == SPD_OK)
+			rc = cuda_rt(cudaEventCreateWithFlags(&c->used[i],
+			    cudaEventDisableTiming), "cudaEventCreate", eb);
+	}
 	if (rc == SPD_OK)
 		rc = cuda_blas(cublasCreate(&c->blas), "cublasCreate", eb);
 	if (rc == SPD_OK)
@@ -265,6 +323,9 @@ cuda_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaMalloc((void **)&c->d_info, sizeof(int)),
 		    "cudaMalloc", eb);
+	if (rc == SPD_OK)
+		rc = cuda_rt(cudaMalloc((void **)&c->d_lut,
+		    CUDA_LUT * sizeof(float)), "cudaMalloc", eb);
 	if (rc != SPD_OK) {
 		cuda_ctx_free(c);
 		return rc;
@@ -273,178 +334,189 @@ cuda_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
-/* Copies nbytes from the host to the device buffer at dst, on the stream. */
+/* How the kernel widens dtype dt (F64 is never widened). */
+static enum svd_kern_src
+cuda_src_kind(enum dtype dt)
+{
+	if (dt == DT_F32)
+		return SVD_KERN_F32;
+	return dtype_bits(dt) == 8 ? SVD_KERN_LUT8 : SVD_KERN_LUT16;
+}
+
+/*
+ * Fills the device table with the float32 value of every 1- or 2-byte code
+ * of dt, by tensor_to_f32() on the host (codes in file byte order, little
+ * endian, as the device reads them). Kept while the dtype stays the same.
+ */
 static enum spd_err
-cuda_upload(struct cuda_ctx *c, void *dst, const void *src, size_t nbytes,
-    struct spd_errbuf *eb)
+cuda_lut(struct cuda_ctx *c, enum dtype dt, struct spd_errbuf *eb)
 {
-	return cuda_rt(cudaMemcpyAsync(dst, src, nbytes,
-	    cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync", eb);
-}
+	unsigned char	*codes;
+	size_t		 n = dtype_bits(dt) == 8 ? 256 : CUDA_LUT, i;
+	enum spd_err	 rc;
 
-/* Converts n elements of m from element off to float32 or float64. */
-static size_t
-cuda_convert(struct cuda_ctx *c, const struct svd_matrix *m, size_t off,
-    size_t n, bool dbl, void *dst)
-{
-	const unsigned char	*src = m->data;
-	double			*d = dst;
-	size_t			 i, bad = 0;
-
-	src += off * (dtype_bits(m->dtype) / 8);
-	if (!dbl)
-		return tensor_to_f32(src, m->dtype, n, dst);
-	if (m->dtype == DT_F64) {
-		memcpy(d, src, n * sizeof *d);
-		for (i = 0; i < n; i++)
-			bad += !isfinite(d[i]);
-		return bad;
+	if (c->lut_dt == dt)
+		return SPD_OK;
+	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_LUT,
+	    sizeof(float), eb);
+	if (rc != SPD_OK)
+		return rc;
+	codes = malloc(CUDA_LUT * 2);
+	if (codes == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "cuda: out of memory");
+	for (i = 0; i < n; i++) {
+		if (n == 256)
+			codes[i] = (unsigned char)i;
+		else {
+			codes[2 * i] = (unsigned char)(i & 0xff);
+			codes[2 * i + 1] = (unsigned char)(i >> 8);
+		}
 	}
-	bad = tensor_to_f32(src, m->dtype, n, c->h_tmp);
-	for (i = 0; i < n; i++)
-		d[i] = c->h_tmp[i];
-	return bad;
+	(void)tensor_to_f32(codes, dt, n, c->h_tmp);	/* NaN codes stay NaN */
+	free(codes);
+	c->lut_dt = DT_COUNT;
+	rc = cuda_rt(cudaMemcpyAsync(c->d_lut, c->h_tmp, n * sizeof(float),
+	    cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync", eb);
+	/* h_tmp is pageable and reused: let the copy finish. */
+	if (rc == SPD_OK)
+		rc = cuda_rt(cudaStreamSynchronize(c->stream),
+		    "cudaStreamSynchronize", eb);
+	if (rc == SPD_OK)
+		c->lut_dt = dt;
+	return rc;
 }
 
-/* Counts the NaN/Inf values of m on the host, a chunk at a time. */
+/* Counts the NaN/Inf values of m on the host, a panel's worth at a time. */
 static enum spd_err
 cuda_count_bad(struct cuda_ctx *c, const struct svd_matrix *m, size_t *bad,
     struct spd_errbuf *eb)
 {
-	size_t		n = m->rows * m->cols, off, b = CUDA_CHUNK;
-	enum spd_err	rc;
-
-	rc = host_grow(&c->h_buf, &c->hbuf_cap, b, sizeof(double), eb);
-	if (rc == SPD_OK)
-		rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, b,
-		    sizeof(float), eb);
-	if (rc != SPD_OK)
-		return rc;
-	*bad = 0;
-	for (off = 0; off < n; off += b)
-		*bad += cuda_convert(c, m, off, n - off < b ? n - off : b,
-		    m->dtype == DT_F64, c->h_buf);
-	return SPD_OK;
-}
-
-/*
- * Puts m on the device as float32, converted on the host for every dtype
- * but F32. BF16/F16 went up raw at first, for a tensor-core GemmEx Gram:
- * on the H200 that Gram was 2e-5 to 5e-5 off the float64 SNR (over the
- * 1e-5 contract), the float32 cublasSsyrk one 1e-6.
- */
-static enum spd_err
-cuda_put(struct cuda_ctx *c, const struct svd_matrix *m, size_t *bad,
-    struct spd_errbuf *eb)
-{
-	size_t		n = m->rows * m->cols, esz = dtype_bits(m->dtype) / 8;
-	size_t		off, b;
-	enum spd_err	rc;
-	bool		conv = m->dtype != DT_F32;
+	const unsigned char	*src = m->data;
+	size_t			 n = m->rows * m->cols, esz, off, b, i;
+	enum spd_err		 rc;
 
 	*bad = 0;
-	rc = cuda_grow(&c->d_a, &c->a_cap, n, conv ? sizeof(float) : esz, eb);
-	if (rc != SPD_OK)
-		return rc;
-	if (!conv)
-		return cuda_upload(c, c->d_a, m->data, n * esz, eb);
-	rc = host_grow(&c->h_buf, &c->hbuf_cap, CUDA_CHUNK, sizeof(float), eb);
+	esz = dtype_bits(m->dtype) / 8;
+	if (m->dtype == DT_F64) {
+		for (i = 0; i < n; i++) {
+			double d;
+
+			memcpy(&d, src + i * esz, sizeof d);
+			*bad += !isfinite(d);
+		}
+		return SPD_OK;
+	}
+	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_PANEL,
+	    sizeof(float), eb);
 	for (off = 0; rc == SPD_OK && off < n; off += b) {
-		b = n - off < CUDA_CHUNK ? n - off : CUDA_CHUNK;
-		*bad += tensor_to_f32((const unsigned char *)m->data + off * esz,
-		    m->dtype, b, c->h_buf);
-		rc = cuda_upload(c, (float *)c->d_a + off, c->h_buf,
-		    b * sizeof(float), eb);
-		/* The staging buffer is reused: let the copy finish. */
-		if (rc == SPD_OK)
-			rc = cuda_rt(cudaStreamSynchronize(c->stream),
-			    "cudaStreamSynchronize", eb);
+		b = n - off < CUDA_PANEL ? n - off : CUDA_PANEL;
+		*bad += tensor_to_f32(src + off * esz, m->dtype, b, c->h_tmp);
 	}
 	return rc;
 }
 
-/* Forms the float32 Gram matrix of the matrix in c->d_a. */
+/* svd_put_fn for the pinned panels: a plain copy of arg's size_t bytes. */
+static size_t
+cuda_put(void *arg, const unsigned char *src, size_t n, void *dst)
+{
+	memcpy(dst, src, n * *(const size_t *)arg);
+	return 0;
+}
+
+/* Adds (acc) or stores the Gram matrix of one n-wide panel a into d_g. */
 static enum spd_err
-cuda_gram32(struct cuda_ctx *c, const struct svd_matrix *m,
-    const struct cuda_geom *g, struct spd_errbuf *eb)
+cuda_syrk(struct cuda_ctx *c, const struct cuda_geom *g, const void *a,
+    size_t n, bool acc, struct spd_errbuf *eb)
 {
 	const float		one = 1, zero = 0;
-	cublasOperation_t	na = g->trans ? CUBLAS_OP_T : CUBLAS_OP_N;
-	int			k = (int)g->k, len = (int)g->len;
-	int			ld = (int)m->cols;
-	enum spd_err		rc;
+	const double		one64 = 1, zero64 = 0;
+	const cublasFillMode_t	up = CUBLAS_FILL_MODE_UPPER;
+	cublasOperation_t	op = g->pl.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
+	int			k = (int)g->pl.k, kd = (int)n;
+	int			lda = g->pl.trans ? (int)n : (int)g->pl.k;
 
-	rc = cuda_grow(&c->d_g, &c->g_cap, g->k * g->k, sizeof(float), eb);
-	if (rc != SPD_OK)
-		return rc;
-	return cuda_blas(cublasSsyrk(c->blas, CUBLAS_FILL_MODE_UPPER, na, k,
-	    len, &one, c->d_a, ld, &zero, c->d_g, k), "cublasSsyrk", eb);
+	if (g->dbl)
+		return cuda_blas(cublasDsyrk(c->blas, up, op, k, kd, &one64, a,
+		    lda, acc ? &one64 : &zero64, c->d_g, k), "cublasDsyrk", eb);
+	return cuda_blas(cublasSsyrk(c->blas, up, op, k, kd, &one, a, lda,
+	    acc ? &one : &zero, c->d_g, k), "cublasSsyrk", eb);
 }
 
-/* Packs the panel [j0, j0 + b) of the long side as float64 on the host. */
-static size_t
-cuda_pack64(struct cuda_ctx *c, const struct svd_matrix *m,
-    const struct cuda_geom *g, size_t j0, size_t b)
-{
-	double	*p = c->h_buf;
-	size_t	 i, bad = 0;
-
-	if (!g->trans)
-		return cuda_convert(c, m, j0 * g->k, b * g->k, true, p);
-	for (i = 0; i < g->k; i++)
-		bad += cuda_convert(c, m, i * m->cols + j0, b, true, p + i * b);
-	return bad;
-}
-
-/* Uploads one float64 panel and adds its Gram matrix to c->d_g. */
+/* Sizes every buffer the panels of m need, and the widening table. */
 static enum spd_err
-cuda_panel64(struct cuda_ctx *c, const struct cuda_geom *g, size_t b,
-    bool accumulate, struct spd_errbuf *eb)
+cuda_buffers(struct cuda_ctx *c, const struct svd_matrix *m,
+    const struct cuda_geom *g, bool widen, struct spd_errbuf *eb)
 {
-	const double	one = 1, zero = 0;
-	enum spd_err	rc;
+	size_t		esz = dtype_bits(m->dtype) / 8, gsz, pe, i;
+	enum spd_err	rc = SPD_OK;
 
-	rc = cuda_upload(c, c->d_a, c->h_buf, b * g->k * sizeof(double), eb);
+	gsz = g->dbl ? sizeof(double) : sizeof(float);
+	pe = g->pl.b * g->pl.k;		/* ≤ max(CUDA_PANEL, k·MIN) */
+	for (i = 0; i < 2 && rc == SPD_OK; i++) {
+		rc = pinned_grow(&c->pin[i], &c->pin_cap[i], pe * esz, eb);
+		if (rc == SPD_OK)
+			rc = cuda_grow(&c->d_raw[i], &c->raw_cap[i], pe, esz,
+			    eb);
+	}
+	if (rc == SPD_OK && widen)
+		rc = cuda_grow(&c->d_pan, &c->pan_cap, pe, gsz, eb);
+	if (rc == SPD_OK && widen && m->dtype != DT_F32)
+		rc = cuda_lut(c, m->dtype, eb);
 	if (rc == SPD_OK)
-		rc = cuda_blas(cublasDsyrk(c->blas, CUBLAS_FILL_MODE_UPPER,
-		    g->trans ? CUBLAS_OP_T : CUBLAS_OP_N, (int)g->k, (int)b,
-		    &one, c->d_a, g->trans ? (int)b : (int)g->k,
-		    accumulate ? &one : &zero, c->d_g, (int)g->k),
-		    "cublasDsyrk", eb);
-	/* The host panel is refilled next: let the copy finish. */
-	if (rc == SPD_OK)
-		rc = cuda_rt(cudaStreamSynchronize(c->stream),
-		    "cudaStreamSynchronize", eb);
+		rc = cuda_grow(&c->d_g, &c->g_cap, g->pl.k * g->pl.k, gsz, eb);
 	return rc;
 }
 
-/* Forms the float64 Gram matrix over panels converted on the host. */
+/*
+ * Forms the Gram matrix of m in d_g, panel by panel (see the top): the
+ * host fills pinned slot p % 2 once its previous upload is done, the copy
+ * stream uploads it once the compute stream has read that device slot, and
+ * the compute stream widens it and adds its syrk.
+ */
 static enum spd_err
-cuda_gram64(struct cuda_ctx *c, const struct svd_matrix *m,
-    const struct cuda_geom *g, size_t *bad, struct spd_errbuf *eb)
+cuda_gram_panels(struct cuda_ctx *c, const struct svd_matrix *m,
+    const struct cuda_geom *g, struct spd_errbuf *eb)
 {
-	size_t		b = CUDA_CHUNK / g->k, n, j0;
+	size_t		esz = dtype_bits(m->dtype) / 8, j0, n, s, p;
+	bool		widen = m->dtype != (g->dbl ? DT_F64 : DT_F32);
+	const void	*a;
 	enum spd_err	rc;
 
-	b = b < CUDA_PANEL_MIN ? CUDA_PANEL_MIN : b;
-	b = b < g->len ? b : g->len;
-	*bad = 0;
-	rc = cuda_grow(&c->d_g, &c->g_cap, g->k * g->k, sizeof(double), eb);
-	if (rc == SPD_OK)
-		rc = cuda_grow(&c->d_a, &c->a_cap, b * g->k, sizeof(double),
-		    eb);
-	if (rc == SPD_OK)
-		rc = host_grow(&c->h_buf, &c->hbuf_cap, b * g->k,
-		    sizeof(double), eb);
-	if (rc == SPD_OK)
-		rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, b * g->k,
-		    sizeof(float), eb);
-	for (j0 = 0; rc == SPD_OK && j0 < g->len; j0 += b) {
-		n = g->len - j0 < b ? g->len - j0 : b;
-		*bad = cuda_pack64(c, m, g, j0, n);
-		if (*bad != 0)
+	rc = cuda_buffers(c, m, g, widen, eb);
+	for (p = 0, j0 = 0; rc == SPD_OK && j0 < g->pl.len; p++, j0 += n) {
+		s = p % 2;
+		n = g->pl.len - j0 < g->pl.b ? g->pl.len - j0 : g->pl.b;
+		rc = cuda_rt(cudaEventSynchronize(c->up[s]),
+		    "cudaEventSynchronize", eb);
+		if (rc != SPD_OK)
 			break;
-		rc = cuda_panel64(c, g, n, j0 > 0, eb);
+		/* The only read of the mapping: under analyze.c's guard. */
+		(void)svd_panel_pack(&g->pl, m->data, esz, esz, j0, n,
+		    cuda_put, &esz, c->pin[s]);
+		rc = cuda_rt(cudaStreamWaitEvent(c->copy, c->used[s], 0),
+		    "cudaStreamWaitEvent", eb);
+		if (rc == SPD_OK)
+			rc = cuda_rt(cudaMemcpyAsync(c->d_raw[s], c->pin[s],
+			    n * g->pl.k * esz, cudaMemcpyHostToDevice,
+			    c->copy), "cudaMemcpyAsync", eb);
+		if (rc == SPD_OK)
+			rc = cuda_rt(cudaEventRecord(c->up[s], c->copy),
+			    "cudaEventRecord", eb);
+		if (rc == SPD_OK)
+			rc = cuda_rt(cudaStreamWaitEvent(c->stream, c->up[s],
+			    0), "cudaStreamWaitEvent", eb);
+		a = c->d_raw[s];
+		if (rc == SPD_OK && widen) {
+			rc = cuda_rt(svd_kern_widen(a, cuda_src_kind(m->dtype),
+			    c->d_lut, n * g->pl.k, g->dbl, c->d_pan, c->stream),
+			    "svd_kern_widen", eb);
+			a = c->d_pan;
+		}
+		if (rc == SPD_OK)
+			rc = cuda_syrk(c, g, a, n, p > 0, eb);
+		if (rc == SPD_OK)
+			rc = cuda_rt(cudaEventRecord(c->used[s], c->stream),
+			    "cudaEventRecord", eb);
 	}
 	return rc;
 }
@@ -455,20 +527,21 @@ cuda_trace(struct cuda_ctx *c, const struct cuda_geom *g, double *trace,
     struct spd_errbuf *eb)
 {
 	size_t		esz = g->dbl ? sizeof(double) : sizeof(float), i;
+	size_t		k = g->pl.k;
 	enum spd_err	rc;
 
-	rc = host_grow(&c->h_w, &c->hw_cap, g->k, esz, eb);
+	rc = host_grow(&c->h_w, &c->hw_cap, k, esz, eb);
 	if (rc == SPD_OK)
-		rc = cuda_blas(cublasGetVectorAsync((int)g->k, (int)esz,
-		    c->d_g, (int)g->k + 1, c->h_w, 1, c->stream),
-		    "cublasGetVectorAsync", eb);
+		rc = cuda_blas(cublasGetVectorAsync((int)k, (int)esz, c->d_g,
+		    (int)k + 1, c->h_w, 1, c->stream), "cublasGetVectorAsync",
+		    eb);
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaStreamSynchronize(c->stream),
 		    "cudaStreamSynchronize", eb);
 	if (rc != SPD_OK)
 		return rc;
 	*trace = 0;
-	for (i = 0; i < g->k; i++)
+	for (i = 0; i < k; i++)
 		*trace += g->dbl ? ((double *)c->h_w)[i] : ((float *)c->h_w)[i];
 	return SPD_OK;
 }
@@ -486,61 +559,58 @@ cuda_gram(struct cuda_ctx *c, const struct svd_matrix *m,
 	double		tr = 0;
 	enum spd_err	rc;
 
-	if (g->dbl)
-		rc = cuda_gram64(c, m, g, &bad, eb);
-	else {
-		rc = cuda_put(c, m, &bad, eb);
-		if (rc == SPD_OK && bad == 0)
-			rc = cuda_gram32(c, m, g, eb);
-	}
-	if (rc == SPD_OK && bad == 0)
+	rc = cuda_gram_panels(c, m, g, eb);
+	if (rc == SPD_OK)
 		rc = cuda_trace(c, g, &tr, eb);
-	if (rc == SPD_OK && bad == 0 && !isfinite(tr)) {
-		rc = cuda_count_bad(c, m, &bad, eb);
-		if (rc == SPD_OK && bad == 0)
-			return spd_fail(eb, SPD_EUNSUPPORTED,
-			    "cuda: sum of squares overflows %s",
-			    g->dbl ? "float64" : "float32");
-	}
-	if (rc == SPD_OK && bad != 0)
+	if (rc != SPD_OK || isfinite(tr))
+		return rc;
+	rc = cuda_count_bad(c, m, &bad, eb);
+	if (rc == SPD_OK && bad == 0)
+		return spd_fail(eb, SPD_EUNSUPPORTED,
+		    "cuda: sum of squares overflows %s",
+		    g->dbl ? "float64" : "float32");
+	if (rc == SPD_OK)
 		return spd_fail(eb, SPD_ENONFINITE,
 		    "cuda: %zux%zu matrix holds %zu NaN/Inf value%s", m->rows,
 		    m->cols, bad, bad == 1 ? "" : "s");
 	return rc;
 }
 
-/* Runs cusolverDn[SD]syevd, values only, and copies them back. */
+/*
+ * Runs cusolverDn[SD]syevd, values only, on the k × k matrix a (upper
+ * triangle; float64 when dbl) and copies the eigenvalues to h_w.
+ */
 static enum spd_err
-cuda_syevd(struct cuda_ctx *c, const struct cuda_geom *g, int *info,
+cuda_syevd(struct cuda_ctx *c, void *a, size_t k, bool dbl, int *info,
     struct spd_errbuf *eb)
 {
 	const cusolverEigMode_t	 nov = CUSOLVER_EIG_MODE_NOVECTOR;
 	const cublasFillMode_t	 up = CUBLAS_FILL_MODE_UPPER;
-	size_t			 esz = g->dbl ? sizeof(double) : sizeof(float);
-	int			 n = (int)g->k, lw = 0;
+	size_t			 esz = dbl ? sizeof(double) : sizeof(float);
+	int			 n = (int)k, lw = 0;
 	enum spd_err		 rc;
 
-	rc = cuda_grow(&c->d_w, &c->w_cap, g->k, esz, eb);
+	rc = cuda_grow(&c->d_w, &c->w_cap, k, esz, eb);
 	if (rc == SPD_OK)
-		rc = cuda_solver(g->dbl ?
-		    cusolverDnDsyevd_bufferSize(c->solver, nov, up, n, c->d_g,
-		    n, c->d_w, &lw) :
-		    cusolverDnSsyevd_bufferSize(c->solver, nov, up, n, c->d_g,
-		    n, c->d_w, &lw), "cusolverDnXsyevd_bufferSize", eb);
+		rc = cuda_solver(dbl ?
+		    cusolverDnDsyevd_bufferSize(c->solver, nov, up, n, a, n,
+		    c->d_w, &lw) :
+		    cusolverDnSsyevd_bufferSize(c->solver, nov, up, n, a, n,
+		    c->d_w, &lw), "cusolverDnXsyevd_bufferSize", eb);
 	if (rc == SPD_OK)
 		rc = cuda_grow(&c->d_work, &c->work_cap,
 		    (size_t)(lw > 0 ? lw : 1), esz, eb);
 	if (rc == SPD_OK)
-		rc = cuda_solver(g->dbl ?
-		    cusolverDnDsyevd(c->solver, nov, up, n, c->d_g, n, c->d_w,
+		rc = cuda_solver(dbl ?
+		    cusolverDnDsyevd(c->solver, nov, up, n, a, n, c->d_w,
 		    c->d_work, lw, c->d_info) :
-		    cusolverDnSsyevd(c->solver, nov, up, n, c->d_g, n, c->d_w,
-		    c->d_work, lw, c->d_info), g->dbl ? "cusolverDnDsyevd" :
+		    cusolverDnSsyevd(c->solver, nov, up, n, a, n, c->d_w,
+		    c->d_work, lw, c->d_info), dbl ? "cusolverDnDsyevd" :
 		    "cusolverDnSsyevd", eb);
 	if (rc == SPD_OK)
-		rc = host_grow(&c->h_w, &c->hw_cap, g->k, esz, eb);
+		rc = host_grow(&c->h_w, &c->hw_cap, k, esz, eb);
 	if (rc == SPD_OK)
-		rc = cuda_rt(cudaMemcpyAsync(c->h_w, c->d_w, g->k * esz,
+		rc = cuda_rt(cudaMemcpyAsync(c->h_w, c->d_w, k * esz,
 		    cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync", eb);
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaMemcpyAsync(info, c->d_info, sizeof *info,
@@ -551,82 +621,67 @@ cuda_syevd(struct cuda_ctx *c, const struct cuda_geom *g, int *info,
 	return rc;
 }
 
-/* Eigenvalues of the Gram matrix → descending singular values in h_sv. */
+/*
+ * The eigen-solve of the Gram matrix in d_g → descending singular values
+ * in sv. A float32 Gram is widened to float64 on the device first (mixed
+ * route) unless f32 is set: cusolverDnSsyevd alone was 1e-5 to 5e-5 off
+ * the float64 SNR on the H200, over the contract.
+ */
 static enum spd_err
-cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, struct spd_errbuf *eb)
+cuda_eig(struct cuda_ctx *c, const struct cuda_geom *g, bool f32, float *sv,
+    struct spd_errbuf *eb)
 {
+	size_t		k = g->pl.k;
+	void		*a = c->d_g;
+	bool		dbl = g->dbl;
 	int		info = 0;
-	enum spd_err	rc;
+	enum spd_err	rc = SPD_OK;
 
-	rc = cuda_syevd(c, g, &info, eb);
+	if (!dbl && !f32) {
+		rc = cuda_grow((void **)&c->d_g64, &c->g64_cap, k * k,
+		    sizeof(double), eb);
+		if (rc == SPD_OK)
+			rc = cuda_rt(svd_kern_widen(c->d_g, SVD_KERN_F32, NULL,
+			    k * k, true, c->d_g64, c->stream),
+			    "svd_kern_widen", eb);
+		a = c->d_g64;
+		dbl = true;
+	}
 	if (rc == SPD_OK)
-		rc = host_grow((void **)&c->h_sv, &c->hsv_cap, g->k,
-		    sizeof(float), eb);
+		rc = cuda_syevd(c, a, k, dbl, &info, eb);
 	if (rc != SPD_OK)
 		return rc;
 	if (info != 0)
 		return spd_fail(eb, SPD_EINTERNAL, "cuda: %csyevd info %d",
-		    g->dbl ? 'D' : 'S', info);
-	return svd_from_eigen(c->h_w, g->dbl, g->k, c->h_sv,
-	    g->dbl ? "cuda: Dsyevd" : "cuda: Ssyevd", eb);
+		    dbl ? 'D' : 'S', info);
+	return svd_from_eigen(c->h_w, dbl, k, sv,
+	    dbl ? "cuda: Dsyevd" : "cuda: Ssyevd", eb);
 }
 
 /*
- * Widens the float32 Gram in d_g to float64 in place (through the host:
- * no kernels, so no nvcc), so the eigen-solve runs in float64. On the H200
- * cusolverDnSsyevd alone was 1e-5 to 5e-5 off the float64 SNR, over the
- * 1e-5 contract; the float32 Gram itself is as good as on the CPU.
+ * The route, for measurements only: SPECTRUMD_CUDA_EIG=f32 (float32 Gram
+ * and solve: fastest, not within 1e-5), f64 (float64 Gram and solve for
+ * every matrix) or, by default, mixed (float32 Gram, float64 solve).
  */
-static enum spd_err
-cuda_widen(struct cuda_ctx *c, struct cuda_geom *g, struct spd_errbuf *eb)
-{
-	size_t		n = g->k * g->k, i;
-	double		*d;
-	enum spd_err	rc;
+enum cuda_route { CUDA_MIXED, CUDA_F32, CUDA_F64 };
 
-	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, n, sizeof(float), eb);
-	if (rc == SPD_OK)
-		rc = host_grow(&c->h_buf, &c->hbuf_cap, n, sizeof(double), eb);
-	if (rc == SPD_OK)
-		rc = cuda_rt(cudaMemcpyAsync(c->h_tmp, c->d_g, n * sizeof(float),
-		    cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync", eb);
-	if (rc == SPD_OK)
-		rc = cuda_rt(cudaStreamSynchronize(c->stream),
-		    "cudaStreamSynchronize", eb);
-	if (rc != SPD_OK)
-		return rc;
-	d = c->h_buf;
-	for (i = 0; i < n; i++)
-		d[i] = c->h_tmp[i];
-	rc = cuda_grow(&c->d_g, &c->g_cap, n, sizeof(double), eb);
-	if (rc == SPD_OK)
-		rc = cuda_rt(cudaMemcpyAsync(c->d_g, d, n * sizeof(double),
-		    cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync", eb);
-	g->dbl = true;
-	return rc;
-}
-
-/*
- * The eigen-solve route, for measurements only: SPECTRUMD_CUDA_EIG=f32
- * (float32 Gram and solve: fastest, not within 1e-5), f64 (float64 Gram
- * and solve) or, by default, mixed (float32 Gram, float64 solve).
- */
-static int
+static enum cuda_route
 cuda_route(void)
 {
 	const char *e = getenv("SPECTRUMD_CUDA_EIG");
 
 	if (e != NULL && strcmp(e, "f32") == 0)
-		return 0;
+		return CUDA_F32;
 	if (e != NULL && strcmp(e, "f64") == 0)
-		return 2;
-	return 1;
+		return CUDA_F64;
+	return CUDA_MIXED;
 }
 
 /*
- * Singular values of m. The fast route (dbl false): float32 Gram, widened,
- * float64 solve (SPECTRUMD_CUDA_EIG may pick another, for measurements);
- * F64 matrices have none (SPD_EUNSUPPORTED). dbl: float64 throughout.
+ * Singular values of m into sv. The fast route (dbl false) is the mixed
+ * one (SPECTRUMD_CUDA_EIG may pick another); F64 matrices have none
+ * (SPD_EUNSUPPORTED, so svd.c asks for dbl). dbl: float64 throughout. On
+ * return nothing queued on the device reads the context's buffers.
  */
 static enum spd_err
 cuda_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
@@ -634,24 +689,24 @@ cuda_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 {
 	struct cuda_ctx	*c = ctx;
 	struct cuda_geom g;
+	enum cuda_route	 route = cuda_route();
 	enum spd_err	 rc;
-	int		 route = cuda_route();
 
-	if (!dbl && (m->dtype == DT_F64 || route == 2))
+	if (!dbl && (m->dtype == DT_F64 || route == CUDA_F64))
 		return SPD_EUNSUPPORTED;
-	g.trans = m->rows < m->cols;
-	g.k = g.trans ? m->rows : m->cols;
-	g.len = g.trans ? m->cols : m->rows;
+	svd_panels_init(&g.pl, m->rows, m->cols, CUDA_PANEL, CUDA_PANEL_MIN);
 	g.dbl = dbl;
 	rc = cuda_rt(cudaSetDevice(c->device), "cudaSetDevice", eb);
 	if (rc == SPD_OK)
 		rc = cuda_gram(c, m, &g, eb);
-	if (rc == SPD_OK && !dbl && route == 1)
-		rc = cuda_widen(c, &g, eb);
 	if (rc == SPD_OK)
-		rc = cuda_eig(c, &g, eb);
-	if (rc == SPD_OK)
-		memcpy(sv, c->h_sv, g.k * sizeof *sv);
+		rc = cuda_eig(c, &g, route == CUDA_F32, sv, eb);
+	if (rc != SPD_OK) {
+		/* A failed call may leave copies and kernels queued. */
+		(void)cudaStreamSynchronize(c->copy);
+		(void)cudaStreamSynchronize(c->stream);
+		(void)cudaGetLastError();
+	}
 	return rc;
 }
 

@@ -12,9 +12,10 @@ mkdir -p "$k/lib" "$k/tests/bench"
 cp "$b/spectrumd" "$k/"
 cp "$b/tests/spectrumd-fixture" "$b/tests/test_svd_cuda" "$k/tests/"
 cp "$b/tests/bench/svd_methods" "$k/tests/bench/"
-# Every library but glibc's and CUDA's (the GPU machine has its own).
+# Every library but glibc's, the C++ runtime's and CUDA's (the GPU machine has
+# its own, and torch there may need a newer libstdc++ than Debian 12's).
 ldd "$b/spectrumd" "$b/tests/bench/svd_methods" | awk '$3 ~ /^\// { print $3 }' |
-	grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so|cuda|cublas|cusolver' |
+	grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so|libstdc\+\+|libgcc_s|cuda|cublas|cusolver' |
 	sort -u | while read -r l; do cp -L "$l" "$k/lib/"; done
 tar -cJf "$out" -C "$k" .
 rm -rf "$k"
