@@ -163,6 +163,7 @@ start_worker(struct daemon *d, struct spd_errbuf *eb)
 	}
 	analyze_opts_init(&ao);
 	ao.backend = cfg_backend_name(d->cfg.backend);
+	ao.devices = d->cfg.devices;
 	ao.threads = d->cfg.threads;
 	ao.keep_spectra = d->cfg.keep_spectra;
 	ao.include_1d = d->cfg.include_1d;

@@ -51,6 +51,7 @@ static const char scan_usage[] =
 "  -o, --out DIR         output directory (default model_snr_results)\n"
 "  -t, --threads N       cores to use (default all)\n"
 "  -b, --backend B       auto, cpu or cuda (default auto)\n"
+"      --devices LIST    CUDA devices to use, e.g. 0,1 (default: all)\n"
 "  -f, --format F        stdout: table, json, yaml or regex (default table)\n"
 "      --group-experts   one type for all MoE experts of a kind\n"
 "      --include-1d      analyse 1-D weights as 1xd (SNR 1, as the reference)\n"
@@ -96,12 +97,14 @@ parse_format(const char *s, enum scan_format *out)
 static int
 parse_args(int argc, char **argv, struct scan_args *a)
 {
-	enum { O_GROUP = 256, O_1D, O_3D, O_NOEMB, O_NOSPEC, O_TIMINGS };
+	enum { O_GROUP = 256, O_1D, O_3D, O_NOEMB, O_NOSPEC, O_TIMINGS,
+	    O_DEVICES };
 	static const struct option opts[] = {
 		{ "top-percent", required_argument, NULL, 'p' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "backend", required_argument, NULL, 'b' },
+		{ "devices", required_argument, NULL, O_DEVICES },
 		{ "format", required_argument, NULL, 'f' },
 		{ "group-experts", no_argument, NULL, O_GROUP },
 		{ "include-1d", no_argument, NULL, O_1D },
@@ -147,6 +150,7 @@ parse_args(int argc, char **argv, struct scan_args *a)
 		case O_NOEMB: a->include_embeddings = false; break;
 		case O_NOSPEC: a->ao.keep_spectra = false; break;
 		case O_TIMINGS: a->timings = optarg; break;
+		case O_DEVICES: a->ao.devices = optarg; break;
 		case 'q': a->quiet = true; break;
 		case 'h':
 			fputs(scan_usage, stdout);

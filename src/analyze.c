@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -92,9 +93,49 @@ cuda_workers_per_device(void)
 }
 
 /*
+ * Parses the device list s ("0,2"; NULL or "" = every visible device) into
+ * dev[0..*n). Returns SPD_OK, or SPD_EINVAL when s is not distinct
+ * comma-separated ordinals or lists more than max.
+ */
+static enum spd_err
+parse_devices(const char *s, int *dev, unsigned max, unsigned *n,
+    struct spd_errbuf *eb)
+{
+	const char	*p = s;
+	char		*end;
+	unsigned long	 v;
+	unsigned	 i;
+
+	*n = 0;
+	if (s == NULL || *s == '\0')
+		return SPD_OK;
+	for (;;) {
+		if (*p < '0' || *p > '9')
+			break;
+		v = strtoul(p, &end, 10);
+		if (v > INT_MAX || *n == max)
+			break;
+		for (i = 0; i < *n && dev[i] != (int)v; i++)
+			;
+		if (i < *n)
+			break;
+		dev[(*n)++] = (int)v;
+		if (*end == '\0')
+			return SPD_OK;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	return spd_fail(eb, SPD_EINVAL, "devices \"%s\": want distinct CUDA "
+	    "device numbers, comma-separated, at most %u", s, max);
+}
+
+/*
  * Opens one backend for the first worker and decides the worker count: two
- * per CUDA device; on the CPU one worker whose BLAS uses every core (one
- * worker with 2 BLAS threads beat two 1-thread workers, DESIGN §6).
+ * per CUDA device (o->devices, or every visible one); on the CPU one worker
+ * whose BLAS uses every core (one worker with 2 BLAS threads beat two
+ * 1-thread workers, DESIGN §6). A listed device that cannot be opened is
+ * an error, not fewer workers.
  */
 enum spd_err
 analyzer_new(const struct analyze_opts *o, struct analyzer **out,
@@ -103,8 +144,12 @@ analyzer_new(const struct analyze_opts *o, struct analyzer **out,
 	struct analyzer	*a;
 	struct svd_opts	 so;
 	enum spd_err	 rc;
-	unsigned	 i, want = 1, per = 1;
+	int		 dev[ANALYZE_MAX_WORKERS];
+	unsigned	 i, ndev, want = 1, per = 1;
 
+	rc = parse_devices(o->devices, dev, ANALYZE_MAX_WORKERS, &ndev, eb);
+	if (rc != SPD_OK)
+		return rc;
 	a = calloc(1, sizeof *a);
 	if (a == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "analyzer: out of memory");
@@ -112,6 +157,7 @@ analyzer_new(const struct analyze_opts *o, struct analyzer **out,
 	memset(&so, 0, sizeof so);
 	so.backend = o->backend;
 	so.threads = o->threads != 0 ? o->threads : ncores();
+	so.device = ndev > 0 ? dev[0] : 0;
 	rc = svd_open(&so, &a->svd[0], eb);
 	if (rc != SPD_OK) {
 		free(a);
@@ -119,15 +165,22 @@ analyzer_new(const struct analyze_opts *o, struct analyzer **out,
 	}
 	a->nworkers = 1;
 	if (strcmp(svd_name(a->svd[0]), "cuda") == 0) {
+		if (ndev == 0)
+			for (; ndev < ANALYZE_MAX_WORKERS &&
+			    ndev < (unsigned)svd_cuda_devices(); ndev++)
+				dev[ndev] = (int)ndev;
 		per = cuda_workers_per_device();
-		want = (unsigned)svd_cuda_devices() * per;
+		want = ndev * per;
 		if (want > ANALYZE_MAX_WORKERS)
 			want = ANALYZE_MAX_WORKERS;
 	}
 	for (i = 1; i < want; i++) {
-		so.device = (int)(i / per);
-		if (svd_open(&so, &a->svd[i], NULL) != SPD_OK)
-			break;
+		so.device = dev[i / per];
+		rc = svd_open(&so, &a->svd[i], eb);
+		if (rc != SPD_OK) {
+			analyzer_free(a);
+			return rc;
+		}
 		a->nworkers++;
 	}
 	*out = a;

@@ -210,7 +210,9 @@ cuda_probe(struct spd_errbuf *eb)
 	if (e != cudaSuccess) {
 		(void)cudaGetLastError();
 		return spd_fail(eb, SPD_ENODEV,
-		    "cuda: no usable device (cudaGetDeviceCount: %s)",
+		    "cuda: no usable device%s (cudaGetDeviceCount: %s)",
+		    e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice ?
+		    ": no NVIDIA driver loaded or no GPU present" : "",
 		    cudaGetErrorString(e));
 	}
 	if (n < 1)

@@ -152,6 +152,46 @@ test_options(void)
 	report_free(r);
 }
 
+/* The device list: checked before any backend opens; cuda needs them. */
+static void
+test_devices(void)
+{
+	static const char *const bad[] = { "0,0", "x", "0,", ",1", "1;2",
+	    "-1", "99999999999" };
+	struct analyze_opts	 o;
+	struct analyzer		*a = NULL;
+	struct spd_errbuf	 eb;
+	size_t			 i;
+
+	analyze_opts_init(&o);
+	o.backend = "cpu";
+	for (i = 0; i < nitems(bad); i++) {
+		o.devices = bad[i];
+		eb.msg[0] = '\0';
+		ok(analyzer_new(&o, &a, &eb) == SPD_EINVAL &&
+		    strstr(eb.msg, bad[i]) != NULL, "devices \"%s\" refused: "
+		    "%s", bad[i], eb.msg);
+	}
+	o.devices = "1,0";
+	ok(analyzer_new(&o, &a, &eb) == SPD_OK &&
+	    strcmp(analyzer_backend(a), "cpu") == 0,
+	    "devices \"1,0\" is accepted, and unused by cpu");
+	analyzer_free(a);
+	a = NULL;
+	if (svd_cuda_devices() == 0) {
+		o.backend = "cuda";
+		o.devices = "0";
+		ok(analyzer_new(&o, &a, &eb) == SPD_ENODEV,
+		    "cuda without a device: SPD_ENODEV (%s)", eb.msg);
+	} else {
+		o.backend = "cuda";
+		o.devices = "1023";
+		ok(analyzer_new(&o, &a, &eb) == SPD_ENODEV &&
+		    strstr(eb.msg, "1023") != NULL,
+		    "cuda device 1023: SPD_ENODEV (%s)", eb.msg);
+	}
+}
+
 static void
 test_nan_cancel_missing(void)
 {
@@ -301,6 +341,7 @@ main(void)
 	write_ckpt("nan", 1, "model.layers.0.self_attn.v_proj.weight");
 	test_llama();
 	test_options();
+	test_devices();
 	test_nan_cancel_missing();
 	test_3d();
 	test_truncated_under_us();

@@ -15,6 +15,7 @@
 
 struct analyze_opts {
 	const char	*backend;	/* auto|cpu|cuda */
+	const char	*devices;	/* cuda ordinals "0,1"; NULL/"" = all */
 	unsigned	 threads;	/* cores to use; 0 = all */
 	bool		 keep_spectra;	/* default true */
 	bool		 include_1d;	/* 1-D weights as 1×d, SNR 1 */
