@@ -302,7 +302,7 @@ EOF
 	t1=$(date +%s.%N)
 	echo "fixture written: $(du -sh "$E2E/7b" | cut -f1) in" \
 	    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
-	for w in ${WORKERS-2 1}; do
+	for w in ${WORKERS-1 2 4}; do
 		echo "workers per device: $w"
 		# shellcheck disable=SC2016
 		SPECTRUMD_CUDA_WORKERS=$w "$PY" - "$SPD" "$E2E" "$BE" <<'EOF' || status=1
