@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "spectrumd/analyze.h"
+#include "spectrumd/svd.h"
 #include "fixture.h"
 #include "tap.h"
 
