@@ -230,6 +230,28 @@ svd_panel_pack(const struct svd_panels *p, const void *data, size_t esz,
 	return bad;
 }
 
+size_t
+svd_count_nonfinite(const struct svd_matrix *m, float *buf, size_t cap)
+{
+	const unsigned char	*src = m->data;
+	size_t			 n = m->rows * m->cols, off, b, bad = 0;
+	size_t			 esz = dtype_bits(m->dtype) / 8;
+	double			 d;
+
+	if (m->dtype == DT_F64) {
+		for (off = 0; off < n; off++) {
+			memcpy(&d, src + off * esz, sizeof d);
+			bad += !isfinite(d);
+		}
+		return bad;
+	}
+	for (off = 0; off < n; off += b) {
+		b = n - off < cap ? n - off : cap;
+		bad += tensor_to_f32(src + off * esz, m->dtype, b, buf);
+	}
+	return bad;
+}
+
 /* Ascending eigenvalues → descending singular values (svd_backend.h). */
 enum spd_err
 svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,

@@ -80,6 +80,14 @@ size_t	svd_panel_pack(const struct svd_panels *p, const void *data,
 	    size_t esz, size_t dsz, size_t j0, size_t n, svd_put_fn put,
 	    void *arg, void *dst);
 
+/*
+ * Counts the NaN/Inf values of m on the host, converting at most cap
+ * elements at a time into buf (F64 is checked as float64: values beyond
+ * float32's range are not Inf there). For the rare matrix whose Gram
+ * trace is not finite.
+ */
+size_t	svd_count_nonfinite(const struct svd_matrix *m, float *buf, size_t cap);
+
 extern const struct svd_backend svd_cpu_backend;
 #ifdef HAVE_CUDA
 extern const struct svd_backend svd_cuda_backend;

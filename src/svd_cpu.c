@@ -217,30 +217,6 @@ cpu_trace(const struct cpu_ctx *c, const struct cpu_geom *g)
 	return t;
 }
 
-/* Counts the NaN/Inf values of m, converting a bounded chunk at a time. */
-static enum spd_err
-cpu_count_bad(struct cpu_ctx *c, const struct svd_matrix *m, size_t *bad,
-    struct spd_errbuf *eb)
-{
-	/* F64 is checked as float64: huge finite values are not Inf here. */
-	struct cpu_put_arg	 a = { c, m->dtype, m->dtype == DT_F64 };
-	const unsigned char	*src = m->data;
-	size_t			 n = m->rows * m->cols, off, b;
-	size_t			 esz = dtype_bits(m->dtype) / 8;
-	enum spd_err		 rc;
-
-	b = n < CPU_PANEL_ELEMS ? n : CPU_PANEL_ELEMS;
-	rc = cpu_grow(&c->panel, &c->panel_cap, b,
-	    a.dbl ? sizeof(double) : sizeof(float), eb);
-	if (rc != SPD_OK)
-		return rc;
-	*bad = 0;
-	for (off = 0; off < n; off += b)
-		*bad += cpu_put(&a, src + off * esz, n - off < b ? n - off : b,
-		    c->panel);
-	return SPD_OK;
-}
-
 /* Accumulates the Gram matrix over converted panels; counts NaN/Inf. */
 static enum spd_err
 cpu_gram_panels(struct cpu_ctx *c, const struct svd_matrix *m,
@@ -296,9 +272,11 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 		return rc;
 	/* NaN/Inf anywhere reaches the diagonal: check it, then the data. */
 	if (bad == 0 && !isfinite(cpu_trace(c, g))) {
-		rc = cpu_count_bad(c, m, &bad, eb);
+		rc = cpu_grow(&c->panel, &c->panel_cap, CPU_PANEL_ELEMS,
+		    sizeof(float), eb);
 		if (rc != SPD_OK)
 			return rc;
+		bad = svd_count_nonfinite(m, c->panel, CPU_PANEL_ELEMS);
 		if (bad == 0)
 			return spd_fail(eb, SPD_EUNSUPPORTED,
 			    "cpu: sum of squares overflows %s",

@@ -388,35 +388,6 @@ cuda_lut(struct cuda_ctx *c, enum dtype dt, struct spd_errbuf *eb)
 	return rc;
 }
 
-/* Counts the NaN/Inf values of m on the host, a panel's worth at a time. */
-static enum spd_err
-cuda_count_bad(struct cuda_ctx *c, const struct svd_matrix *m, size_t *bad,
-    struct spd_errbuf *eb)
-{
-	const unsigned char	*src = m->data;
-	size_t			 n = m->rows * m->cols, esz, off, b, i;
-	enum spd_err		 rc;
-
-	*bad = 0;
-	esz = dtype_bits(m->dtype) / 8;
-	if (m->dtype == DT_F64) {
-		for (i = 0; i < n; i++) {
-			double d;
-
-			memcpy(&d, src + i * esz, sizeof d);
-			*bad += !isfinite(d);
-		}
-		return SPD_OK;
-	}
-	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_PANEL,
-	    sizeof(float), eb);
-	for (off = 0; rc == SPD_OK && off < n; off += b) {
-		b = n - off < CUDA_PANEL ? n - off : CUDA_PANEL;
-		*bad += tensor_to_f32(src + off * esz, m->dtype, b, c->h_tmp);
-	}
-	return rc;
-}
-
 /* svd_put_fn for the pinned panels: a plain copy of arg's size_t bytes. */
 static size_t
 cuda_put(void *arg, const unsigned char *src, size_t n, void *dst)
@@ -566,7 +537,10 @@ cuda_gram(struct cuda_ctx *c, const struct svd_matrix *m,
 		rc = cuda_trace(c, g, &tr, eb);
 	if (rc != SPD_OK || isfinite(tr))
 		return rc;
-	rc = cuda_count_bad(c, m, &bad, eb);
+	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_PANEL,
+	    sizeof(float), eb);
+	if (rc == SPD_OK)
+		bad = svd_count_nonfinite(m, c->h_tmp, CUDA_PANEL);
 	if (rc == SPD_OK && bad == 0)
 		return spd_fail(eb, SPD_EUNSUPPORTED,
 		    "cuda: sum of squares overflows %s",
