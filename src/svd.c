@@ -230,6 +230,29 @@ svd_panel_pack(const struct svd_panels *p, const void *data, size_t esz,
 	return bad;
 }
 
+enum spd_err
+svd_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
+{
+	size_t	 bytes;
+	void	*q;
+
+	if (__builtin_mul_overflow(n, esz, &bytes))
+		return spd_fail(eb, SPD_ENOMEM, "svd: %zu × %zu bytes overflow",
+		    n, esz);
+	if (bytes <= *cap)
+		return SPD_OK;
+	free(*p);
+	*p = NULL;
+	*cap = 0;
+	q = malloc(bytes);
+	if (q == NULL)
+		return spd_fail(eb, SPD_ENOMEM,
+		    "svd: cannot allocate %zu bytes", bytes);
+	*p = q;
+	*cap = bytes;
+	return SPD_OK;
+}
+
 size_t
 svd_count_nonfinite(const struct svd_matrix *m, float *buf, size_t cap)
 {

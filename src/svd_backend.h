@@ -88,6 +88,13 @@ size_t	svd_panel_pack(const struct svd_panels *p, const void *data,
  */
 size_t	svd_count_nonfinite(const struct svd_matrix *m, float *buf, size_t cap);
 
+/*
+ * Makes the host buffer *p hold n × esz bytes (malloc; contents are not
+ * kept), for the backends' per-context buffers. SPD_OK or SPD_ENOMEM.
+ */
+enum spd_err	svd_grow(void **p, size_t *cap, size_t n, size_t esz,
+		    struct spd_errbuf *eb);
+
 extern const struct svd_backend svd_cpu_backend;
 #ifdef HAVE_CUDA
 extern const struct svd_backend svd_cuda_backend;

@@ -66,30 +66,6 @@ struct cpu_geom {
 	bool			dbl;	/* float64 instead of float32 */
 };
 
-/* Makes *p hold at least n elements of esz bytes; contents are not kept. */
-static enum spd_err
-cpu_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
-{
-	size_t	 bytes;
-	void	*q;
-
-	if (__builtin_mul_overflow(n, esz, &bytes))
-		return spd_fail(eb, SPD_ENOMEM, "cpu: %zu × %zu bytes overflow",
-		    n, esz);
-	if (bytes <= *cap)
-		return SPD_OK;
-	free(*p);
-	*p = NULL;
-	*cap = 0;
-	q = malloc(bytes);
-	if (q == NULL)
-		return spd_fail(eb, SPD_ENOMEM,
-		    "cpu: cannot allocate %zu bytes", bytes);
-	*p = q;
-	*cap = bytes;
-	return SPD_OK;
-}
-
 /* The CPU backend is always usable. */
 static enum spd_err
 cpu_probe(struct spd_errbuf *eb)
@@ -228,9 +204,9 @@ cpu_gram_panels(struct cpu_ctx *c, const struct svd_matrix *m,
 	size_t			b = g->pl.b, k = g->pl.k, n, j0;
 	enum spd_err		rc;
 
-	rc = cpu_grow(&c->panel, &c->panel_cap, b * k, dsz, eb);
+	rc = svd_grow(&c->panel, &c->panel_cap, b * k, dsz, eb);
 	if (rc == SPD_OK && g->dbl && m->dtype != DT_F64)
-		rc = cpu_grow((void **)&c->tmp, &c->tmp_cap, b * k,
+		rc = svd_grow((void **)&c->tmp, &c->tmp_cap, b * k,
 		    sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;
@@ -258,7 +234,7 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 	size_t		bad = 0;
 	enum spd_err	rc;
 
-	rc = cpu_grow(&c->gram, &c->gram_cap, g->pl.k * g->pl.k, esz, eb);
+	rc = svd_grow(&c->gram, &c->gram_cap, g->pl.k * g->pl.k, esz, eb);
 	if (rc != SPD_OK)
 		return rc;
 	/*
@@ -272,7 +248,7 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 		return rc;
 	/* NaN/Inf anywhere reaches the diagonal: check it, then the data. */
 	if (bad == 0 && !isfinite(cpu_trace(c, g))) {
-		rc = cpu_grow(&c->panel, &c->panel_cap, CPU_PANEL_ELEMS,
+		rc = svd_grow(&c->panel, &c->panel_cap, CPU_PANEL_ELEMS,
 		    sizeof(float), eb);
 		if (rc != SPD_OK)
 			return rc;
@@ -313,14 +289,14 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 		return spd_fail(eb, SPD_EINTERNAL,
 		    "cpu: %csyevd workspace query failed (info %d)",
 		    g->dbl ? 'd' : 's', (int)info);
-	rc = cpu_grow(&c->w, &c->w_cap, g->pl.k, esz, eb);
+	rc = svd_grow(&c->w, &c->w_cap, g->pl.k, esz, eb);
 	if (rc == SPD_OK)
-		rc = cpu_grow(&c->work, &c->work_cap, (size_t)lw, esz, eb);
+		rc = svd_grow(&c->work, &c->work_cap, (size_t)lw, esz, eb);
 	if (rc == SPD_OK)
-		rc = cpu_grow((void **)&c->iwork, &c->iwork_cap, (size_t)liw,
+		rc = svd_grow((void **)&c->iwork, &c->iwork_cap, (size_t)liw,
 		    sizeof(lapack_int), eb);
 	if (rc == SPD_OK)
-		rc = cpu_grow((void **)&c->sv, &c->sv_cap, g->pl.k,
+		rc = svd_grow((void **)&c->sv, &c->sv_cap, g->pl.k,
 		    sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;

@@ -163,30 +163,6 @@ cuda_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
 	return rc;
 }
 
-/* Makes the host buffer *p hold n × esz bytes; contents are not kept. */
-static enum spd_err
-host_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
-{
-	size_t	 bytes;
-	void	*q;
-
-	if (__builtin_mul_overflow(n, esz, &bytes))
-		return spd_fail(eb, SPD_ENOMEM,
-		    "cuda: %zu × %zu bytes overflow", n, esz);
-	if (bytes <= *cap)
-		return SPD_OK;
-	free(*p);
-	*p = NULL;
-	*cap = 0;
-	q = malloc(bytes);
-	if (q == NULL)
-		return spd_fail(eb, SPD_ENOMEM,
-		    "cuda: cannot allocate %zu bytes", bytes);
-	*p = q;
-	*cap = bytes;
-	return SPD_OK;
-}
-
 int
 svd_cuda_count(void)
 {
@@ -359,7 +335,7 @@ cuda_lut(struct cuda_ctx *c, enum dtype dt, struct spd_errbuf *eb)
 
 	if (c->lut_dt == dt)
 		return SPD_OK;
-	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_LUT,
+	rc = svd_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_LUT,
 	    sizeof(float), eb);
 	if (rc != SPD_OK)
 		return rc;
@@ -503,7 +479,7 @@ cuda_trace(struct cuda_ctx *c, const struct cuda_geom *g, double *trace,
 	size_t		k = g->pl.k;
 	enum spd_err	rc;
 
-	rc = host_grow(&c->h_w, &c->hw_cap, k, esz, eb);
+	rc = svd_grow(&c->h_w, &c->hw_cap, k, esz, eb);
 	if (rc == SPD_OK)
 		rc = cuda_blas(cublasGetVectorAsync((int)k, (int)esz, c->d_g,
 		    (int)k + 1, c->h_w, 1, c->stream), "cublasGetVectorAsync",
@@ -537,7 +513,7 @@ cuda_gram(struct cuda_ctx *c, const struct svd_matrix *m,
 		rc = cuda_trace(c, g, &tr, eb);
 	if (rc != SPD_OK || isfinite(tr))
 		return rc;
-	rc = host_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_PANEL,
+	rc = svd_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_PANEL,
 	    sizeof(float), eb);
 	if (rc == SPD_OK)
 		bad = svd_count_nonfinite(m, c->h_tmp, CUDA_PANEL);
@@ -584,7 +560,7 @@ cuda_syevd(struct cuda_ctx *c, void *a, size_t k, bool dbl, int *info,
 		    c->d_work, lw, c->d_info), dbl ? "cusolverDnDsyevd" :
 		    "cusolverDnSsyevd", eb);
 	if (rc == SPD_OK)
-		rc = host_grow(&c->h_w, &c->hw_cap, k, esz, eb);
+		rc = svd_grow(&c->h_w, &c->hw_cap, k, esz, eb);
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaMemcpyAsync(c->h_w, c->d_w, k * esz,
 		    cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync", eb);
