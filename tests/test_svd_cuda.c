@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "spectrumd/common.h"
+#include "spectrumd/snr.h"
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
 #include "tap.h"
@@ -126,38 +127,13 @@ make(size_t r, size_t c, enum dtype dt)
 	return p;
 }
 
-/* Linear-interpolated quantile of descending s (numpy's default). */
-static double
-quantile(const float *s, size_t k, double q)
-{
-	double	pos = q * (double)(k - 1), fl = floor(pos);
-	size_t	lo = (size_t)fl, hi = lo + 1 < k ? lo + 1 : lo;
-
-	return s[k - 1 - lo] + (pos - fl) * ((double)s[k - 1 - hi] -
-	    s[k - 1 - lo]);
-}
-
-/* The Spectrum SNR of DESIGN.md §1, in double. */
+/* The library's SNR of descending s (tested against DESIGN §1 in test_snr). */
 static double
 snr(const float *s, size_t k, size_t r, size_t c)
 {
-	double	tau, sig = 0, noi = 0;
-	size_t	i, nn = 0;
+	struct snr_result res;
 
-	tau = (quantile(s, k, .75) - quantile(s, k, .25)) / 1.349 *
-	    (1 + sqrt((double)k / (double)(r > c ? r : c)));
-	for (i = 0; i < k; i++)
-		if (s[i] > tau)
-			sig += s[i];
-		else {
-			noi += s[i];
-			nn++;
-		}
-	if (nn == 0)
-		noi = 1;
-	if (noi == 0 || s[0] == 0)
-		return INFINITY;
-	return sig / noi / s[0];
+	return snr_compute(s, k, r, c, &res) == SPD_OK ? res.snr : NAN;
 }
 
 /*
