@@ -11,7 +11,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends build-essential \
 		autoconf automake libtool pkg-config libmicrohttpd-dev \
-		libcjson-dev libsqlite3-dev libopenblas-dev liblapacke-dev >/dev/null
+		libcjson-dev libsqlite3-dev libpcre2-dev libopenblas-dev liblapacke-dev \
+		>/dev/null
 	command -v npm >/dev/null ||
 		apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi

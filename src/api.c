@@ -31,7 +31,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 #include <cjson/cJSON.h>
 
 #include "spectrumd/api.h"
+#include "spectrumd/match.h"
 #include "spectrumd/select.h"
 #include "spectrumd/store.h"
 
@@ -50,7 +50,6 @@
 #define API_MAX_WAIT		300		/* seconds of a long poll */
 #define API_MAX_POINTS		100000		/* max_points upper bound */
 #define API_MAX_HIST		2000000		/* history points collected */
-#define API_MAX_TOKEN		4096		/* Authorization header bytes */
 
 static const char CT_JSON[] = "application/json";
 static const char CT_HTML[] = "text/html; charset=utf-8";
@@ -237,6 +236,24 @@ reply_owned(struct api_resp *resp, int status, const char *ctype, char *body,
 		resp->cache_control = CC_NOSTORE;
 }
 
+/*
+ * Prints root (not deleted) as JSON text that is valid UTF-8: cJSON copies
+ * string bytes as they are, and a request can carry any bytes (%ff) into
+ * an echoed value, so ill-formed ones become U+FFFD. NULL without memory.
+ */
+static char *
+json_text(const cJSON *root)
+{
+	char	*s = cJSON_PrintUnformatted(root), *t;
+	size_t	 n;
+
+	if (s == NULL || spd_utf8_valid(s, n = strlen(s)))
+		return s;
+	t = spd_utf8_scrub(s, n);
+	free(s);
+	return t;
+}
+
 /* Serialises root (always deleted) as the body. */
 static enum spd_err
 reply_json(struct api_resp *resp, int status, cJSON *root)
@@ -245,7 +262,7 @@ reply_json(struct api_resp *resp, int status, cJSON *root)
 
 	if (root == NULL)
 		return SPD_ENOMEM;
-	s = cJSON_PrintUnformatted(root);
+	s = json_text(root);
 	cJSON_Delete(root);
 	if (s == NULL)
 		return SPD_ENOMEM;
@@ -269,7 +286,7 @@ api_error(struct api_resp *resp, int status, const char *code,
 	    (err = cJSON_AddObjectToObject(root, "error")) != NULL &&
 	    cJSON_AddStringToObject(err, "code", code) != NULL &&
 	    cJSON_AddStringToObject(err, "message", message) != NULL)
-		s = cJSON_PrintUnformatted(root);
+		s = json_text(root);
 	cJSON_Delete(root);
 	if (s == NULL)
 		reply_static(resp, 503, CT_JSON, oom_body, sizeof oom_body - 1);
@@ -611,15 +628,19 @@ api_events(struct ctx *c)
 	return SPD_OK;
 }
 
-/* Compares a and the secret b in time independent of b's contents. */
+/*
+ * Compares the whole of a with the secret b, of any length, in time that
+ * depends on the length of a alone: every byte of a is looked at, and a
+ * prefix of b (or b plus more) is no match.
+ */
 static bool
 ct_equal(const char *a, const char *b)
 {
-	size_t		la = strnlen(a, API_MAX_TOKEN), lb = strlen(b), i;
+	size_t		la = strlen(a), lb = strlen(b), i;
 	unsigned char	d = la != lb;
 
-	for (i = 0; i < lb; i++)
-		d |= (unsigned char)((i < la ? a[i] : 0) ^ b[i]);
+	for (i = 0; i < la; i++)
+		d |= (unsigned char)(a[i] ^ b[i < lb ? i : 0]);
 	return d == 0;
 }
 
@@ -965,8 +986,11 @@ struct hist {
 	struct hseries	*s;
 	size_t		 n, cap;
 	size_t		 total;
-	const regex_t	*re;		/* NULL: every module */
-	bool		 oom, toobig;
+	struct match	*re;		/* NULL: every module */
+	struct spd_errbuf reeb;		/* why re failed */
+	char		*last;		/* the module re last tested */
+	bool		 last_in;	/* and whether it matched */
+	bool		 oom, toobig, badre;
 };
 
 static const char *const hist_metrics[] = {
@@ -1009,6 +1033,30 @@ hist_series(struct hist *h, const struct hist_row *r)
 	return s->module != NULL && s->type != NULL;
 }
 
+/*
+ * True when module passes ?match=. Rows come grouped by module, so each
+ * module is tested once; a pattern over its limits sets h->badre.
+ */
+static bool
+hist_wanted(struct hist *h, const char *module)
+{
+	int m;
+
+	if (h->re == NULL)
+		return true;
+	if (h->last != NULL && strcmp(h->last, module) == 0)
+		return h->last_in;
+	free(h->last);
+	if ((h->last = strdup(module)) == NULL) {
+		h->oom = true;
+		return false;
+	}
+	if ((m = match_test(h->re, module, &h->reeb)) < 0)
+		h->badre = true;
+	h->last_in = m > 0;
+	return h->last_in;
+}
+
 /* Collects one history point (store_history callback). */
 static int
 hist_cb(void *arg, const struct hist_row *r)
@@ -1016,9 +1064,8 @@ hist_cb(void *arg, const struct hist_row *r)
 	struct hist	*h = arg;
 	struct hseries	*s;
 
-	if (r->module == NULL ||
-	    (h->re != NULL && regexec(h->re, r->module, 0, NULL, 0) != 0))
-		return 0;
+	if (r->module == NULL || !hist_wanted(h, r->module))
+		return h->badre || h->oom;
 	if (h->total++ >= API_MAX_HIST) {
 		h->toobig = true;
 		return 1;
@@ -1050,6 +1097,10 @@ hist_cleanup(struct hist *h)
 	free(h->s);
 	h->s = NULL;
 	h->n = h->cap = 0;
+	free(h->last);
+	h->last = NULL;
+	match_free(h->re);
+	h->re = NULL;
 }
 
 /*
@@ -1169,23 +1220,15 @@ hist_reply_csv(struct ctx *c, const struct hist *h)
 	return SPD_OK;
 }
 
-/* Compiles ?match= (extended POSIX, no sub-matches) when given. */
+/* Compiles ?match= (PCRE2, bounded: see match.h) into h when given. */
 static enum spd_err
-compile_match(struct ctx *c, regex_t *re, bool *have)
+compile_match(struct ctx *c, struct hist *h)
 {
-	const char	*pat = arg(c, "match");
-	char		 why[128];
-	int		 e;
+	const char *pat = arg(c, "match");
 
-	*have = false;
 	if (pat == NULL)
 		return SPD_OK;
-	if ((e = regcomp(re, pat, REG_EXTENDED | REG_NOSUB)) != 0) {
-		regerror(e, re, why, sizeof why);
-		return spd_fail(c->eb, SPD_EINVAL, "match: %s", why);
-	}
-	*have = true;
-	return SPD_OK;
+	return match_new(pat, &h->re, c->eb);
 }
 
 /* GET /history?run&match&type&metric&format&max_points. */
@@ -1194,10 +1237,8 @@ api_history(struct ctx *c)
 {
 	struct run_ref		run = { 0 };
 	struct hist		h = { 0 };
-	regex_t			re;
 	unsigned long long	maxp;
 	size_t			metric, fmt, i;
-	bool			have_re = false;
 	enum spd_err		rc;
 
 	if (!arg_enum(c, "metric", hist_metrics, &metric) ||
@@ -1205,13 +1246,14 @@ api_history(struct ctx *c)
 		return SPD_EINVAL;
 	if ((rc = arg_num(c, "max_points", 2, API_MAX_POINTS, API_MAX_POINTS,
 	    &maxp)) != SPD_OK ||
-	    (rc = compile_match(c, &re, &have_re)) != SPD_OK ||
+	    (rc = compile_match(c, &h)) != SPD_OK ||
 	    (rc = resolve_run(c, &run)) != SPD_OK)
 		goto out;
-	h.re = have_re ? &re : NULL;
 	rc = store_history(c->st, run.id, arg(c, "type"), hist_metrics[metric],
 	    hist_cb, &h, c->eb);
-	if (h.toobig)
+	if (h.badre)
+		rc = spd_fail(c->eb, SPD_EINVAL, "%s", h.reeb.msg);
+	else if (h.toobig)
 		rc = spd_fail(c->eb, SPD_EINVAL, "more than %d points: narrow "
 		    "the history with match= or type=", API_MAX_HIST);
 	else if (h.oom || rc == SPD_ECANCELED)
@@ -1226,8 +1268,6 @@ api_history(struct ctx *c)
 		rc = hist_reply_csv(c, &h);
 out:
 	hist_cleanup(&h);
-	if (have_re)
-		regfree(&re);
 	free(run.name);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,4 +114,78 @@ spd_memstream_finish(FILE *fp, char **bufp)
 		return NULL;
 	}
 	return *bufp;
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (n bytes left), or 0:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629).
+ */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t		len, i;
+	unsigned	lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (p[0] == 0xe0)
+		lo = 0xa0;		/* overlong */
+	else if (p[0] == 0xed)
+		hi = 0x9f;		/* surrogates */
+	else if (p[0] == 0xf0)
+		lo = 0x90;		/* overlong */
+	else if (p[0] == 0xf4)
+		hi = 0x8f;		/* above U+10FFFF */
+	if (len > n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* True when s[0..n) is well-formed UTF-8. */
+bool
+spd_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i, k;
+
+	for (i = 0; i < n; i += k)
+		if ((k = utf8_seq(p + i, n - i)) == 0)
+			return false;
+	return true;
+}
+
+/* A malloc'ed copy of s[0..n) with each ill-formed byte as U+FFFD. */
+char *
+spd_utf8_scrub(const char *s, size_t n)
+{
+	static const char	 repl[] = "\xef\xbf\xbd";
+	const unsigned char	*p = (const unsigned char *)s;
+	char			*out, *o;
+	size_t			 i, k;
+
+	if (n > (SIZE_MAX - 1) / 3 || (out = malloc(n * 3 + 1)) == NULL)
+		return NULL;
+	for (i = 0, o = out; i < n; i += k) {
+		if ((k = utf8_seq(p + i, n - i)) == 0) {
+			memcpy(o, repl, 3);
+			o += 3;
+			k = 1;
+		} else {
+			memcpy(o, s + i, k);
+			o += k;
+		}
+	}
+	*o = '\0';
+	return out;
 }

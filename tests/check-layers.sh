@@ -24,6 +24,7 @@ check 'sqlite3\.h' src/store.c
 check 'lapacke\.h|cblas\.h' src/svd_cpu.c
 check 'cusolverDn\.h|cublas_v2\.h|cuda_runtime\.h' src/svd_cuda.c
 check 'sys/inotify\.h' src/watch.c
+check 'pcre2\.h' src/match.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
     src/select.c src/api.c src/watch.c src/cfg.c \
     daemon/worker.c

@@ -988,6 +988,45 @@ write_file(const char *d, const char *name, const char *text)
 	}
 }
 
+/* Bytes that are not UTF-8 never reach a JSON body as they are. */
+static void
+test_utf8(void)
+{
+	static const struct {
+		const char	*in, *out;
+	} cases[] = {
+		{ "plain", "plain" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", NULL },
+		{ "\xff\xfe", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "a\xc3(", "a\xef\xbf\xbd(" },		/* cut sequence */
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },	/* overlong */
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+		    "\xef\xbf\xbd" },			/* > U+10FFFF */
+	};
+	struct api_resp	 r = { 0 };
+	char		*s;
+	size_t		 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		const char *want = cases[i].out != NULL ? cases[i].out :
+		    cases[i].in;
+
+		s = spd_utf8_scrub(cases[i].in, strlen(cases[i].in));
+		ok(s != NULL && strcmp(s, want) == 0 &&
+		    spd_utf8_valid(s, strlen(s)) &&
+		    spd_utf8_valid(cases[i].in, strlen(cases[i].in)) ==
+		    (cases[i].out == NULL || strcmp(cases[i].in, want) == 0),
+		    "utf8 case %zu scrubbed as expected", i);
+		free(s);
+	}
+	api_error(&r, 404, "not_found", "unknown run '\xff\xfe'");
+	ok(r.status == 404 && spd_utf8_valid(r.body, r.len) &&
+	    strstr(r.body, "\xef\xbf\xbd\xef\xbf\xbd") != NULL,
+	    "an error echoing bytes that are not UTF-8 is valid UTF-8 JSON");
+	api_resp_cleanup(&r);
+}
+
 /* The static whitelist, and the placeholder without a dashboard. */
 static void
 test_static(struct api_config *cfg)
@@ -1090,6 +1129,7 @@ main(void)
 		test_metrics(a);
 	}
 	test_static(&cfg);
+	test_utf8();
 	api_free(a);
 	store_close(rw);
 	hub_free(hub);

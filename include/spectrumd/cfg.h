@@ -23,7 +23,7 @@
 
 #define CFG_MAX_RUNS	256
 #define CFG_MAX_FILE	(1u << 20)	/* bytes of a config file */
-#define CFG_MAX_LINE	4096		/* bytes of one line */
+#define CFG_MAX_LINE	65536		/* bytes of one line (long api_token) */
 #define CFG_MAX_NAME	128		/* bytes of a run name */
 
 enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_CPU, CFG_BACKEND_CUDA };

@@ -63,6 +63,16 @@ const char	*spd_shown(const char *name, char *buf, size_t size);
  */
 char		*spd_memstream_finish(FILE *fp, char **bufp);
 
+/* True when s[0..n) is well-formed UTF-8 (RFC 3629). */
+bool		 spd_utf8_valid(const char *s, size_t n);
+
+/*
+ * Returns a malloc'ed, NUL-terminated copy of s[0..n) in which every byte
+ * that is not part of a well-formed UTF-8 sequence is replaced by U+FFFD,
+ * or NULL on allocation failure.
+ */
+char		*spd_utf8_scrub(const char *s, size_t n);
+
 /* Monotonic seconds, for timings. */
 double		 spd_now(void);
 
