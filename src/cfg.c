@@ -876,12 +876,22 @@ flag_classify(const char *arg, struct flag *fl)
 		fl->kind = FK_BOOL_OFF;
 }
 
-/* True when the flag takes the next argument as its value. */
+/*
+ * True when the flag takes the next argument (next, NULL at the end) as
+ * its value: a key always, a boolean key when next is a boolean word
+ * ("--include-embeddings false" as well as "--include-embeddings").
+ */
 static bool
-flag_takes_next(const struct flag *fl)
+flag_takes_next(const struct flag *fl, const char *next)
 {
-	return fl->inline_val == NULL && (fl->kind == FK_CONFIG ||
-	    fl->kind == FK_WATCH || fl->kind == FK_KEY);
+	bool b;
+
+	if (fl->inline_val != NULL)
+		return false;
+	if (fl->kind == FK_BOOL_ON)
+		return next != NULL && parse_bool(next, &b);
+	return fl->kind == FK_CONFIG || fl->kind == FK_WATCH ||
+	    fl->kind == FK_KEY;
 }
 
 /* Adds a run from "--watch [NAME=]DIR". */
@@ -941,8 +951,9 @@ static enum spd_err
 args_prescan(int argc, char *const argv[], enum cfg_cmd *cmd,
     const char **config, struct spd_errbuf *eb)
 {
-	struct flag	fl;
-	int		i;
+	const char	*next;
+	struct flag	 fl;
+	int		 i;
 
 	*cmd = CFG_CMD_RUN;
 	*config = NULL;
@@ -953,7 +964,8 @@ args_prescan(int argc, char *const argv[], enum cfg_cmd *cmd,
 			    CFG_CMD_VERSION;
 			return SPD_OK;
 		}
-		if (flag_takes_next(&fl) && ++i >= argc)
+		next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (flag_takes_next(&fl, next) && ++i >= argc)
 			return spd_fail(eb, SPD_EINVAL, "%s needs a value",
 			    argv[i - 1]);
 		if (fl.kind != FK_CONFIG)
@@ -990,7 +1002,8 @@ cfg_parse_args(struct cfg *c, int argc, char *const argv[],
 			    "unexpected argument", argv[i]);
 		arg = argv[i];
 		val = fl.inline_val;
-		if (flag_takes_next(&fl))
+		if (flag_takes_next(&fl, i + 1 < argc ? argv[i + 1] :
+		    NULL))
 			val = argv[++i];	/* prescan checked i < argc */
 		else if (val == NULL)
 			val = "true";

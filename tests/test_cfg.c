@@ -291,6 +291,17 @@ test_args(void)
 	    "--include-1d, --no-backfill, --keep-spectra=false");
 	cfg_cleanup(&c);
 
+	ok(args(&c, &cmd, &eb, "--include-embeddings", "false", "--backfill",
+	    "no", "--keep-spectra", "--split-3d", "--watch", "/r", NULL) ==
+	    SPD_OK && !c.include_embeddings && !c.backfill && c.keep_spectra &&
+	    c.split_3d && cfg_run_find(&c, "r") != NULL,
+	    "boolean flags take a following true/false word, or stand alone");
+	cfg_cleanup(&c);
+	ok(args(&c, &cmd, &eb, "--include-embeddings", "maybe", NULL) ==
+	    SPD_EINVAL && has(&eb, "unexpected argument 'maybe'"),
+	    "a boolean flag leaves a non-boolean word alone: %s", eb.msg);
+	cfg_cleanup(&c);
+
 	ok(args(&c, &cmd, &eb, "--log-level", "err", "-v", NULL) == SPD_OK &&
 	    c.log_level == LOG_DEBUG, "-v after --log-level: debug");
 	cfg_cleanup(&c);
@@ -309,10 +320,6 @@ test_args(void)
 	cfg_cleanup(&c);
 	ok(args(&c, &cmd, &eb, "stray", NULL) == SPD_EINVAL &&
 	    has(&eb, "unexpected argument 'stray'"), "stray argument");
-	cfg_cleanup(&c);
-	ok(args(&c, &cmd, &eb, "--backfill", "false", NULL) == SPD_EINVAL &&
-	    has(&eb, "unexpected argument 'false'"),
-	    "bool flags take no separate value");
 	cfg_cleanup(&c);
 	ok(args(&c, &cmd, &eb, "--threads", NULL) == SPD_EINVAL &&
 	    has(&eb, "--threads needs a value"), "missing value");
