@@ -1,15 +1,17 @@
 /*
  * scan.c: `spectrumd scan`: analyse one checkpoint, write
  * snr_results_<slug>.json and the unfrozen-parameters YAML like the
- * reference script, print the selection or a summary. Exit 0 on success
- * (per-matrix failures are listed, not fatal), 2 on bad input, 1 when the
- * results cannot be written.
+ * reference script, print the selection or a summary. PATH may also be a
+ * run directory (a Trainer output_dir): its newest complete checkpoint is
+ * scanned. Exit 0 on success (per-matrix failures are listed, not fatal),
+ * 2 on bad input, 1 when the results cannot be written.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +19,19 @@
 #include <unistd.h>
 
 #include "spectrumd/analyze.h"
+#include "spectrumd/model.h"
 #include "spectrumd/names.h"
 #include "spectrumd/report.h"
 #include "spectrumd/select.h"
+#include "spectrumd/watch.h"
 #include "scan.h"
 
 enum scan_format { FMT_TABLE, FMT_JSON, FMT_YAML, FMT_REGEX };
 
 struct scan_args {
 	const char		*path;
+	const char		*name;		/* --name: the model's name */
+	char			*run_ckpt;	/* newest checkpoint of a run dir */
 	const char		*out_dir;
 	const char		*timings;	/* TSV of per-matrix times */
 	unsigned		 top_percent;
@@ -43,11 +49,16 @@ struct bar {
 static const char scan_usage[] =
 "usage: spectrumd scan PATH [options]\n"
 "Analyse one checkpoint (a .safetensors file, a directory with\n"
-"model.safetensors, or a sharded directory with model.safetensors.index.json)\n"
+"model.safetensors, or a sharded directory with model.safetensors.index.json;\n"
+"a run directory holding checkpoint-N/ folders means its newest complete one)\n"
 "and write model_snr_results/snr_results_<slug>.json and\n"
-"snr_results_<slug>_unfrozenparameters_<P>percent.yaml.\n"
+"snr_results_<slug>_unfrozenparameters_<P>percent.yaml, where <slug> is the\n"
+"model's name with '/' and '_' as '-' (what Axolotl's Spectrum plugin reads).\n"
 "\n"
-"  -p, --top-percent P   keep the top P%% of each type (1-100, default 25)\n"
+"  -n, --name MODEL      the model's name for the file names, as Axolotl's\n"
+"                        base_model or spectrum_model_name (default: config.json\n"
+"                        \"_name_or_path\", else the folder's name)\n"
+"  -p, --top-percent P   keep the top P% of each type (1-100, default 25)\n"
 "  -o, --out DIR         output directory (default model_snr_results)\n"
 "  -t, --threads N       cores to use (default all)\n"
 "  -b, --backend B       auto, cpu or cuda (default auto)\n"
@@ -60,7 +71,9 @@ static const char scan_usage[] =
 "      --no-spectra      do not keep spectra (less memory)\n"
 "      --timings FILE    write name, shape, dtype, seconds, SNR per matrix (TSV)\n"
 "  -q, --quiet           no progress bar\n"
-"  -h, --help            this text\n";
+"  -h, --help            this text\n"
+"Exit status: 0 done (failed matrices are listed on stderr), 1 the results\n"
+"could not be written (or out of memory), 2 bad arguments or input.\n";
 
 /* Parses an unsigned decimal in [min, max]; false when it is not one. */
 static bool
@@ -100,6 +113,7 @@ parse_args(int argc, char **argv, struct scan_args *a)
 	enum { O_GROUP = 256, O_1D, O_3D, O_NOEMB, O_NOSPEC, O_TIMINGS,
 	    O_DEVICES };
 	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
 		{ "top-percent", required_argument, NULL, 'p' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "threads", required_argument, NULL, 't' },
@@ -124,8 +138,12 @@ parse_args(int argc, char **argv, struct scan_args *a)
 	a->top_percent = 25;
 	a->include_embeddings = true;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:o:t:b:f:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:p:o:t:b:f:qh", opts, NULL)) !=
+	    -1) {
 		switch (c) {
+		case 'n':
+			a->name = optarg;
+			break;
 		case 'p':
 			if (!parse_uint(optarg, 1, 100, &a->top_percent))
 				goto bad_value;
@@ -168,9 +186,50 @@ parse_args(int argc, char **argv, struct scan_args *a)
 	a->path = argv[optind];
 	return -1;
 bad_value:
-	fprintf(stderr, "spectrumd scan: bad value for -%c: \"%s\"\n",
-	    optopt ? optopt : c, optarg);
+	fprintf(stderr, "spectrumd scan: %s: expected %s, got '%s'\n",
+	    c == 'p' ? "--top-percent" : c == 't' ? "--threads" : "--format",
+	    c == 'p' ? "an integer 1..100" : c == 't' ? "an integer 1..1024" :
+	    "table, json, yaml or regex", optarg);
 	return EXIT_BADINPUT;
+}
+
+/*
+ * When a->path is a run directory (checkpoint-N/ folders, no weights of
+ * its own), points a->path at its newest complete checkpoint. Returns 0,
+ * or -1 with a message when it holds checkpoints but none is complete.
+ */
+static int
+resolve_run_dir(struct scan_args *a)
+{
+	struct watch_found	*f = NULL;
+	struct spd_errbuf	 eb;
+	struct stat		 sb;
+	size_t			 n = 0, i, pick = SIZE_MAX, seen = 0;
+
+	if (stat(a->path, &sb) != 0 || !S_ISDIR(sb.st_mode) ||
+	    watch_scan(a->path, &f, &n, &eb) != SPD_OK)
+		return 0;		/* model_open explains */
+	for (i = 0; i < n; i++) {
+		if (strcmp(f[i].path, a->path) == 0)
+			break;		/* weights of its own */
+		seen++;
+		if (f[i].state == WF_COMPLETE)
+			pick = i;	/* sorted by step */
+	}
+	if (i == n && pick != SIZE_MAX &&
+	    (a->run_ckpt = strdup(f[pick].path)) != NULL) {
+		fprintf(stderr, "spectrumd scan: %s is a run directory: "
+		    "scanning its newest complete checkpoint %s (step %lld)\n",
+		    a->path, a->run_ckpt, f[pick].step);
+	} else if (i == n && seen > 0) {
+		fprintf(stderr, "spectrumd scan: %s: no complete checkpoint "
+		    "yet (%s: %s)\n", a->path, f[n - 1].path,
+		    f[n - 1].reason != NULL ? f[n - 1].reason : "unsupported");
+		watch_found_free(f, n);
+		return -1;
+	}
+	watch_found_free(f, n);
+	return 0;
 }
 
 /* Draws "[####    ] 12/224 matrices  850 MB/s  ETA 0:42" on stderr. */
@@ -257,20 +316,74 @@ path_slug(const char *path, char *buf, size_t len)
 	return names_slug(path, buf, len) == SPD_OK ? 0 : -1;
 }
 
+/*
+ * Finds the model's name and slug: --name, else config.json's
+ * "_name_or_path" beside the weights, else the folder's name (then *name
+ * is the slug). Returns 0, or -1 with a message.
+ */
+static int
+model_slug(const struct scan_args *a, char *slug, size_t len, char **name)
+{
+	const char	*weights = a->run_ckpt != NULL ? a->run_ckpt : a->path;
+	struct stat	 sb;
+	char		*dir;
+
+	*name = a->name != NULL ? strdup(a->name) : NULL;
+	if (a->name == NULL && (dir = strdup(weights)) != NULL) {
+		/* config.json sits beside a single weights file */
+		if (stat(weights, &sb) == 0 && !S_ISDIR(sb.st_mode))
+			*name = model_config_name(dirname(dir));
+		else
+			*name = model_config_name(dir);
+		free(dir);
+	}
+	if (*name != NULL) {
+		if (names_model_slug(*name, slug, len) == SPD_OK)
+			return 0;
+		fprintf(stderr, "spectrumd scan: model name '%s' cannot name "
+		    "a file\n", *name);
+		free(*name);
+		*name = NULL;
+		return -1;
+	}
+	if (path_slug(a->path, slug, len) != 0 ||
+	    (*name = strdup(slug)) == NULL) {
+		fprintf(stderr, "spectrumd scan: %s: cannot derive a model "
+		    "name (give --name)\n", a->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Tells where the files went and how Axolotl finds them. */
+static void
+print_written(const struct scan_args *a, const char *name, const char *json,
+    const char *yaml)
+{
+	if (a->quiet)
+		return;
+	fprintf(stderr, "wrote %s/%s\n      %s/%s\n"
+	    "Axolotl: run it from the directory that holds %s/ with\n"
+	    "  plugins:\n"
+	    "    - axolotl.integrations.spectrum.SpectrumPlugin\n"
+	    "  spectrum_model_name: %s\n"
+	    "  spectrum_top_fraction: %g\n"
+	    "or paste the YAML's unfrozen_parameters into the training config.\n",
+	    a->out_dir, json, a->out_dir, yaml, a->out_dir, name,
+	    a->top_percent / 100.0);
+}
+
 /* Writes the two reference-compatible files into a->out_dir. */
 static int
 write_outputs(const struct scan_args *a, const struct report *r,
     const struct selection *sel)
 {
-	char	 slug[512], name[700];
-	char	*json = NULL, *yaml = NULL;
+	char	 slug[512], name[700], yname[760];
+	char	*json = NULL, *yaml = NULL, *model = NULL;
 	int	 rc = -1;
 
-	if (path_slug(a->path, slug, sizeof slug) != 0) {
-		fprintf(stderr, "spectrumd scan: %s: cannot derive a model "
-		    "name\n", a->path);
+	if (model_slug(a, slug, sizeof slug, &model) != 0)
 		return -1;
-	}
 	if (mkdir(a->out_dir, 0777) != 0 && errno != EEXIST) {
 		fprintf(stderr, "spectrumd scan: %s: %s\n", a->out_dir,
 		    strerror(errno));
@@ -285,13 +398,15 @@ write_outputs(const struct scan_args *a, const struct report *r,
 	snprintf(name, sizeof name, "snr_results_%s.json", slug);
 	if (write_file(a->out_dir, name, json) != 0)
 		goto out;
-	snprintf(name, sizeof name,
+	snprintf(yname, sizeof yname,
 	    "snr_results_%s_unfrozenparameters_%upercent.yaml", slug,
 	    a->top_percent);
-	if (write_file(a->out_dir, name, yaml) != 0)
+	if (write_file(a->out_dir, yname, yaml) != 0)
 		goto out;
+	print_written(a, model, name, yname);
 	rc = 0;
 out:
+	free(model);
 	free(json);
 	free(yaml);
 	return rc;
@@ -393,6 +508,8 @@ scan_main(int argc, char **argv)
 
 	if ((status = parse_args(argc, argv, &a)) >= 0)
 		return status;
+	if (resolve_run_dir(&a) != 0)
+		return EXIT_BADINPUT;
 	if (!a.quiet && isatty(STDERR_FILENO)) {
 		bar.t0 = bar.last = spd_now();
 		a.ao.progress = bar_progress;
@@ -406,7 +523,8 @@ scan_main(int argc, char **argv)
 	}
 	if (eb.msg[0] != '\0' && !a.quiet)
 		fprintf(stderr, "spectrumd scan: %s\n", eb.msg);
-	rc = analyzer_run(an, a.path, &r, &eb);
+	rc = analyzer_run(an, a.run_ckpt != NULL ? a.run_ckpt : a.path, &r,
+	    &eb);
 	if (rc != SPD_OK) {
 		fprintf(stderr, "spectrumd scan: %s\n", eb.msg);
 		status = rc == SPD_ENOMEM || rc == SPD_EINTERNAL ? 1 :
@@ -429,5 +547,6 @@ out:
 	selection_free(sel);
 	report_free(r);
 	analyzer_free(an);
+	free(a.run_ckpt);
 	return status;
 }

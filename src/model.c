@@ -683,3 +683,26 @@ model_meta(const struct model *m, const char *key)
 			return v;
 	return NULL;
 }
+
+/* Returns config.json's "_name_or_path" in dir (see model.h). */
+char *
+model_config_name(const char *dir)
+{
+	const cJSON	*v;
+	cJSON		*root;
+	char		*path, *buf = NULL, *name = NULL;
+	size_t		 len = 0;
+
+	if ((path = join(dir, "config.json")) == NULL)
+		return NULL;
+	if (slurp(path, MODEL_MAX_CONFIG, &buf, &len, NULL) == SPD_OK &&
+	    (root = cJSON_ParseWithLength(buf, len)) != NULL) {
+		v = cJSON_GetObjectItemCaseSensitive(root, "_name_or_path");
+		if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+			name = strdup(v->valuestring);
+		cJSON_Delete(root);
+	}
+	free(buf);
+	free(path);
+	return name;
+}

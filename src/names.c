@@ -208,3 +208,24 @@ names_slug(const char *path, char *buf, size_t len)
 	buf[n] = '\0';
 	return SPD_OK;
 }
+
+/* Writes Axolotl's slug of a model name into buf. */
+enum spd_err
+names_model_slug(const char *name, char *buf, size_t len)
+{
+	size_t i, n;
+
+	if (name == NULL || buf == NULL || len == 0)
+		return SPD_EINVAL;
+	buf[0] = '\0';
+	n = strlen(name);
+	if (n == 0 || n >= len)
+		return SPD_EINVAL;
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return SPD_EINVAL;
+		buf[i] = name[i] == '/' || name[i] == '_' ? '-' : name[i];
+	}
+	buf[n] = '\0';
+	return SPD_OK;
+}

@@ -120,6 +120,36 @@ ok "$(test $? -eq 2; echo $?)" "--format xml is rejected with exit 2"
 ok $? "scan --help describes the options"
 "$SPD" --version | grep -q '^spectrumd [0-9]'
 ok $? "--version prints the version"
+"$SPD" scan --help | grep -q '%%'
+ok "$(test $? -ne 0; echo $?)" "scan --help prints no literal %%"
+"$SPD" scan --top-percent 101 "$T/run/checkpoint-10" >/dev/null 2>"$T/err"
+ok "$(test $? -eq 2 && grep -q -- "--top-percent: expected an integer 1..100, got '101'" "$T/err"; echo $?)" \
+    "--top-percent 101 names the flag and its range: $(cat "$T/err")"
+
+# --- naming for Axolotl, and a run directory ----------------------------------
+"$FIX" checkpoint "$T/run/checkpoint-20" --layers 4 --hidden 64 \
+    --intermediate 96 --vocab 128 --dtype BF16 --step 20 >/dev/null
+mkdir "$T/run/checkpoint-30"		# being written: no weights yet
+"$SPD" scan --out "$T/named" "$T/run" >/dev/null 2>"$T/err"
+ok "$(test $? -eq 0 && grep -q 'newest complete checkpoint .*checkpoint-20' "$T/err" &&
+    test -s "$T/named/snr_results_run.json"; echo $?)" \
+    "scan RUN_DIR scans its newest complete checkpoint, named after the run"
+ok "$(grep -q '^  spectrum_model_name: run$' "$T/err" &&
+    grep -q '^  spectrum_top_fraction: 0.25$' "$T/err" &&
+    grep -q 'SpectrumPlugin' "$T/err" && grep -q '^wrote ' "$T/err"; echo $?)" \
+    "scan prints the files it wrote and the Axolotl config lines"
+"$SPD" scan -q --out "$T/named" --name meta-llama/Llama_2-7b "$T/run/checkpoint-20" >/dev/null
+ok "$(test -s "$T/named/snr_results_meta-llama-Llama-2-7b.json" &&
+    test -s "$T/named/snr_results_meta-llama-Llama-2-7b_unfrozenparameters_25percent.yaml"; echo $?)" \
+    "--name MODEL: files named with Axolotl's slug ('/' and '_' as '-')"
+sed -i 's/^{/{\n  "_name_or_path": "Qwen\/Qwen2.5_0.5B",/' "$T/run/checkpoint-20/config.json"
+"$SPD" scan -q --out "$T/named" "$T/run/checkpoint-20" >/dev/null
+ok "$(test -s "$T/named/snr_results_Qwen-Qwen2.5-0.5B.json"; echo $?)" \
+    "default name: config.json's _name_or_path"
+rm -rf "$T/run/checkpoint-20" "$T/run/checkpoint-10/model-00001-of-00002.safetensors"
+"$SPD" scan -q --out "$T/named" "$T/run" >/dev/null 2>"$T/err"
+ok "$(test $? -eq 2 && grep -q 'no complete checkpoint' "$T/err"; echo $?)" \
+    "a run directory with no complete checkpoint: exit 2, $(head -c 160 "$T/err")"
 
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -46,4 +46,14 @@ const char	*model_file_path(const struct model *m, size_t i);
 /* Metadata value of the first file that has key, or NULL (borrowed). */
 const char	*model_meta(const struct model *m, const char *key);
 
+#define MODEL_MAX_CONFIG	(1u << 20)	/* bytes of config.json */
+
+/*
+ * Returns a malloc'ed copy of the "_name_or_path" string of dir/config.json
+ * (the Hugging Face name of the base model, e.g. "meta-llama/Llama-2-7b-hf",
+ * or the local path it was loaded from), or NULL when the file is missing,
+ * over MODEL_MAX_CONFIG bytes, malformed, or has no such non-empty string.
+ */
+char		*model_config_name(const char *dir);
+
 #endif

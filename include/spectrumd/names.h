@@ -37,4 +37,12 @@ void		names_cleanup(struct name_info *ni);	/* NULL-safe */
  */
 enum spd_err	names_slug(const char *path, char *buf, size_t len);
 
+/*
+ * Writes Axolotl's Spectrum plugin slug of a model name into buf: the whole
+ * name with '/' and '_' replaced by '-' ("meta-llama/Llama_2" becomes
+ * "meta-llama-Llama-2"). Returns SPD_OK, or SPD_EINVAL when name is empty,
+ * holds control bytes, or does not fit.
+ */
+enum spd_err	names_model_slug(const char *name, char *buf, size_t len);
+
 #endif
