@@ -1,6 +1,7 @@
 /*
- * log.h: one logging call with syslog priorities, written to stderr with the
- * "<N>" prefix journald understands. Thread-safe (one write per line).
+ * log.h: one logging call with syslog priorities, written to stderr: with
+ * the "<N>" prefix journald understands when stderr is the journal
+ * ($JOURNAL_STREAM), else plain. Thread-safe (one write per line).
  */
 #ifndef SPECTRUMD_LOG_H
 #define SPECTRUMD_LOG_H

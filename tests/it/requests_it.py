@@ -8,6 +8,7 @@ Standard library only. Usage: requests_it.py BUILDDIR
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,26 @@ def test_utf8(d):
            "%s: %d with valid UTF-8 JSON (%s)" % (q, st, msg[:60]))
 
 
+def test_log_prefix(tmp, d):
+    """journald's <N> prefixes only when stderr is the journal stream."""
+    plain = open(d.log_path).read()
+    ok(plain and not re.search(r"^<\d>", plain, re.M),
+       "a log that is not the journal has no <N> prefixes")
+    path = os.path.join(tmp, "journal.log")
+    with open(path, "w") as f:
+        st = os.fstat(f.fileno())
+        env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        p = subprocess.Popen([SPD, "--listen", "127.0.0.1:0", "--db",
+                              os.path.join(tmp, "j.db"), "--backend", "cpu"],
+                             stdout=f, stderr=f, env=env)
+        wait_for(lambda: "listening" in open(path).read(), timeout=10)
+        p.terminate()
+        p.wait(timeout=15)
+    text = open(path).read()
+    ok(re.search(r"^<6>spectrumd .* listening on", text, re.M) is not None,
+       "under the journal each line starts with <N>: %r" % text[:60])
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         run = os.path.join(tmp, "run")
@@ -127,6 +148,7 @@ def main():
             test_utf8(d)
         finally:
             ok(d.stop() == 0, "daemon exits 0 on SIGTERM")
+        test_log_prefix(tmp, d)
 
 
 if __name__ == "__main__":
