@@ -107,6 +107,21 @@ def test_utf8(d):
            "%s: %d with valid UTF-8 JSON (%s)" % (q, st, msg[:60]))
 
 
+def test_metrics_lint(d):
+    """/metrics passes `promtool check metrics` (Debian's prometheus)."""
+    import shutil
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        ok(True, "# SKIP promtool missing (Debian package prometheus)")
+        return
+    st, _, body = d.get("/metrics")
+    r = subprocess.run([promtool, "check", "metrics"], input=body,
+                       capture_output=True)
+    out = (r.stdout + r.stderr).decode(errors="replace").strip()
+    ok(st == 200 and r.returncode == 0 and out == "",
+       "promtool check metrics: exit %d %s" % (r.returncode, out[:300]))
+
+
 def test_log_prefix(tmp, d):
     """journald's <N> prefixes only when stderr is the journal stream."""
     plain = open(d.log_path).read()
@@ -146,6 +161,7 @@ def main():
             test_regex(d)
             test_token(d, token)
             test_utf8(d)
+            test_metrics_lint(d)
         finally:
             ok(d.stop() == 0, "daemon exits 0 on SIGTERM")
         test_log_prefix(tmp, d)
