@@ -43,6 +43,17 @@ So selections are most useful at (re)start. After each application this
 callback lists the unfrozen parameters the optimizer does not hold (the
 Trainer passes the optimizer to callbacks), warns about them, and calls
 on_change(selection, report) so you can act, e.g. stop and restart.
+DISTRIBUTED TRAINING (DDP, FSDP, torchrun: torch.distributed initialised
+with more than one process): every process must train the same set, or
+DDP's gradient all-reduce hangs or mixes frozen and trained copies. So
+only rank 0 talks to the daemon; the selection it got (or None) is sent to
+every other rank with torch.distributed.broadcast_object_list, and all
+ranks apply the same version at the same step. The callback's events are
+collective then: on_train_begin and on_save run on every process in the
+HF Trainer, and on_step_begin polls every poll_every_steps steps (the same
+steps on every rank; the time-based poll_interval_s is used only by a
+single process). Non-zero ranks never open a connection: their client is
+not used.
 Under DeepSpeed (flattened param groups) that check does not apply, and
 changing requires_grad after the engine is built is not supported: apply
 the set before building the Trainer. FSDP needs use_orig_params=True.
@@ -111,19 +122,23 @@ def _optimizer_params(optimizer):
 
 class SpectrumCallback(_Base):
     """TrainerCallback applying spectrumd's selection; see the module doc
-    (especially the part on the optimizer).
+    (especially the parts on the optimizer and on distributed training).
 
-    client: a spectrum_client.SpectrumClient (own one per callback).
+    client: a spectrum_client.SpectrumClient (own one per callback; only
+    rank 0's is used under torch.distributed).
     apply_on: events that fetch and apply: "train_begin", "save",
     "step_begin". poll_interval_s: the least time between on_step_begin
-    polls. on_change(selection, report): called after each application.
+    polls of a single process; poll_every_steps: the steps between them
+    when distributed (every rank polls at the same global_step).
+    on_change(selection, report): called after each application.
     After each application .report holds apply_to_model's report plus
     "not_in_optimizer", the names unfrozen but absent from the optimizer
     (None when no optimizer was passed).
     """
 
     def __init__(self, client, apply_on=("train_begin", "save"),
-                 poll_interval_s=60.0, on_change=None, logger=None):
+                 poll_interval_s=60.0, on_change=None, logger=None,
+                 poll_every_steps=100, dist=None):
         unknown = set(apply_on) - {"train_begin", "save", "step_begin"}
         if unknown:
             raise ValueError("unknown apply_on events: %s" % sorted(unknown))
@@ -132,17 +147,45 @@ class SpectrumCallback(_Base):
         self.poll_interval_s = poll_interval_s
         self.on_change = on_change
         self.log = logger or LOG
+        if poll_every_steps < 1:
+            raise ValueError("poll_every_steps must be at least 1")
+        self.poll_every_steps = poll_every_steps
+        self._dist = dist
         self.applied_version = None
         self.report = None
         self._last_poll = None
 
+    def _distributed(self):
+        """torch.distributed when it runs more than one process, else
+        None (dist= given to the constructor replaces the module)."""
+        d = self._dist
+        if d is None:
+            try:
+                import torch.distributed as d
+            except ImportError:
+                return None
+        if not (d.is_available() and d.is_initialized()) or \
+                d.get_world_size() < 2:
+            return None
+        return d
+
     def _fetch(self, wait=0):
-        """The client's newest selection, or None on error / none yet."""
-        try:
-            self.client.selection(wait=wait)
-        except (SpectrumError, OSError, ValueError) as e:
-            self.log.warning("spectrum: selection unavailable: %s", e)
-        return self.client.current
+        """The newest selection, or None on error / none yet. Under
+        torch.distributed rank 0 asks the daemon and every rank returns
+        what rank 0 got (a collective call: all ranks must make it)."""
+        d = self._distributed()
+        sel = None
+        if d is None or d.get_rank() == 0:
+            try:
+                self.client.selection(wait=wait)
+            except (SpectrumError, OSError, ValueError) as e:
+                self.log.warning("spectrum: selection unavailable: %s", e)
+            sel = self.client.current
+        if d is not None:
+            box = [sel]
+            d.broadcast_object_list(box, src=0)
+            sel = box[0]
+        return sel
 
     def _apply(self, model, optimizer, sel):
         rep = apply_to_model(model, sel)
@@ -201,6 +244,11 @@ class SpectrumCallback(_Base):
                       optimizer=None, **kwargs):
         """At most every poll_interval_s: re-applies a new version."""
         if "step_begin" not in self.apply_on:
+            return None
+        if self._distributed() is not None:
+            step = getattr(state, "global_step", 0) or 0
+            if step % self.poll_every_steps == 0:
+                self._maybe_apply(model, optimizer)
             return None
         now = time.monotonic()
         if self._last_poll is not None and \
