@@ -49,7 +49,8 @@ AS_IF([test "x$with_cuda" != xno], [
 		for spd_l in cublas cusolver; do
 			spd_f=$spd_cuda_dir/lib64/lib$spd_l.so
 			spd_so=""
-			AS_IF([test "x$OBJDUMP" != x], [spd_so=`$OBJDUMP -p "$spd_f" 2>/dev/null |
+			AS_IF([test "x$OBJDUMP" != x],
+				[spd_so=`$OBJDUMP -p "$spd_f" 2>/dev/null |
 				$AWK '$[]1 == "SONAME" { print $[]2; exit }'`])
 			AS_IF([test "x$spd_so" = x && test -h "$spd_f"],
 				[spd_so=`readlink "$spd_f" | sed 's|.*/||'`])
@@ -72,7 +73,8 @@ AS_IF([test "x$with_cuda" != xno], [
 		have_cuda=yes
 		have_cuda_msg="yes ($spd_cuda_dir, kernels by $NVCC; loads $spd_cublas_soname, $spd_cusolver_soname at run time)"
 		have_cuda_backend=", cuda (cuSOLVER + cuBLAS)"
-		dnl nvcc's kernel launch stubs need the C++ runtime.
+		dnl The static runtime needs -ldl -lrt -lpthread; nvcc's kernel
+		dnl launch stubs need the C++ runtime.
 		CUDA_LIBS="-lcudart_static -ldl -lrt -lpthread -lstdc++"
 		AC_DEFINE([HAVE_CUDA], [1], [Build the cuSOLVER backend])
 		AC_DEFINE_UNQUOTED([CUBLAS_SONAME], ["$spd_cublas_soname"],

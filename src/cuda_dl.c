@@ -71,8 +71,9 @@ cuda_dl_open(struct cuda_dl *t, struct spd_errbuf *eb)
 		h[i] = dlopen(cuda_dl_sonames[i], RTLD_NOW | RTLD_LOCAL);
 		if (h[i] == NULL) {
 			err = dlerror();
-			return spd_fail(eb, SPD_ENODEV, "cuda: cannot load %s: %s",
-			    cuda_dl_sonames[i], err != NULL ? err : "?");
+			return spd_fail(eb, SPD_ENODEV,
+			    "cuda: cannot load %s: %s", cuda_dl_sonames[i],
+			    err != NULL ? err : "?");
 		}
 	}
 	for (i = 0; i < nitems(cuda_dl_syms); i++) {

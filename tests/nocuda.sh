@@ -13,6 +13,7 @@ SPD=$top_builddir/spectrumd
 FIX=$top_builddir/tests/spectrumd-fixture
 H=$top_builddir/config.h
 LIBS='libcudart libcublas libcublasLt libcusolver'
+PATH=$PATH:/sbin:/usr/sbin	# ldconfig, mount
 
 if ! grep -q '^#define HAVE_CUDA 1' "$H" 2>/dev/null; then
 	echo "1..0 # SKIP this build has no CUDA backend"
