@@ -61,14 +61,14 @@ static const struct svd_backend *const svd_backends[] = {
 	&svd_cpu_backend,
 };
 
-/* Probes backend be and opens a context on it. */
+/* Probes backend be (named: asked for by name) and opens a context on it. */
 static enum spd_err
-svd_try(const struct svd_backend *be, const struct svd_opts *o,
+svd_try(const struct svd_backend *be, bool named, const struct svd_opts *o,
     struct svd **out, struct spd_errbuf *eb)
 {
 	enum spd_err rc;
 
-	rc = be->probe(eb);
+	rc = be->probe(named, eb);
 	if (rc != SPD_OK)
 		return rc;
 	return svd_open_be(be, o, out, eb);
@@ -85,12 +85,11 @@ svd_open_auto(const struct svd_opts *o, struct svd **out,
 
 	snprintf(why.msg, sizeof why.msg, "%s", SVD_NO_CUDA);
 	for (i = 0; i < last; i++)
-		if (svd_try(svd_backends[i], o, out, &why) == SPD_OK)
+		if (svd_try(svd_backends[i], false, o, out, &why) == SPD_OK)
 			return SPD_OK;
-	rc = svd_try(svd_backends[last], o, out, eb);
+	rc = svd_try(svd_backends[last], false, o, out, eb);
 	if (rc == SPD_OK && !o->quiet)
-		spd_fail(eb, SPD_OK, "using %s: %s", svd_backends[last]->name,
-		    why.msg);
+		spd_fail(eb, SPD_OK, "%s: using the CPU", why.msg);
 	return rc;
 }
 
@@ -112,7 +111,7 @@ svd_open(const struct svd_opts *o, struct svd **out, struct spd_errbuf *eb)
 		return svd_open_auto(o, out, eb);
 	for (i = 0; i < nitems(svd_backends); i++)
 		if (strcmp(name, svd_backends[i]->name) == 0)
-			return svd_try(svd_backends[i], o, out, eb);
+			return svd_try(svd_backends[i], true, o, out, eb);
 	if (strcmp(name, "cuda") == 0)
 		return spd_fail(eb, SPD_ENODEV, "%s", SVD_NO_CUDA);
 	return spd_fail(eb, SPD_EINVAL, "svd: unknown backend \"%.64s\" "

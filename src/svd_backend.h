@@ -11,8 +11,11 @@
 
 struct svd_backend {
 	const char	*name;
-	/* SPD_OK when usable on this host, else SPD_ENODEV and eb says why. */
-	enum spd_err	(*probe)(struct spd_errbuf *eb);
+	/*
+	 * SPD_OK when usable on this host, else SPD_ENODEV and eb says why:
+	 * briefly for auto, every reason when named (asked for by name).
+	 */
+	enum spd_err	(*probe)(bool named, struct spd_errbuf *eb);
 	enum spd_err	(*ctx_new)(const struct svd_opts *o, void **ctx,
 			    struct spd_errbuf *eb);
 	void		(*ctx_free)(void *ctx);

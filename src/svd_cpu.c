@@ -68,8 +68,9 @@ struct cpu_geom {
 
 /* The CPU backend is always usable. */
 static enum spd_err
-cpu_probe(struct spd_errbuf *eb)
+cpu_probe(bool named, struct spd_errbuf *eb)
 {
+	(void)named;
 	(void)eb;
 	return SPD_OK;
 }

@@ -1,7 +1,9 @@
 /*
  * svd_cuda.c: singular values on an NVIDIA GPU with cuBLAS + cuSOLVER, the
- * only C file that includes the CUDA headers (DESIGN.md §6). The dtype
- * widening is the one kernel, in svd_cuda_kern.cu.
+ * only C file that includes the CUDA runtime's header (DESIGN.md §6). The
+ * runtime is linked statically; cuBLAS and cuSOLVER are called through
+ * cuda_dl (loaded at run time, once a GPU is seen). The dtype widening is
+ * the one kernel, in svd_cuda_kern.cu.
  *
  * Route: the matrix goes up as stored, one panel of its longer side at a
  * time (svd_panels in svd_backend.h): the host copies panel p into pinned
@@ -22,13 +24,7 @@
  */
 #include "config.h"
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
-/* CUDA 13's cusolverDn.h declares a function as f(), not f(void). */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#include <cusolverDn.h>
-#pragma GCC diagnostic pop
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +34,7 @@
 #include "spectrumd/common.h"
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
+#include "cuda_dl.h"
 #include "svd_backend.h"
 #include "svd_cuda_kern.h"
 
@@ -104,7 +101,7 @@ cuda_blas(cublasStatus_t s, const char *call, struct spd_errbuf *eb)
 		return SPD_OK;
 	return spd_fail(eb, s == CUBLAS_STATUS_ALLOC_FAILED ? SPD_ENOMEM :
 	    SPD_EINTERNAL, "cuda: %s failed: %s", call,
-	    cublasGetStatusString(s));
+	    cuda_dl.cublasGetStatusString(s));
 }
 
 /* Returns the name of a cuSOLVER status (the library has no such call). */
@@ -175,24 +172,60 @@ svd_cuda_count(void)
 	return n;
 }
 
-/* SPD_OK when a CUDA device is visible, else SPD_ENODEV and why. */
+/*
+ * SPD_OK when a CUDA device is visible, else SPD_ENODEV and why: plainly
+ * "no GPU" when there is no NVIDIA driver or no device, with the detail
+ * when named (the backend was asked for by name).
+ */
 static enum spd_err
-cuda_probe(struct spd_errbuf *eb)
+cuda_probe_device(bool named, struct spd_errbuf *eb)
 {
 	cudaError_t	e;
-	int		n = 0;
+	int		n = 0, drv = 0, rt = 0;
 
 	e = cudaGetDeviceCount(&n);
-	if (e != cudaSuccess) {
-		(void)cudaGetLastError();
-		return spd_fail(eb, SPD_ENODEV,
-		    "cuda: no usable device%s (cudaGetDeviceCount: %s)",
-		    e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice ?
-		    ": no NVIDIA driver loaded or no GPU present" : "",
-		    cudaGetErrorString(e));
+	if (e == cudaSuccess && n > 0)
+		return SPD_OK;
+	(void)cudaGetLastError();
+	if (e == cudaErrorInsufficientDriver) {
+		/* Also what the runtime says when libcuda.so.1 is absent. */
+		(void)cudaDriverGetVersion(&drv);
+		(void)cudaRuntimeGetVersion(&rt);
+		if (drv > 0)
+			return spd_fail(eb, SPD_ENODEV, "cuda: the NVIDIA "
+			    "driver supports CUDA %d.%d, this build needs %d.%d",
+			    drv / 1000, drv % 1000 / 10, rt / 1000,
+			    rt % 1000 / 10);
+		return spd_fail(eb, SPD_ENODEV, "%s", named ? "cuda: no GPU: "
+		    "no NVIDIA driver (libcuda.so.1 not found)" : "no GPU");
 	}
-	if (n < 1)
-		return spd_fail(eb, SPD_ENODEV, "cuda: no device found");
+	if (e == cudaSuccess || e == cudaErrorNoDevice)
+		return spd_fail(eb, SPD_ENODEV, "%s", named ? "cuda: no GPU: "
+		    "the NVIDIA driver sees no device" : "no GPU");
+	return spd_fail(eb, SPD_ENODEV, "cuda: no usable device "
+	    "(cudaGetDeviceCount: %s)", cudaGetErrorString(e));
+}
+
+/*
+ * SPD_OK when a device is visible and cuBLAS and cuSOLVER load, else
+ * SPD_ENODEV and why. The libraries are loaded only once a device is seen,
+ * so a host without a GPU never maps them; named also checks them there and
+ * says all that is missing.
+ */
+static enum spd_err
+cuda_probe(bool named, struct spd_errbuf *eb)
+{
+	struct spd_errbuf	dev, lib;
+	enum spd_err		rc;
+
+	rc = cuda_probe_device(named, &dev);
+	if (rc != SPD_OK && !named)
+		return spd_fail(eb, rc, "%s", dev.msg);
+	if (cuda_dl_load(&lib) != SPD_OK)
+		return rc == SPD_OK ? spd_fail(eb, SPD_ENODEV, "%s", lib.msg) :
+		    spd_fail(eb, SPD_ENODEV, "%s; %s", dev.msg, lib.msg);
+	if (rc != SPD_OK)
+		return spd_fail(eb, rc, "%s", dev.msg);
 	return SPD_OK;
 }
 
@@ -244,9 +277,9 @@ cuda_ctx_free(void *ctx)
 	cudaFree(c->d_work);
 	cudaFree(c->d_info);
 	if (c->solver != NULL)
-		cusolverDnDestroy(c->solver);
+		cuda_dl.cusolverDnDestroy(c->solver);
 	if (c->blas != NULL)
-		cublasDestroy(c->blas);
+		cuda_dl.cublasDestroy(c->blas);
 	if (c->stream != NULL)
 		cudaStreamDestroy(c->stream);
 	if (c->copy != NULL)
@@ -265,6 +298,9 @@ cuda_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 	int		 i;
 	enum spd_err	 rc;
 
+	rc = cuda_dl_load(eb);		/* loaded by cuda_probe() */
+	if (rc != SPD_OK)
+		return rc;
 	if (dev < 0 || dev >= n)
 		return spd_fail(eb, SPD_ENODEV,
 		    "cuda: device %d not present (%d visible)", dev, n);
@@ -288,16 +324,17 @@ cuda_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 			    cudaEventDisableTiming), "cudaEventCreate", eb);
 	}
 	if (rc == SPD_OK)
-		rc = cuda_blas(cublasCreate(&c->blas), "cublasCreate", eb);
+		rc = cuda_blas(cuda_dl.cublasCreate(&c->blas), "cublasCreate",
+		    eb);
 	if (rc == SPD_OK)
-		rc = cuda_blas(cublasSetStream(c->blas, c->stream),
+		rc = cuda_blas(cuda_dl.cublasSetStream(c->blas, c->stream),
 		    "cublasSetStream", eb);
 	if (rc == SPD_OK)
-		rc = cuda_solver(cusolverDnCreate(&c->solver),
+		rc = cuda_solver(cuda_dl.cusolverDnCreate(&c->solver),
 		    "cusolverDnCreate", eb);
 	if (rc == SPD_OK)
-		rc = cuda_solver(cusolverDnSetStream(c->solver, c->stream),
-		    "cusolverDnSetStream", eb);
+		rc = cuda_solver(cuda_dl.cusolverDnSetStream(c->solver,
+		    c->stream), "cusolverDnSetStream", eb);
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaMalloc((void **)&c->d_info, sizeof(int)),
 		    "cudaMalloc", eb);
@@ -385,10 +422,11 @@ cuda_syrk(struct cuda_ctx *c, const struct cuda_geom *g, const void *a,
 	int			lda = g->pl.trans ? (int)n : (int)g->pl.k;
 
 	if (g->dbl)
-		return cuda_blas(cublasDsyrk(c->blas, up, op, k, kd, &one64, a,
-		    lda, acc ? &one64 : &zero64, c->d_g, k), "cublasDsyrk", eb);
-	return cuda_blas(cublasSsyrk(c->blas, up, op, k, kd, &one, a, lda,
-	    acc ? &one : &zero, c->d_g, k), "cublasSsyrk", eb);
+		return cuda_blas(cuda_dl.cublasDsyrk(c->blas, up, op, k, kd,
+		    &one64, a, lda, acc ? &one64 : &zero64, c->d_g, k),
+		    "cublasDsyrk", eb);
+	return cuda_blas(cuda_dl.cublasSsyrk(c->blas, up, op, k, kd, &one, a,
+	    lda, acc ? &one : &zero, c->d_g, k), "cublasSsyrk", eb);
 }
 
 /* Sizes every buffer the panels of m need, and the widening table. */
@@ -481,9 +519,9 @@ cuda_trace(struct cuda_ctx *c, const struct cuda_geom *g, double *trace,
 
 	rc = svd_grow(&c->h_w, &c->hw_cap, k, esz, eb);
 	if (rc == SPD_OK)
-		rc = cuda_blas(cublasGetVectorAsync((int)k, (int)esz, c->d_g,
-		    (int)k + 1, c->h_w, 1, c->stream), "cublasGetVectorAsync",
-		    eb);
+		rc = cuda_blas(cuda_dl.cublasGetVectorAsync((int)k, (int)esz,
+		    c->d_g, (int)k + 1, c->h_w, 1, c->stream),
+		    "cublasGetVectorAsync", eb);
 	if (rc == SPD_OK)
 		rc = cuda_rt(cudaStreamSynchronize(c->stream),
 		    "cudaStreamSynchronize", eb);
@@ -545,20 +583,20 @@ cuda_syevd(struct cuda_ctx *c, void *a, size_t k, bool dbl, int *info,
 	rc = cuda_grow(&c->d_w, &c->w_cap, k, esz, eb);
 	if (rc == SPD_OK)
 		rc = cuda_solver(dbl ?
-		    cusolverDnDsyevd_bufferSize(c->solver, nov, up, n, a, n,
-		    c->d_w, &lw) :
-		    cusolverDnSsyevd_bufferSize(c->solver, nov, up, n, a, n,
-		    c->d_w, &lw), "cusolverDnXsyevd_bufferSize", eb);
+		    cuda_dl.cusolverDnDsyevd_bufferSize(c->solver, nov, up, n,
+		    a, n, c->d_w, &lw) :
+		    cuda_dl.cusolverDnSsyevd_bufferSize(c->solver, nov, up, n,
+		    a, n, c->d_w, &lw), "cusolverDnXsyevd_bufferSize", eb);
 	if (rc == SPD_OK)
 		rc = cuda_grow(&c->d_work, &c->work_cap,
 		    (size_t)(lw > 0 ? lw : 1), esz, eb);
 	if (rc == SPD_OK)
 		rc = cuda_solver(dbl ?
-		    cusolverDnDsyevd(c->solver, nov, up, n, a, n, c->d_w,
-		    c->d_work, lw, c->d_info) :
-		    cusolverDnSsyevd(c->solver, nov, up, n, a, n, c->d_w,
-		    c->d_work, lw, c->d_info), dbl ? "cusolverDnDsyevd" :
-		    "cusolverDnSsyevd", eb);
+		    cuda_dl.cusolverDnDsyevd(c->solver, nov, up, n, a, n,
+		    c->d_w, c->d_work, lw, c->d_info) :
+		    cuda_dl.cusolverDnSsyevd(c->solver, nov, up, n, a, n,
+		    c->d_w, c->d_work, lw, c->d_info),
+		    dbl ? "cusolverDnDsyevd" : "cusolverDnSsyevd", eb);
 	if (rc == SPD_OK)
 		rc = svd_grow(&c->h_w, &c->hw_cap, k, esz, eb);
 	if (rc == SPD_OK)

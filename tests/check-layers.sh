@@ -22,7 +22,8 @@ check() {	# check HEADER-REGEX ALLOWED-FILES...
 check 'microhttpd\.h' daemon/http.c
 check 'sqlite3\.h' src/store.c
 check 'lapacke\.h|cblas\.h' src/svd_cpu.c
-check 'cusolverDn\.h|cublas_v2\.h|cuda_runtime\.h' src/svd_cuda.c
+check 'cusolverDn\.h|cublas_v2\.h' src/cuda_dl.h
+check 'cuda_runtime\.h' src/svd_cuda.c
 check 'sys/inotify\.h' src/watch.c
 check 'pcre2\.h' src/match.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \

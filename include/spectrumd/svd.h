@@ -27,10 +27,12 @@ struct svd_opts {
 struct svd;
 
 /*
- * Opens a backend. "auto" takes cuda when a device is present, else cpu;
- * "cuda" with no usable device is SPD_ENODEV (eb says why). Returns SPD_OK
- * and *out, SPD_EINVAL (unknown name), SPD_ENODEV or SPD_ENOMEM. When auto
- * fell back to cpu, eb holds the reason and the call still succeeds.
+ * Opens a backend. "auto" takes cuda when a device is present (and the
+ * CUDA libraries load), else cpu; "cuda" with no usable device or library
+ * is SPD_ENODEV (eb gives every reason). Returns SPD_OK and *out,
+ * SPD_EINVAL (unknown name), SPD_ENODEV or SPD_ENOMEM. When auto fell back
+ * to cpu, eb holds one line for the log ("no GPU: using the CPU", or why
+ * cuda cannot run) and the call still succeeds.
  */
 enum spd_err	 svd_open(const struct svd_opts *o, struct svd **out,
 		    struct spd_errbuf *eb);

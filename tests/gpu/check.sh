@@ -87,7 +87,16 @@ build_direct() {
 	lf=$(pkg-config --libs openblas lapacke 2>/dev/null ||
 		echo "-lopenblas -llapacke")
 	echo '#define HAVE_CUDA 1' >"$d/config.h"
-	srcs="src/common.c src/tensor.c src/snr.c src/svd.c src/svd_cuda.c"
+	# The sonames src/cuda_dl.c loads, as configure finds them.
+	for l in cublas cusolver; do
+		so=$(objdump -p "$CUDA/lib64/lib$l.so" 2>/dev/null |
+			awk '$1 == "SONAME" { print $2; exit }') || true
+		[ -n "$so" ] || so=$(readlink "$CUDA/lib64/lib$l.so" | sed 's|.*/||') || true
+		echo "#define $(echo "$l" | tr a-z A-Z)_SONAME \"$so\"" \
+			>>"$d/config.h"
+	done
+	srcs="src/common.c src/tensor.c src/snr.c src/svd.c src/svd_cuda.c \
+src/cuda_dl.c"
 	if ! "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -Isrc -Iinclude \
 	    -c -o "$d/svd_cuda_kern.o" src/svd_cuda_kern.cu \
 	    >"$d/build.log" 2>&1; then
@@ -108,15 +117,16 @@ build_direct() {
 #include "config.h"
 #include "svd_backend.h"
 static enum spd_err
-stub_probe(struct spd_errbuf *eb)
+stub_probe(bool named, struct spd_errbuf *eb)
 {
+	(void)named;
 	return spd_fail(eb, SPD_ENODEV, "cpu: not built (no LAPACKE)");
 }
 static enum spd_err
 stub_new(const struct svd_opts *o, void **c, struct spd_errbuf *eb)
 {
 	(void)o; (void)c;
-	return stub_probe(eb);
+	return stub_probe(true, eb);
 }
 static void stub_free(void *c) { (void)c; }
 static enum spd_err
@@ -124,7 +134,7 @@ stub_values(void *c, const struct svd_matrix *m, bool dbl, float *sv,
     struct spd_errbuf *eb)
 {
 	(void)c; (void)m; (void)dbl; (void)sv;
-	return stub_probe(eb);
+	return stub_probe(true, eb);
 }
 const struct svd_backend svd_cpu_backend = { "cpu", stub_probe, stub_new,
     stub_free, stub_values };
@@ -134,8 +144,9 @@ EOF
 	fi
 	cf="-std=gnu11 -O2 -pthread -D_GNU_SOURCE -I$d -Iinclude -Isrc \
 -I$CUDA/include $cf"
-	lf="-L$CUDA/lib64 -Wl,-rpath,$CUDA/lib64 -lcusolver -lcublas -lcudart \
--lstdc++ $lf -lm"
+	# As configure links: the runtime static, cuBLAS/cuSOLVER by dlopen().
+	lf="-L$CUDA/lib64 -Wl,-rpath,$CUDA/lib64 -lcudart_static -ldl -lrt \
+-lpthread -lstdc++ $lf -lm"
 	if [ -z "$TEST" ]; then
 		# shellcheck disable=SC2086
 		gcc $cf -o "$d/test_svd_cuda" tests/test_svd_cuda.c $srcs $lf \
@@ -151,11 +162,16 @@ EOF
 }
 
 # A prebuilt kit (tests/gpu/mkkit.sh, for GPU machines without the Debian
-# -dev packages): binaries plus the shared libraries they need.
+# -dev packages): binaries plus the shared libraries they need, but for
+# CUDA's: cuBLAS and cuSOLVER are loaded at run time from this machine
+# ($CUDA/lib64 is put on the search path in case its run path differs).
 use_kit() {
 	echo "using the prebuilt kit $KIT"
 	tar -xJf "$KIT" -C "$B" || return 1
-	export LD_LIBRARY_PATH=$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	[ ! -f "$B/SONAMES" ] || echo "it loads $(cat "$B/SONAMES")"
+	LD_LIBRARY_PATH=$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	[ ! -d "$CUDA/lib64" ] || LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CUDA/lib64
+	export LD_LIBRARY_PATH
 	TEST=$B/tests/test_svd_cuda
 	BENCH=$B/tests/bench/svd_methods
 }
