@@ -14,8 +14,10 @@
  * powerlaw package does, as the fraction of the tail strictly below x.
  * Suffix sums of ln λ make alpha_d O(1); D_d is O(d), and a candidate is
  * abandoned as soon as part of its maximum already exceeds the best D so
- * far, so the scan is O(k²) only in the worst case and the answer is the
- * same as a full scan's.
+ * far (a few evenly spread candidates are done first for a good bound, and
+ * a few evenly spread points of each tail are probed before the rest), so
+ * the scan is O(k²) only in the worst case and its answer is exactly a
+ * full scan's: a maximum does not depend on the order of its terms.
  */
 #include "config.h"
 
@@ -26,6 +28,9 @@
 
 /* Candidates evaluated first, evenly spread, to start with a good bound. */
 #define COARSE_CANDIDATES	32
+
+/* Points of a candidate's tail probed first, evenly spread. */
+#define PROBES	16
 
 /* Scratch of one fit, indexed by distinct eigenvalue (descending). */
 struct fit {
@@ -156,6 +161,9 @@ fit_try(struct fit *f, size_t d)
 	a = fit_alpha(f, d);
 	if (f->hint <= d && !fit_better(f, fit_dev(f, d, a, f->hint), d))
 		return;
+	for (m = 0; m < d; m += d / PROBES + 1)
+		if (!fit_better(f, fit_dev(f, d, a, m), d))
+			return;
 	for (m = 0; m < d; m++) {
 		dev = fit_dev(f, d, a, m);
 		if (dev > dmax) {

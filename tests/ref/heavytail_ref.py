@@ -117,6 +117,7 @@ def cases():
         for seed in (1, 2):
             yield ("planted alpha=%g seed %d" % (a, seed),
                    planted(seed, a, 400, 1200))
+    yield "planted alpha=2.5 k=4096", planted(11, 2.5, 1000, 3096)
     yield "Gaussian 256x512", gaussian(3, 256, 512)
     yield "Gaussian 512x512", gaussian(4, 512, 512)
     yield "Gaussian 300x1000", gaussian(5, 300, 1000)
