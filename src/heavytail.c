@@ -159,6 +159,8 @@ fit_try(struct fit *f, size_t d)
 	size_t	m, at = d;
 
 	a = fit_alpha(f, d);
+	if (!(a > 1 && a < INFINITY))
+		return;		/* only if the log sum were lost to rounding */
 	if (f->hint <= d && !fit_better(f, fit_dev(f, d, a, f->hint), d))
 		return;
 	for (m = 0; m < d; m += d / PROBES + 1)
