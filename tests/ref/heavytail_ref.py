@@ -7,10 +7,14 @@ that refits every candidate xmin from scratch with numpy.
   heavytail_ref.py < values        fit one spectrum (singular values, any
                                    order), print key=value like
                                    tests/heavytail_tool
-  heavytail_ref.py --check TOOL    generate spectra (planted power laws,
-                                   random-matrix spectra, edge cases), run
-                                   TOOL on each and compare: TAP output
+  heavytail_ref.py --check TOOL [--fixture DIR]
+                                   generate spectra (planted power laws,
+                                   random-matrix spectra, edge cases, and
+                                   with --fixture every matrix of that
+                                   checkpoint, read by spectrum_ref.py),
+                                   run TOOL on each and compare: TAP output
 """
+import os
 import subprocess
 import sys
 
@@ -111,8 +115,17 @@ def student(seed, n, m, df):
     return svals(rng.standard_t(df, (n, m)) * 0.02)
 
 
+def fixture_cases(path):
+    """(name, singular values) of every 2-D .weight tensor of a checkpoint."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import spectrum_ref
+    for name, _, shape, arr in spectrum_ref.read_model(path):
+        if name.endswith(".weight") and arr is not None and len(shape) == 2:
+            yield "fixture " + name, svals(arr)
+
+
 def cases():
-    """(name, singular values) of every compared spectrum."""
+    """(name, singular values) of every generated spectrum."""
     for a in (2.0, 3.0, 4.0):
         for seed in (1, 2):
             yield ("planted alpha=%g seed %d" % (a, seed),
@@ -170,9 +183,12 @@ def compare(name, got, want):
     return bad
 
 
-def check(tool):
+def check(tool, fixture):
     n = fails = 0
-    for name, sv in cases():
+    every = list(cases())
+    if fixture:
+        every += list(fixture_cases(fixture))
+    for name, sv in every:
         n += 1
         text = "\n".join(repr(float(x)) for x in sv) + "\n"
         p = subprocess.run([tool], input=text, capture_output=True,
@@ -195,7 +211,9 @@ def check(tool):
 
 def main(argv):
     if len(argv) == 3 and argv[1] == "--check":
-        return check(argv[2])
+        return check(argv[2], None)
+    if len(argv) == 5 and argv[1] == "--check" and argv[3] == "--fixture":
+        return check(argv[2], argv[4])
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
