@@ -59,6 +59,7 @@ print_result(const struct heavytail_result *r)
 	    r->alpha_weighted, r->log_spectral_norm);
 }
 
+/* Reads the spectrum, fits it and prints the result. */
 int
 main(void)
 {

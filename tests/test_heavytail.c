@@ -296,6 +296,7 @@ test_refused(void)
 	    "unknown") == 0, "status names");
 }
 
+/* Runs every group. */
 int
 main(void)
 {

@@ -189,6 +189,7 @@ bench_one(const char *kind, size_t k, size_t reps)
 	return 0;
 }
 
+/* Parses -r and the sizes, then times every kind at every size. */
 int
 main(int argc, char **argv)
 {
