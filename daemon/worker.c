@@ -841,12 +841,13 @@ worker_main(void *arg)
 		}
 		if (w->have_new_runs)
 			adopt_runs(w);
-		next = due_rechecks(w);
+		(void)due_rechecks(w);
 		take_requests(w, scan);
 		pthread_mutex_unlock(&w->lock);
 		if (!w->dead)
 			wait = worker_turn(w, scan, &did);
 		pthread_mutex_lock(&w->lock);
+		next = due_rechecks(w);
 		if (wait > 0)	/* scan again after the pause */
 			for (i = 0; i < w->nruns; i++)
 				w->runs[i].scan = true;
