@@ -319,6 +319,61 @@ def test_full_disk(tmp):
         subprocess.run(["umount", "-l", fs], capture_output=True)
 
 
+V1_CHECKPOINTS = """CREATE TABLE checkpoints_v1 (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL, path TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'analyzing', 'done',
+    'failed', 'unsupported', 'vanished')),
+  error TEXT, done INTEGER NOT NULL DEFAULT 0,
+  total INTEGER NOT NULL DEFAULT 0, wall_time REAL NOT NULL DEFAULT 0,
+  started REAL NOT NULL DEFAULT 0, finished REAL NOT NULL DEFAULT 0,
+  seconds REAL NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,
+  backend TEXT, UNIQUE (run_id, path))"""
+
+
+def test_upgrade(tmp):
+    """A schema-1 database (no 'incomplete') is migrated in place: stored
+    results survive the rebuilt table, the new status is accepted."""
+    import sqlite3
+    run = os.path.join(tmp, "upg")
+    fixture(os.path.join(run, "checkpoint-1"), 1)
+    path = os.path.join(tmp, "upg.db")
+    d = Daemon(tmp, run, extra=("--db", path))
+    ok(wait_for(lambda: status(d, 1) == "done", 30), "step 1 stored")
+    ok(d.stop() == 0, "clean stop")
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA foreign_keys = OFF")
+    db.execute("BEGIN")
+    db.execute(V1_CHECKPOINTS)
+    db.execute("INSERT INTO checkpoints_v1 SELECT id, run_id, step, path,"
+               " status, error, done, total, wall_time, started, finished,"
+               " seconds, bytes, backend FROM checkpoints")
+    db.execute("DROP TABLE checkpoints")
+    db.execute("ALTER TABLE checkpoints_v1 RENAME TO checkpoints")
+    db.execute("CREATE INDEX checkpoints_step ON checkpoints (run_id, step)")
+    db.execute("PRAGMA user_version = 1")
+    db.execute("COMMIT")
+    nmet = db.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    db.close()
+    d = Daemon(tmp, run, extra=("--db", path))
+    ok(wait_for(lambda: status(d, 1) == "done", 10),
+       "after the upgrade step 1 is still done")
+    stage = os.path.join(tmp, "upg-2")
+    fixture(stage, 2, seed=2, shards=1)
+    with open(os.path.join(stage, "model.safetensors"), "r+b") as f:
+        f.truncate(1000)
+    os.rename(stage, os.path.join(run, "checkpoint-2"))
+    ok(wait_for(lambda: status(d, 2) == "incomplete", 10),
+       "the upgraded schema takes 'incomplete'")
+    ok(d.stop() == 0, "clean stop")
+    db = sqlite3.connect(path)
+    ok(db.execute("PRAGMA user_version").fetchone()[0] == 2 and
+       db.execute("SELECT count(*) FROM metrics").fetchone()[0] == nmet and
+       nmet > 0, "schema 2, all %d metric rows kept" % nmet)
+    db.close()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="spd-faults.")
     try:
@@ -327,6 +382,7 @@ def main():
         test_truncated(tmp)
         test_db_deleted(tmp)
         test_second_daemon(tmp)
+        test_upgrade(tmp)
         test_full_disk(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
