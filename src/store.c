@@ -36,7 +36,7 @@
 struct store {
 	sqlite3		*db;
 	enum store_mode	 mode;
-	enum store_fault fault;		/* of the last write (RW) */
+	enum store_fault fault;		/* of the last operation */
 	char		*path;		/* RW: checked before each write */
 	dev_t		 dev;		/* of path when opened (RW) */
 	ino_t		 ino;

@@ -120,8 +120,9 @@ enum spd_err	 store_ckpt_resume(struct store *s, int64_t ckpt_id,
 enum spd_err	 store_ckpt_drop_incomplete(struct store *s, int64_t run_id,
 		    const char *path, struct spd_errbuf *eb);
 /*
- * The fault behind the last failed write of s (reset when a write starts):
- * the caller tells a full disk from a vanished file. NULL-safe.
+ * The fault behind the last failed operation of s (reset when any store
+ * call starts; reads fail with STORE_FAULT_NONE): the caller tells a full
+ * disk from a vanished file. NULL-safe.
  */
 enum store_fault store_last_fault(const struct store *s);
 
