@@ -345,8 +345,8 @@ scan_run(struct worker *w, struct wrun *r, struct spd_errbuf *eb)
 	}
 	r->recheck_at = 0;
 	rc = watch_scan(r->dir, &f, &n, eb);
-	if (rc == SPD_ENOTFOUND) {
-		log_msg(LOG_WARNING, "run %s: %s", r->name, eb->msg);
+	if (rc == SPD_ENOTFOUND) {	/* the main loop waits for it, logs */
+		log_debug("run %s: %s", r->name, eb->msg);
 		return SPD_OK;
 	}
 	if (rc != SPD_OK)
