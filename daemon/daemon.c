@@ -18,6 +18,7 @@
 
 #include "spectrumd/analyze.h"
 #include "spectrumd/api.h"
+#include "spectrumd/health.h"
 #include "spectrumd/hub.h"
 #include "spectrumd/log.h"
 #include "spectrumd/store.h"
@@ -39,9 +40,17 @@ struct daemon {
 	struct http		*http;
 	struct watch		*watch;
 	double			*deadline;	/* per run: scan at, or 0 */
+	enum health_run		*rstate;	/* per run: as last seen */
+	double			 next_tick;	/* heal runs, check the db */
+	struct health		*health;
+	struct store_lock	*lock;		/* on the database file */
+	int			 status;	/* exit status */
 	volatile int		 ready;
 	char			 backend[16];
 };
+
+#define TICK_SECONDS	1.0	/* missing runs, the database file */
+#define FATAL_BYTE	0	/* on the signal pipe: the worker gave up */
 
 /* Write end of the self-pipe the signal handler reports to. */
 static int sig_pipe = -1;
@@ -102,6 +111,17 @@ signals_close(int fd)
 	}
 }
 
+/* The worker found the database gone: wakes the main loop to stop. */
+static void
+on_fatal(void *arg)
+{
+	unsigned char b = FATAL_BYTE;
+
+	(void)arg;
+	if (write(sig_pipe, &b, 1) < 0)
+		(void)0;	/* pipe full: the loop wakes anyway */
+}
+
 /* POST /rescan: forwards to the worker (called from HTTP threads). */
 static enum spd_err
 on_rescan(void *arg, const char *run)
@@ -116,33 +136,97 @@ static enum spd_err
 push_runs(struct daemon *d)
 {
 	struct worker_run	*v;
+	const char		**names;
 	size_t			 i;
 	enum spd_err		 rc;
 
 	v = calloc(d->cfg.nruns ? d->cfg.nruns : 1, sizeof *v);
-	if (v == NULL)
+	names = calloc(d->cfg.nruns ? d->cfg.nruns : 1, sizeof *names);
+	if (v == NULL || names == NULL) {
+		free(v);
+		free(names);
 		return SPD_ENOMEM;
+	}
 	for (i = 0; i < d->cfg.nruns; i++) {
-		v[i].name = d->cfg.runs[i].name;
+		names[i] = v[i].name = d->cfg.runs[i].name;
 		v[i].dir = d->cfg.runs[i].dir;
 	}
 	rc = worker_set_runs(d->worker, v, d->cfg.nruns);
+	if (rc == SPD_OK)
+		rc = health_set_runs(d->health, names, d->cfg.nruns);
 	free(v);
+	free(names);
 	return rc;
 }
 
-/* Adds the inotify watches of every run; a missing dir is a warning. */
+/* inotify callback: (re)arms the settle timer of run tag. */
+static void
+on_change(void *arg, int tag)
+{
+	struct daemon *d = arg;
+
+	if (tag >= 0 && (size_t)tag < d->cfg.nruns)
+		d->deadline[tag] = spd_now() + d->cfg.settle_ms / 1000.0;
+}
+
+/*
+ * Looks at the directory of run i as it is now: (re)watches it when it
+ * appeared, came back or was replaced, forgets its watches while it is
+ * missing. Logs and publishes (health, /runs) state changes only; a run
+ * that comes back is scanned once it settles.
+ */
+static void
+heal_run(struct daemon *d, size_t i)
+{
+	const struct cfg_run	*r = &d->cfg.runs[i];
+	struct spd_errbuf	 eb;
+	enum health_run		 was = d->rstate[i], now;
+	enum spd_err		 rc;
+
+	eb.msg[0] = '\0';
+	switch (watch_root(d->watch, (int)i, r->dir)) {
+	case WATCH_ROOT_OK:
+		now = HEALTH_RUN_WATCHING;
+		break;
+	case WATCH_ROOT_MISSING:
+		watch_remove_all(d->watch, (int)i);
+		now = HEALTH_RUN_MISSING;
+		break;
+	default:
+		watch_remove_all(d->watch, (int)i);
+		rc = watch_add(d->watch, (int)i, r->dir, &eb);
+		now = rc == SPD_OK ? HEALTH_RUN_WATCHING : rc == SPD_ENOTFOUND ?
+		    HEALTH_RUN_MISSING : HEALTH_RUN_UNWATCHED;
+		if (rc == SPD_OK && was == HEALTH_RUN_WATCHING)
+			on_change(d, (int)i);	/* replaced: scan the new one */
+	}
+	if (now == was)
+		return;
+	d->rstate[i] = now;
+	health_set_run(d->health, i, now);
+	if (now == HEALTH_RUN_MISSING)
+		log_msg(LOG_WARNING, "run %s: %s does not exist: waiting for "
+		    "it", r->name, r->dir);
+	else if (now == HEALTH_RUN_UNWATCHED)
+		log_msg(LOG_WARNING, "run %s: not watched: %s (retrying)",
+		    r->name, eb.msg);
+	else if (was != HEALTH_RUN_UNKNOWN) {
+		log_msg(LOG_NOTICE, "run %s: %s is there: watching it",
+		    r->name, r->dir);
+		on_change(d, (int)i);
+	}
+}
+
+/* Adds the inotify watches of every run; a missing dir is waited for. */
 static void
 watch_runs(struct daemon *d)
 {
-	struct spd_errbuf	eb;
-	size_t			i;
+	size_t i;
 
-	for (i = 0; i < d->cfg.nruns; i++)
-		if (watch_add(d->watch, (int)i, d->cfg.runs[i].dir, &eb) !=
-		    SPD_OK)
-			log_msg(LOG_WARNING, "run %s: not watched: %s",
-			    d->cfg.runs[i].name, eb.msg);
+	for (i = 0; i < d->cfg.nruns; i++) {
+		d->rstate[i] = HEALTH_RUN_UNKNOWN;
+		heal_run(d, i);
+	}
 }
 
 /* Opens the database, probes the backend and starts the worker. */
@@ -155,6 +239,8 @@ start_worker(struct daemon *d, struct spd_errbuf *eb)
 	struct analyzer		*an = NULL;
 	enum spd_err		 rc;
 
+	if ((rc = store_lock(d->cfg.db, &d->lock, eb)) != SPD_OK)
+		return rc;
 	if ((rc = store_open(d->cfg.db, STORE_RW, &st, eb)) != SPD_OK)
 		return rc;
 	if ((rc = store_reset_interrupted(st, eb)) != SPD_OK) {
@@ -184,6 +270,10 @@ start_worker(struct daemon *d, struct spd_errbuf *eb)
 	wc.top_percent = d->cfg.top_percent;
 	wc.include_embeddings = d->cfg.include_embeddings;
 	wc.backfill = d->cfg.backfill;
+	wc.incomplete_grace_s = d->cfg.incomplete_grace_s;
+	wc.health = d->health;
+	wc.fatal = on_fatal;
+	wc.fatal_arg = d;
 	return worker_start(st, an, d->hub, &wc, &d->worker, eb);
 }
 
@@ -206,6 +296,7 @@ start_http(struct daemon *d, struct spd_errbuf *eb)
 	a->rescan = on_rescan;
 	a->rescan_arg = d;
 	a->ready = &d->ready;
+	a->health = d->health;
 	a->backend = d->backend;
 	if ((rc = api_new(a, &d->api, eb)) != SPD_OK)
 		return rc;
@@ -221,8 +312,11 @@ startup(struct daemon *d, struct spd_errbuf *eb)
 	if ((d->sfd = signals_open()) < 0)
 		return spd_fail(eb, SPD_EIO, "signals: %s", strerror(errno));
 	d->deadline = calloc(CFG_MAX_RUNS, sizeof *d->deadline);
+	d->rstate = calloc(CFG_MAX_RUNS, sizeof *d->rstate);
 	d->hub = hub_new(1024);
-	if (d->deadline == NULL || d->hub == NULL)
+	d->health = health_new();
+	if (d->deadline == NULL || d->rstate == NULL || d->hub == NULL ||
+	    d->health == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	if ((rc = start_worker(d, eb)) != SPD_OK)
 		return rc;
@@ -250,19 +344,12 @@ teardown(struct daemon *d)
 	api_free(d->api);
 	watch_close(d->watch);
 	hub_free(d->hub);
+	health_free(d->health);
+	store_unlock(d->lock);	/* after every handle on the file closed */
 	free(d->deadline);
+	free(d->rstate);
 	signals_close(d->sfd);
 	cfg_cleanup(&d->cfg);
-}
-
-/* inotify callback: (re)arms the settle timer of run tag. */
-static void
-on_change(void *arg, int tag)
-{
-	struct daemon *d = arg;
-
-	if (tag >= 0 && (size_t)tag < d->cfg.nruns)
-		d->deadline[tag] = spd_now() + d->cfg.settle_ms / 1000.0;
 }
 
 /* Re-reads the configuration and swaps in its runs (SIGHUP). */
@@ -305,6 +392,11 @@ on_signals(struct daemon *d)
 	unsigned char sig;
 
 	while (read(d->sfd, &sig, 1) == 1) {
+		if (sig == FATAL_BYTE) {	/* logged by the worker */
+			d->ready = 0;
+			d->status = 1;
+			return 1;
+		}
 		if (sig == SIGHUP) {
 			notify_send("RELOADING=1");
 			reload(d);
@@ -346,6 +438,46 @@ fire_deadlines(struct daemon *d)
 	return next == 0 ? -1 : (int)ceil((next - now) * 1000);
 }
 
+/*
+ * Once a second: heals the run watches and checks that the database path
+ * still names the locked file. Returns 1 when the daemon must stop (the
+ * file was deleted or replaced: whatever it would store next is lost, so
+ * it exits non-zero and lets systemd start it afresh).
+ */
+static int
+tick(struct daemon *d)
+{
+	struct spd_errbuf	eb;
+	double			now = spd_now();
+	size_t			i;
+
+	if (now < d->next_tick)
+		return 0;
+	d->next_tick = now + TICK_SECONDS;
+	for (i = 0; i < d->cfg.nruns; i++)
+		heal_run(d, i);
+	if (store_lock_check(d->lock, &eb) != SPD_ENOTFOUND)
+		return 0;
+	d->ready = 0;
+	health_set_db(d->health, HEALTH_DB_GONE, eb.msg);
+	health_count_db_error(d->health, HEALTH_DB_GONE);
+	log_msg(LOG_ERR, "database: %s: nothing more can be stored; stopping",
+	    eb.msg);
+	d->status = 1;
+	return 1;
+}
+
+/* The poll timeout in ms: the next settle deadline or tick. */
+static int
+next_timeout(struct daemon *d, int deadline_ms)
+{
+	int t = (int)ceil((d->next_tick - spd_now()) * 1000);
+
+	if (t < 0)
+		t = 0;
+	return deadline_ms >= 0 && deadline_ms < t ? deadline_ms : t;
+}
+
 /* The main loop: signals, inotify, settle timers. */
 static void
 loop(struct daemon *d)
@@ -353,7 +485,7 @@ loop(struct daemon *d)
 	struct pollfd		 pfd[2];
 	struct spd_errbuf	 eb;
 	bool			 overflow;
-	int			 timeout = -1;
+	int			 timeout = 0;
 
 	for (;;) {
 		pfd[0].fd = d->sfd;
@@ -377,7 +509,9 @@ loop(struct daemon *d)
 				worker_rescan(d->worker, NULL);
 			}
 		}
-		timeout = fire_deadlines(d);
+		if (tick(d))
+			return;
+		timeout = next_timeout(d, fire_deadlines(d));
 	}
 }
 
@@ -413,6 +547,9 @@ daemon_main(struct cfg *c, int argc, char **argv)
 	loop(&d);
 	notify_send("STOPPING=1");
 	teardown(&d);
-	log_msg(LOG_INFO, "stopped");
-	return 0;
+	if (d.status != 0)
+		log_msg(LOG_ERR, "stopped: exit status %d", d.status);
+	else
+		log_msg(LOG_INFO, "stopped");
+	return d.status;
 }

@@ -11,7 +11,8 @@
  * Runs the daemon until SIGTERM/SIGINT with configuration c (taken over:
  * freed on return). argv is kept to re-read the configuration on SIGHUP.
  * Returns the process exit status: 0 after a clean stop, 1 when start-up
- * failed (logged).
+ * failed (e.g. another daemon holds the database's lock) or when the
+ * database file was deleted or replaced while running (logged).
  */
 int	daemon_main(struct cfg *c, int argc, char **argv);
 

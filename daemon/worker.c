@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,11 +26,15 @@
 #include "worker.h"
 
 #define RETRY_SECONDS	10	/* after a database error */
+#define RETRY_FULL	5	/* while the database's disk is full */
+#define IDLE_SECONDS	3600	/* longest sleep without a request */
 
 struct wrun {
 	char		*name, *dir;
 	int64_t		 id;		/* 0 until ensured in the store */
 	bool		 scan;		/* a scan was asked for */
+	double		 recheck_at;	/* wall time: an incomplete
+					   checkpoint's grace ends; 0 */
 };
 
 struct worker {
@@ -46,6 +51,9 @@ struct worker {
 	size_t			 nnew_runs;
 	bool			 have_new_runs;
 	bool			 stop;		/* under lock */
+	bool			 dead;		/* the database is gone */
+	int			 handled;	/* seconds to wait after an error
+					   analyse() already reported; 0 */
 	volatile int		 cancel;
 	char			 status[256];	/* under lock */
 	double			 last_progress;
@@ -135,9 +143,104 @@ found_key(const struct watch_found *f)
 	return k;
 }
 
+/* Unix wall time now (stored times survive a restart). */
+static double
+wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Gives up on incomplete checkpoint id: failed, logged once, counted. */
+static enum spd_err
+give_up(struct worker *w, const struct wrun *r, int64_t id, long long step,
+    const struct watch_found *f, double age, struct spd_errbuf *eb)
+{
+	enum spd_err	 rc;
+	char		*why;
+
+	why = spd_asprintf("incomplete for %.0f s (incomplete_grace_s = %u): "
+	    "%s", age, w->wc.incomplete_grace_s, f->reason);
+	if (why == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	rc = store_ckpt_set_status(w->st, id, CK_FAILED, why, eb);
+	if (rc == SPD_OK) {
+		log_msg(LOG_WARNING, "run %s: step %lld failed: %s", r->name,
+		    step, why);
+		publish_ckpt(w, r->name, step, f->path, CK_FAILED, why);
+		if (w->wc.health != NULL)
+			health_count_given_up(w->wc.health);
+	}
+	free(why);
+	return rc;
+}
+
+/*
+ * Records a checkpoint whose files are not whole: incomplete with the
+ * reason at once, failed once it stayed so past incomplete_grace_s (a
+ * recheck is scheduled for then). Done, failed and unsupported rows stay.
+ */
+static enum spd_err
+record_incomplete(struct worker *w, struct wrun *r,
+    const struct watch_found *f, long long step, struct spd_errbuf *eb)
+{
+	enum ckpt_status cur;
+	enum spd_err	 rc;
+	int64_t		 id;
+	double		 now = wall_now(), since = now, end;
+
+	rc = store_ckpt_ensure(w->st, r->id, f->path, step, f->mtime,
+	    CK_INCOMPLETE, &id, &cur, eb);
+	if (rc != SPD_OK || (cur != CK_INCOMPLETE && cur != CK_PENDING &&
+	    cur != CK_VANISHED))
+		return rc;
+	rc = store_ckpt_set_incomplete(w->st, id, f->reason, now, &since, eb);
+	if (rc != SPD_OK)
+		return rc;
+	if (since == now) {
+		log_msg(LOG_INFO, "run %s: step %lld incomplete: %s", r->name,
+		    step, f->reason);
+		publish_ckpt(w, r->name, step, f->path, CK_INCOMPLETE,
+		    f->reason);
+	}
+	end = since + w->wc.incomplete_grace_s;
+	if (now >= end)
+		return give_up(w, r, id, step, f, now - since, eb);
+	if (r->recheck_at == 0 || end < r->recheck_at)
+		r->recheck_at = end;
+	return SPD_OK;
+}
+
+/*
+ * Makes checkpoint id pending again if it was incomplete (the trainer
+ * finished writing it); a plain layout's incomplete row (keyed by the
+ * directory alone) is dropped once a whole version is recorded.
+ */
+static enum spd_err
+record_whole(struct worker *w, const struct wrun *r,
+    const struct watch_found *f, int64_t id, enum ckpt_status cur,
+    long long step, struct spd_errbuf *eb)
+{
+	enum spd_err	rc = SPD_OK;
+	bool		resumed = false;
+
+	if (cur == CK_INCOMPLETE || cur == CK_FAILED)
+		rc = store_ckpt_resume(w->st, id, &resumed, eb);
+	if (rc == SPD_OK && resumed) {
+		log_msg(LOG_INFO, "run %s: step %lld is complete now", r->name,
+		    step);
+		publish_ckpt(w, r->name, step, f->path, CK_PENDING, NULL);
+	}
+	if (rc == SPD_OK && f->fingerprint != NULL)
+		rc = store_ckpt_drop_incomplete(w->st, r->id, f->path, eb);
+	return rc;
+}
+
 /* Records what one scan of run r found. */
 static enum spd_err
-record_found(struct worker *w, const struct wrun *r,
+record_found(struct worker *w, struct wrun *r,
     const struct watch_found *f, long long *next_step,
     struct spd_errbuf *eb)
 {
@@ -148,7 +251,8 @@ record_found(struct worker *w, const struct wrun *r,
 	enum spd_err	 rc;
 
 	if (f->state == WF_INCOMPLETE)
-		return SPD_OK;
+		return record_incomplete(w, r, f, step < 0 ? *next_step : step,
+		    eb);
 	if ((key = found_key(f)) == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	if (step < 0)
@@ -165,10 +269,63 @@ record_found(struct worker *w, const struct wrun *r,
 			    f->reason);
 			publish_ckpt(w, r->name, step, key, st, f->reason);
 		}
-	} else if (rc == SPD_OK && cur == CK_PENDING && st == CK_PENDING) {
-		log_debug("run %s: %s complete, step %lld", r->name, key, step);
+	} else if (rc == SPD_OK && st == CK_PENDING) {
+		rc = record_whole(w, r, f, id, cur, step, eb);
+		if (cur == CK_PENDING)
+			log_debug("run %s: %s complete, step %lld", r->name,
+			    key, step);
 	}
 	free(key);
+	return rc;
+}
+
+/* Incomplete checkpoints a scan no longer found (store_ckpts callback). */
+struct gone_list {
+	const struct watch_found *f;
+	size_t			  nf;
+	int64_t			 *ids;
+	size_t			  n, cap;
+};
+
+static int
+gone_cb(void *arg, const struct ckpt_row *row)
+{
+	struct gone_list	*g = arg;
+	int64_t			*v;
+	size_t			 i;
+
+	if (row->status != CK_INCOMPLETE)
+		return 0;
+	for (i = 0; i < g->nf; i++)
+		if (g->f[i].state == WF_INCOMPLETE &&
+		    strcmp(g->f[i].path, row->path) == 0)
+			return 0;
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 8;
+		if ((v = reallocarray(g->ids, g->cap, sizeof *v)) == NULL)
+			return 1;
+		g->ids = v;
+	}
+	g->ids[g->n++] = row->id;
+	return 0;
+}
+
+/* Marks the incomplete checkpoints that went away (rotated) vanished. */
+static enum spd_err
+drop_gone(struct worker *w, const struct wrun *r,
+    const struct watch_found *f, size_t n, struct spd_errbuf *eb)
+{
+	struct gone_list	g = { .f = f, .nf = n };
+	enum spd_err		rc;
+	size_t			i;
+
+	rc = store_ckpts(w->st, r->id, gone_cb, &g, eb);
+	if (rc == SPD_ECANCELED)
+		rc = spd_fail(eb, SPD_ENOMEM, "out of memory");
+	for (i = 0; i < g.n && rc == SPD_OK; i++)
+		rc = store_ckpt_set_status(w->st, g.ids[i], CK_VANISHED, NULL,
+		    eb);
+	free(g.ids);
 	return rc;
 }
 
@@ -186,9 +343,10 @@ scan_run(struct worker *w, struct wrun *r, struct spd_errbuf *eb)
 		if (rc != SPD_OK)
 			return rc;
 	}
+	r->recheck_at = 0;
 	rc = watch_scan(r->dir, &f, &n, eb);
-	if (rc == SPD_ENOTFOUND) {
-		log_msg(LOG_WARNING, "run %s: %s", r->name, eb->msg);
+	if (rc == SPD_ENOTFOUND) {	/* the main loop waits for it, logs */
+		log_debug("run %s: %s", r->name, eb->msg);
 		return SPD_OK;
 	}
 	if (rc != SPD_OK)
@@ -198,6 +356,8 @@ scan_run(struct worker *w, struct wrun *r, struct spd_errbuf *eb)
 	next++;
 	for (i = 0; i < n && rc == SPD_OK; i++)
 		rc = record_found(w, r, &f[i], &next, eb);
+	if (rc == SPD_OK)
+		rc = drop_gone(w, r, f, n, eb);
 	watch_found_free(f, n);
 	return rc;
 }
@@ -216,7 +376,9 @@ cand_cb(void *arg, const struct ckpt_row *r)
 	struct cand_list	*l = arg;
 	struct cand		*v;
 
+	/* Unfinished writes do not make an older checkpoint stale. */
 	if (r->status != CK_UNSUPPORTED && r->status != CK_VANISHED &&
+	    r->status != CK_INCOMPLETE && r->incomplete_since == 0 &&
 	    r->step > l->max_step)
 		l->max_step = r->step;
 	if (r->status != CK_PENDING && r->status != CK_ANALYZING)
@@ -379,6 +541,108 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 	return rc;
 }
 
+/* Notes that the database takes writes again (logged once). */
+static void
+db_fine(struct worker *w)
+{
+	if (w->wc.health != NULL &&
+	    health_set_db(w->wc.health, HEALTH_DB_OK, NULL) != HEALTH_DB_OK)
+		log_msg(LOG_NOTICE, "database: writable again");
+}
+
+/*
+ * Handles a failed database operation (eb says what): the file deleted or
+ * replaced stops the worker and asks the daemon to exit; a full disk or
+ * another I/O error turns /ready false and is retried. Each state is
+ * logged once when entered, not once per attempt. Returns the seconds to
+ * wait before retrying, or -1 when the worker must do nothing more.
+ */
+static int
+db_trouble(struct worker *w, const struct spd_errbuf *eb)
+{
+	enum store_fault f = store_last_fault(w->st);
+	enum health_db	 s, prev = HEALTH_DB_OK;
+	int		 retry;
+
+	if (f == STORE_FAULT_NONE) {
+		log_msg(LOG_ERR, "database: %s (retrying in %d s)", eb->msg,
+		    RETRY_SECONDS);
+		return RETRY_SECONDS;
+	}
+	s = f == STORE_FAULT_GONE ? HEALTH_DB_GONE : f == STORE_FAULT_FULL ?
+	    HEALTH_DB_FULL : HEALTH_DB_ERROR;
+	retry = s == HEALTH_DB_FULL ? RETRY_FULL : RETRY_SECONDS;
+	if (w->wc.health != NULL) {
+		health_count_db_error(w->wc.health, s);
+		prev = health_set_db(w->wc.health, s, eb->msg);
+	}
+	if (s == HEALTH_DB_GONE) {
+		if (!w->dead)
+			log_msg(LOG_ERR, "database: %s: nothing more can be "
+			    "stored; stopping", eb->msg);
+		w->dead = true;
+		set_status(w, "database file gone: stopping");
+		if (w->wc.fatal != NULL)
+			w->wc.fatal(w->wc.fatal_arg);
+		return -1;
+	}
+	if (prev != s)
+		log_msg(LOG_ERR, "database %s: %s (not ready; retrying every "
+		    "%d s, serving what is stored)", health_db_name(s),
+		    eb->msg, retry);
+	else
+		log_debug("database %s: %s", health_db_name(s), eb->msg);
+	set_status(w, "database %s: waiting", health_db_name(s));
+	return retry;
+}
+
+/* Sleeps up to secs (a request or stop wakes it); false when stopping. */
+static bool
+nap(struct worker *w, int secs)
+{
+	struct timespec	ts;
+	bool		go;
+
+	pthread_mutex_lock(&w->lock);
+	if (!w->stop && secs > 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += secs;
+		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+	}
+	go = !w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return go;
+}
+
+/*
+ * Stores a finished analysis; while the disk is full (or another I/O error
+ * lasts) keeps the result in memory and retries, so space coming back
+ * costs no second analysis. Returns the last error when it gives up
+ * (stop, or the database is gone): w->handled says it was reported.
+ */
+static enum spd_err
+store_held(struct worker *w, const struct wrun *r, const struct cand *c,
+    const struct report *rep, struct spd_errbuf *eb)
+{
+	enum store_fault f;
+	enum spd_err	 rc;
+	int		 secs;
+
+	for (;;) {
+		if ((rc = store_result(w, r, c, rep, eb)) == SPD_OK) {
+			db_fine(w);
+			return rc;
+		}
+		f = store_last_fault(w->st);
+		if (f == STORE_FAULT_NONE)
+			return rc;
+		secs = db_trouble(w, eb);
+		w->handled = secs < 0 ? -1 : secs;
+		if (secs < 0 || f == STORE_FAULT_GONE || !nap(w, secs))
+			return rc;
+	}
+}
+
 /* Analyses candidate c of run r. Returns a database error, else SPD_OK. */
 static enum spd_err
 analyse(struct worker *w, const struct wrun *r, const struct cand *c,
@@ -402,8 +666,8 @@ analyse(struct worker *w, const struct wrun *r, const struct cand *c,
 	set_status(w, "analysing %s step %lld", r->name, c->step);
 	arc = analyzer_run(w->an, path, &rep, eb);
 	if (arc == SPD_OK) {
-		rc = store_result(w, r, c, rep, eb);
-		if (rc != SPD_OK)	/* keep it pending, retry later */
+		rc = store_held(w, r, c, rep, eb);
+		if (rc != SPD_OK && !w->dead)	/* pending: retry later */
 			store_ckpt_set_status(w->st, c->id, CK_PENDING, NULL,
 			    NULL);
 	} else if (arc == SPD_ECANCELED) {
@@ -515,16 +779,59 @@ take_requests(struct worker *w, bool *scan)
 	}
 }
 
+/* Asks for the scans whose incomplete grace ended; returns the next end. */
+static double
+due_rechecks(struct worker *w)
+{
+	double	now = wall_now(), next = 0;
+	size_t	i;
+
+	for (i = 0; i < w->nruns; i++) {
+		if (w->runs[i].recheck_at == 0)
+			continue;
+		if (w->runs[i].recheck_at <= now) {
+			w->runs[i].recheck_at = 0;
+			w->runs[i].scan = true;
+		} else if (next == 0 || w->runs[i].recheck_at < next)
+			next = w->runs[i].recheck_at;
+	}
+	return next;
+}
+
+/* One turn: the scans asked for, then one analysis. Returns the wait. */
+static int
+worker_turn(struct worker *w, const bool *scan, bool *did)
+{
+	struct spd_errbuf	eb;
+	enum spd_err		rc = SPD_OK;
+	size_t			i;
+
+	*did = false;
+	w->handled = 0;
+	for (i = 0; i < w->nruns && rc == SPD_OK; i++)
+		if (scan[i])
+			rc = scan_run(w, &w->runs[i], &eb);
+	if (rc == SPD_OK)
+		rc = analyse_next(w, w->runs, w->nruns, did, &eb);
+	if (rc == SPD_OK) {
+		db_fine(w);
+		return 0;
+	}
+	if (w->handled != 0)
+		return w->handled;
+	return db_trouble(w, &eb);
+}
+
 /* Worker thread: scan what was asked for, then analyse, until stopped. */
 static void *
 worker_main(void *arg)
 {
 	struct worker		*w = arg;
-	struct spd_errbuf	 eb;
 	struct timespec		 ts;
 	bool			 scan[WORKER_MAX_RUNS], did = false, idle_wait;
+	double			 next;
 	size_t			 i;
-	enum spd_err		 rc;
+	int			 wait = 0;
 
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
@@ -534,37 +841,30 @@ worker_main(void *arg)
 		}
 		if (w->have_new_runs)
 			adopt_runs(w);
+		(void)due_rechecks(w);
 		take_requests(w, scan);
 		pthread_mutex_unlock(&w->lock);
-		rc = SPD_OK;
-		for (i = 0; i < w->nruns && rc == SPD_OK; i++) {
-			if (!scan[i])
-				continue;
-			rc = scan_run(w, &w->runs[i], &eb);
-			if (rc != SPD_OK)
-				log_msg(LOG_ERR, "run %s: scan: %s (retrying "
-				    "in %d s)", w->runs[i].name, eb.msg,
-				    RETRY_SECONDS);
-		}
-		if (rc == SPD_OK) {
-			rc = analyse_next(w, w->runs, w->nruns, &did, &eb);
-			if (rc != SPD_OK)
-				log_msg(LOG_ERR, "database: %s (retrying in "
-				    "%d s)", eb.msg, RETRY_SECONDS);
-		}
+		if (!w->dead)
+			wait = worker_turn(w, scan, &did);
 		pthread_mutex_lock(&w->lock);
-		if (rc != SPD_OK)	/* scan again after the pause */
+		next = due_rechecks(w);
+		if (wait > 0)	/* scan again after the pause */
 			for (i = 0; i < w->nruns; i++)
 				w->runs[i].scan = true;
-		idle_wait = rc != SPD_OK || !did;
+		idle_wait = wait != 0 || !did || w->dead;
 		for (i = 0; i < w->nruns && !w->runs[i].scan; i++)
 			;
-		if (rc != SPD_OK)
+		if (wait != 0 || w->dead)
 			i = w->nruns;
 		if (idle_wait && i == w->nruns && !w->have_new_runs &&
 		    !w->stop) {
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += rc != SPD_OK ? RETRY_SECONDS : 3600;
+			if (wait > 0 && !w->dead)
+				ts.tv_sec += wait;
+			else if (next > 0 && !w->dead)
+				ts.tv_sec = (time_t)ceil(next);
+			else
+				ts.tv_sec += IDLE_SECONDS;
 			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 		}
 		pthread_mutex_unlock(&w->lock);

@@ -12,6 +12,7 @@
 
 #include "spectrumd/analyze.h"
 #include "spectrumd/common.h"
+#include "spectrumd/health.h"
 #include "spectrumd/hub.h"
 #include "spectrumd/store.h"
 
@@ -26,6 +27,12 @@ struct worker_config {
 	unsigned	 top_percent;
 	bool		 include_embeddings;
 	bool		 backfill;
+	unsigned	 incomplete_grace_s;	/* incomplete → failed after */
+	struct health	*health;	/* database state, counters; or NULL */
+	/* Called (from the worker thread) once the database file is gone:
+	 * the daemon must stop. NULL: the worker just idles. */
+	void		(*fatal)(void *arg);
+	void		*fatal_arg;
 };
 
 struct worker;

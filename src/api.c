@@ -600,8 +600,16 @@ api_ready(struct ctx *c)
 	cJSON		*root;
 	enum spd_err	 rc;
 
+	char		 why[200];
+	enum health_db	 db;
+
 	if (c->cfg->ready == NULL || *c->cfg->ready == 0)
 		return reply_error(c, 503, "not_ready", "starting up");
+	db = c->cfg->health != NULL ?
+	    health_db(c->cfg->health, why, sizeof why) : HEALTH_DB_OK;
+	if (db != HEALTH_DB_OK)
+		return reply_error(c, 503, "not_ready", "database %s: %s",
+		    health_db_name(db), why);
 	rc = thread_store(c);
 	if (rc != SPD_OK) {
 		reply_store_down(c, rc);
@@ -692,8 +700,9 @@ api_rescan(struct ctx *c)
 
 /* A JSON array being filled by store callbacks. */
 struct jwalk {
-	cJSON	*arr;
-	bool	 oom;
+	cJSON		*arr;
+	bool		 oom;
+	struct health	*health;	/* run states, or NULL */
 };
 
 /* Appends one run (store_runs callback). */
@@ -710,6 +719,8 @@ runs_cb(void *arg, const struct run_row *r)
 		return 1;
 	}
 	ok = jstr(o, "name", r->name) && jstr(o, "dir", r->dir) &&
+	    (w->health == NULL || jstr(o, "state",
+	    health_run_name(health_run(w->health, r->name)))) &&
 	    jint_or_null(o, "latest_step", r->latest_step) &&
 	    (counts = cJSON_AddObjectToObject(o, "counts")) != NULL;
 	for (i = 0; ok && i < CK_NSTATUS; i++)
@@ -732,7 +743,7 @@ walk_rc(enum spd_err rc, const struct jwalk *w)
 static enum spd_err
 api_runs(struct ctx *c)
 {
-	struct jwalk	w = { cJSON_CreateArray(), false };
+	struct jwalk	w = { cJSON_CreateArray(), false, c->cfg->health };
 	enum spd_err	rc;
 
 	if (w.arr == NULL)
@@ -760,7 +771,8 @@ ckpt_fields(cJSON *o, const struct ckpt_row *r)
 	    jnum(pr, "total", (double)r->total) &&
 	    jtime(o, "wall_time", r->wall_time) &&
 	    jtime(o, "started", r->started) &&
-	    jtime(o, "finished", r->finished);
+	    jtime(o, "finished", r->finished) &&
+	    jtime(o, "incomplete_since", r->incomplete_since);
 	if (r->finished != 0)
 		ok = ok && jnum(o, "seconds", r->seconds) &&
 		    jnum(o, "bytes", (double)r->bytes);
@@ -788,7 +800,7 @@ ckpts_cb(void *arg, const struct ckpt_row *r)
 static enum spd_err
 api_checkpoints(struct ctx *c)
 {
-	struct jwalk	w = { NULL, false };
+	struct jwalk	w = { NULL, false, NULL };
 	struct run_ref	run = { 0 };
 	enum spd_err	rc;
 
@@ -861,7 +873,7 @@ api_snr(struct ctx *c)
 {
 	struct run_ref		run = { 0 };
 	struct ckpt_copy	ck = { 0 };
-	struct jwalk		w = { NULL, false };
+	struct jwalk		w = { NULL, false, NULL };
 	cJSON			*root = NULL;
 	long long		step;
 	enum spd_err		rc;
@@ -1731,6 +1743,31 @@ prom_hub(struct ctx *c, FILE *fp)
 	fputs("\"} 1\n", fp);
 }
 
+/* Writes the health families: database state and faults, runs watched. */
+static void
+prom_health(struct ctx *c, FILE *fp)
+{
+	struct health_stats	st;
+	enum health_db		k;
+
+	if (c->cfg->health == NULL)
+		return;
+	health_get(c->cfg->health, &st);
+	prom_family(fp, "spectrumd_db_writable", "gauge",
+	    "1 while the database takes writes; 0 when full, failing or gone.");
+	fprintf(fp, "spectrumd_db_writable %d\n", st.db == HEALTH_DB_OK);
+	prom_family(fp, "spectrumd_db_errors_total", "counter",
+	    "Failed database writes by kind.");
+	for (k = HEALTH_DB_FULL; k < HEALTH_DB_NSTATE; k++)
+		fprintf(fp, "spectrumd_db_errors_total{kind=\"%s\"} %" PRIu64
+		    "\n", health_db_name(k), st.db_errors[k]);
+	prom_family(fp, "spectrumd_checkpoints_given_up_total", "counter",
+	    "Checkpoints recorded failed after staying incomplete past "
+	    "incomplete_grace_s.");
+	fprintf(fp, "spectrumd_checkpoints_given_up_total %" PRIu64 "\n",
+	    st.given_up);
+}
+
 /* GET /metrics: Prometheus text exposition. */
 static enum spd_err
 api_metrics(struct ctx *c)
@@ -1743,6 +1780,7 @@ api_metrics(struct ctx *c)
 		return SPD_ENOMEM;
 	prom_store(c, fp);
 	prom_hub(c, fp);
+	prom_health(c, fp);
 	if (spd_memstream_finish(fp, &buf) == NULL)
 		return SPD_ENOMEM;
 	reply_owned(c->resp, 200, CT_PROM, buf, strlen(buf));

@@ -74,6 +74,8 @@ static const struct cfg_entry cfg_table[] = {
 	{ "devices", CT_DEVICES, O(devices), .def = "" },
 	{ "top_percent", CT_UINT, O(top_percent), 1, 100, .def = "25" },
 	{ "settle_ms", CT_UINT, O(settle_ms), 0, 3600000, .def = "2000" },
+	{ "incomplete_grace_s", CT_UINT, O(incomplete_grace_s), 0, 2592000,
+	    .def = "600" },
 	{ "backfill", CT_BOOL, O(backfill), .def = "true" },
 	{ "keep_spectra", CT_BOOL, O(keep_spectra), .def = "true" },
 	{ "include_embeddings", CT_BOOL, O(include_embeddings),

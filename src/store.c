@@ -10,9 +10,11 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -33,6 +36,11 @@
 struct store {
 	sqlite3		*db;
 	enum store_mode	 mode;
+	enum store_fault fault;		/* of the last operation */
+	char		*path;		/* RW: checked before each write */
+	dev_t		 dev;		/* of path when opened (RW) */
+	ino_t		 ino;
+	bool		 have_id;
 	/* Prepared statements of the sql[] table, kept for reuse: parsing
 	 * was most of the cost of a small HTTP read. */
 	sqlite3_stmt	*cache[STORE_NCACHE];
@@ -40,8 +48,12 @@ struct store {
 
 /* --- schema ------------------------------------------------------------ */
 
-#define CK_STATUSES \
+/* The status lists of schema 1 (frozen) and of the current schema. */
+#define CK_STATUSES_V1 \
 	"('pending', 'analyzing', 'done', 'failed', 'unsupported', 'vanished')"
+#define CK_STATUSES \
+	"('pending', 'analyzing', 'done', 'failed', 'unsupported', 'vanished'," \
+	" 'incomplete')"
 
 /* migrations[v] takes the schema from user_version v to v + 1. */
 static const char *const migrations[] = {
@@ -56,7 +68,7 @@ static const char *const migrations[] = {
 	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
 	"  step INTEGER NOT NULL,"
 	"  path TEXT NOT NULL,"
-	"  status TEXT NOT NULL CHECK (status IN " CK_STATUSES "),"
+	"  status TEXT NOT NULL CHECK (status IN " CK_STATUSES_V1 "),"
 	"  error TEXT,"
 	"  done INTEGER NOT NULL DEFAULT 0,"
 	"  total INTEGER NOT NULL DEFAULT 0,"
@@ -117,6 +129,36 @@ static const char *const migrations[] = {
 	"  UNIQUE (run_id, checkpoint_id, top_percent));"
 	"CREATE INDEX selections_latest ON selections (run_id, top_percent, id);"
 	"CREATE INDEX selections_ckpt ON selections (checkpoint_id);",
+	/*
+	 * 1 → 2: status 'incomplete' and when a checkpoint was first seen
+	 * so. SQLite cannot change a CHECK in place: the table is rebuilt
+	 * (SQLite's "12-step" procedure; migrate() turns foreign keys off).
+	 */
+	"CREATE TABLE checkpoints_v2 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  step INTEGER NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN " CK_STATUSES "),"
+	"  error TEXT,"
+	"  done INTEGER NOT NULL DEFAULT 0,"
+	"  total INTEGER NOT NULL DEFAULT 0,"
+	"  wall_time REAL NOT NULL DEFAULT 0,"
+	"  started REAL NOT NULL DEFAULT 0,"
+	"  finished REAL NOT NULL DEFAULT 0,"
+	"  seconds REAL NOT NULL DEFAULT 0,"
+	"  bytes INTEGER NOT NULL DEFAULT 0,"
+	"  backend TEXT,"
+	"  incomplete_since REAL NOT NULL DEFAULT 0,"
+	"  UNIQUE (run_id, path));"
+	"INSERT INTO checkpoints_v2 (id, run_id, step, path, status, error,"
+	"  done, total, wall_time, started, finished, seconds, bytes, backend)"
+	"  SELECT id, run_id, step, path, status, error, done, total,"
+	"  wall_time, started, finished, seconds, bytes, backend"
+	"  FROM checkpoints;"
+	"DROP TABLE checkpoints;"
+	"ALTER TABLE checkpoints_v2 RENAME TO checkpoints;"
+	"CREATE INDEX checkpoints_step ON checkpoints (run_id, step);",
 };
 
 _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
@@ -127,7 +169,8 @@ _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
 enum q {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_USER_VERSION, Q_APP_ID, Q_NTABLES,
 	Q_RUN_UPSERT, Q_CKPT_INSERT, Q_CKPT_FIND, Q_CKPT_STATUS,
-	Q_CKPT_PROGRESS, Q_CKPT_RESET,
+	Q_CKPT_PROGRESS, Q_CKPT_RESET, Q_CKPT_INCOMPLETE, Q_CKPT_RESUME,
+	Q_CKPT_DROP,
 	Q_PUT_RUN, Q_PUT_DEL_METRICS, Q_PUT_DEL_SPECTRA, Q_PUT_MATRIX,
 	Q_PUT_METRIC, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV, Q_SEL_PUT,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
@@ -137,7 +180,7 @@ enum q {
 
 #define CKPT_COLS \
 	"id, run_id, step, path, status, error, done, total, wall_time," \
-	" started, finished, seconds, bytes, backend"
+	" started, finished, seconds, bytes, backend, incomplete_since"
 /* The SNR columns in struct snr_result order, read by metric_fill(). */
 #define SNR_COLS \
 	"m.snr, m.snr_class, m.s1, m.sigma_hat, m.tau, m.mp_rank, m.signal," \
@@ -171,6 +214,17 @@ static const char *const sql[Q_COUNT] = {
 	    " WHERE id = ?1",
 	[Q_CKPT_RESET] = "UPDATE checkpoints SET status = 'pending'"
 	    " WHERE status = 'analyzing'",
+	[Q_CKPT_INCOMPLETE] = "UPDATE checkpoints SET status = 'incomplete',"
+	    " error = ?2, incomplete_since = CASE WHEN incomplete_since = 0"
+	    " THEN ?3 ELSE incomplete_since END WHERE id = ?1"
+	    " RETURNING incomplete_since",
+	[Q_CKPT_RESUME] = "UPDATE checkpoints SET status = 'pending',"
+	    " error = NULL, incomplete_since = 0 WHERE id = ?1 AND"
+	    " (status = 'incomplete' OR"
+	    " (status = 'failed' AND incomplete_since > 0))",
+	[Q_CKPT_DROP] = "DELETE FROM checkpoints WHERE run_id = ?1"
+	    " AND path = ?2 AND (status = 'incomplete' OR"
+	    " (status = 'failed' AND incomplete_since > 0))",
 	[Q_PUT_RUN] = "SELECT run_id FROM checkpoints WHERE id = ?1",
 	[Q_PUT_DEL_METRICS] = "DELETE FROM metrics WHERE checkpoint_id = ?1",
 	[Q_PUT_DEL_SPECTRA] = "DELETE FROM spectra WHERE checkpoint_id = ?1",
@@ -267,6 +321,7 @@ static const char *const ckpt_names[CK_NSTATUS] = {
 	[CK_FAILED] = "failed",
 	[CK_UNSUPPORTED] = "unsupported",
 	[CK_VANISHED] = "vanished",
+	[CK_INCOMPLETE] = "incomplete",
 };
 
 /* SQLite primary result codes and what they mean to a caller. */
@@ -330,6 +385,25 @@ map_rc(int rc)
 	return SPD_EINTERNAL;
 }
 
+/* The kind of write fault a SQLite result code means. */
+static enum store_fault
+fault_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return STORE_FAULT_FULL;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return STORE_FAULT_IO;
+	default:
+		return STORE_FAULT_NONE;
+	}
+}
+
 /*
  * Fails with SQLite's error rc: "store: <op>: <message>". The message is
  * the connection's when it belongs to rc, else the generic one.
@@ -342,6 +416,8 @@ db_fail(struct store *s, int rc, const char *op, struct spd_errbuf *eb)
 	if (s != NULL && s->db != NULL &&
 	    (sqlite3_errcode(s->db) & 0xff) == (rc & 0xff))
 		msg = sqlite3_errmsg(s->db);
+	if (s != NULL && s->fault == STORE_FAULT_NONE)
+		s->fault = fault_of(rc);
 	return spd_fail(eb, map_rc(rc), "store: %s: %s", op, msg);
 }
 
@@ -552,6 +628,29 @@ metric_fill(sqlite3_stmt *st, int i, struct snr_result *m)
 	m->stable_rank = col_real(st, i + 9);
 }
 
+/*
+ * Fails with STORE_FAULT_GONE unless the database path still names the
+ * file s opened: a deleted or replaced file would take every later write
+ * into an inode nobody will read again.
+ */
+static enum spd_err
+check_file(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	struct stat	sb;
+	int		err = 0;
+
+	if (!s->have_id)
+		return SPD_OK;
+	if (stat(s->path, &sb) == -1)
+		err = errno;
+	else if (sb.st_dev == s->dev && sb.st_ino == s->ino)
+		return SPD_OK;
+	s->fault = STORE_FAULT_GONE;
+	return spd_fail(eb, SPD_EIO, "store: %s: the database file %s was %s "
+	    "while open", op, s->path, err == 0 ? "replaced" :
+	    err == ENOENT ? "deleted" : strerror(err));
+}
+
 /* Fails unless s is open read-write. */
 static enum spd_err
 need_rw(struct store *s, const char *op, struct spd_errbuf *eb)
@@ -561,7 +660,8 @@ need_rw(struct store *s, const char *op, struct spd_errbuf *eb)
 	if (s->mode != STORE_RW)
 		return spd_fail(eb, SPD_EINVAL, "store: %s: store is read-only",
 		    op);
-	return SPD_OK;
+	s->fault = STORE_FAULT_NONE;
+	return check_file(s, op, eb);
 }
 
 /* Fails unless s is open. */
@@ -570,6 +670,7 @@ need_open(struct store *s, const char *op, struct spd_errbuf *eb)
 {
 	if (s == NULL || s->db == NULL)
 		return spd_fail(eb, SPD_EINVAL, "store: %s: no store", op);
+	s->fault = STORE_FAULT_NONE;
 	return SPD_OK;
 }
 
@@ -589,10 +690,14 @@ tx_begin(struct store *s, const char *op, struct spd_errbuf *eb)
 	return exec_q(s, Q_BEGIN, op, eb);
 }
 
-/* Commits; on failure the caller rolls back. */
+/* Commits unless the file went away; on failure the caller rolls back. */
 static enum spd_err
 tx_commit(struct store *s, const char *op, struct spd_errbuf *eb)
 {
+	enum spd_err rc;
+
+	if ((rc = check_file(s, op, eb)) != SPD_OK)
+		return rc;
 	return exec_q(s, Q_COMMIT, op, eb);
 }
 
@@ -668,6 +773,24 @@ exec_sql(struct store *s, const char *text, const char *op,
 	return SPD_OK;
 }
 
+/* Fails when a migration left a dangling reference. */
+static enum spd_err
+foreign_keys_ok(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+
+	rc = prep_sql(s, "PRAGMA foreign_key_check", &st, op, eb);
+	if (rc == SPD_OK)
+		rc = step(s, st, &row, op, eb);
+	sqlite3_finalize(st);
+	if (rc == SPD_OK && row)
+		rc = spd_fail(eb, SPD_EFORMAT, "store: %s: a migration broke "
+		    "a reference", op);
+	return rc;
+}
+
 /* Applies the migrations past user_version in one transaction. */
 static enum spd_err
 migrate(struct store *s, const char *op, struct spd_errbuf *eb)
@@ -676,7 +799,10 @@ migrate(struct store *s, const char *op, struct spd_errbuf *eb)
 	int64_t		uv = 0;
 	enum spd_err	rc;
 
-	rc = tx_begin(s, op, eb);
+	/* Off outside the transaction: rebuilt tables must not cascade. */
+	rc = exec_sql(s, "PRAGMA foreign_keys = OFF", op, eb);
+	if (rc == SPD_OK)
+		rc = tx_begin(s, op, eb);
 	if (rc != SPD_OK)
 		return rc;
 	rc = check_header(s, &uv, op, eb);	/* again, under the lock */
@@ -688,9 +814,13 @@ migrate(struct store *s, const char *op, struct spd_errbuf *eb)
 	if (rc == SPD_OK)
 		rc = exec_sql(s, set, op, eb);
 	if (rc == SPD_OK)
+		rc = foreign_keys_ok(s, op, eb);
+	if (rc == SPD_OK)
 		rc = tx_commit(s, op, eb);
 	if (rc != SPD_OK)
 		tx_rollback(s);
+	if (rc == SPD_OK)
+		rc = exec_sql(s, "PRAGMA foreign_keys = ON", op, eb);
 	return rc;
 }
 
@@ -741,6 +871,23 @@ store_connect(struct store *s, const char *path, const char *op,
 	return err;
 }
 
+/* Notes which file path names now, for check_file(). */
+static enum spd_err
+remember_file(struct store *s, const char *path, const char *op,
+    struct spd_errbuf *eb)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) == -1)	/* e.g. ":memory:": nothing to check */
+		return SPD_OK;
+	if ((s->path = strdup(path)) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory", op);
+	s->dev = sb.st_dev;
+	s->ino = sb.st_ino;
+	s->have_id = true;
+	return SPD_OK;
+}
+
 /* Opens (and for RW creates and migrates) the database at path. */
 enum spd_err
 store_open(const char *path, enum store_mode mode, struct store **out,
@@ -763,6 +910,8 @@ store_open(const char *path, enum store_mode mode, struct store **out,
 		return spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory", op);
 	s->mode = mode;
 	rc = store_connect(s, path, op, eb);
+	if (rc == SPD_OK && mode == STORE_RW)
+		rc = remember_file(s, path, op, eb);
 	if (rc != SPD_OK) {
 		store_close(s);
 		return rc;
@@ -782,6 +931,7 @@ store_close(struct store *s)
 	for (i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->cache[i]);
 	sqlite3_close_v2(s->db);
+	free(s->path);
 	free(s);
 }
 
@@ -980,6 +1130,168 @@ store_reset_interrupted(struct store *s, struct spd_errbuf *eb)
 	if (rc == SPD_OK)
 		rc = exec_q(s, Q_CKPT_RESET, op, eb);
 	return rc;
+}
+
+/* Marks a checkpoint incomplete with a reason; *since: first seen so. */
+enum spd_err
+store_ckpt_set_incomplete(struct store *s, int64_t ckpt_id,
+    const char *reason, double now, double *since, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "mark checkpoint %" PRId64 " incomplete",
+	    ckpt_id);
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_CKPT_INCOMPLETE, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, ckpt_id, &brc);
+	b_text(st, 2, reason, &brc);
+	b_real(st, 3, now, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: no such checkpoint",
+		    op);
+	if (rc == SPD_OK && since != NULL)
+		*since = sqlite3_column_double(st, 0);
+	if (rc == SPD_OK)	/* finish the statement: RETURNING writes last */
+		rc = step(s, st, &row, op, eb);
+out:
+	release(s, st);
+	return rc;
+}
+
+/* Runs a write of one checkpoint bound to (?1 id) or (?1 run, ?2 path). */
+static enum spd_err
+ckpt_write(struct store *s, enum q q, int64_t id, const char *path,
+    bool *changed, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, q, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, id, &brc);
+	if (path != NULL)
+		b_text(st, 2, path, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, NULL, op, eb);
+	if (rc == SPD_OK && changed != NULL)
+		*changed = sqlite3_changes(s->db) > 0;
+out:
+	release(s, st);
+	return rc;
+}
+
+/* Makes an incomplete (or given-up) checkpoint pending again. */
+enum spd_err
+store_ckpt_resume(struct store *s, int64_t ckpt_id, bool *resumed,
+    struct spd_errbuf *eb)
+{
+	char op[96];
+
+	snprintf(op, sizeof op, "resume checkpoint %" PRId64, ckpt_id);
+	return ckpt_write(s, Q_CKPT_RESUME, ckpt_id, NULL, resumed, op, eb);
+}
+
+/* Deletes checkpoint (run_id, path) if it is incomplete or given up. */
+enum spd_err
+store_ckpt_drop_incomplete(struct store *s, int64_t run_id,
+    const char *path, struct spd_errbuf *eb)
+{
+	char op[160];
+
+	snprintf(op, sizeof op, "drop incomplete %.100s", path);
+	return ckpt_write(s, Q_CKPT_DROP, run_id, path, NULL, op, eb);
+}
+
+/* The kind of fault of the last failed write. */
+enum store_fault
+store_last_fault(const struct store *s)
+{
+	return s != NULL ? s->fault : STORE_FAULT_NONE;
+}
+
+/* An exclusive lock on the database file, held by an open descriptor. */
+struct store_lock {
+	int	 fd;
+	char	*path;
+};
+
+/* Takes the lock on path (creating the file, empty, if needed). */
+enum spd_err
+store_lock(const char *path, struct store_lock **out, struct spd_errbuf *eb)
+{
+	struct store_lock	*l;
+	enum spd_err		 rc;
+
+	if ((l = calloc(1, sizeof *l)) == NULL ||
+	    (l->path = strdup(path)) == NULL) {
+		free(l);
+		return spd_fail(eb, SPD_ENOMEM, "store: lock: out of memory");
+	}
+	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	if (l->fd == -1)
+		rc = spd_fail(eb, SPD_EIO, "store: %s: %s", path,
+		    strerror(errno));
+	else if (flock(l->fd, LOCK_EX | LOCK_NB) == -1)
+		rc = errno == EWOULDBLOCK ? spd_fail(eb, SPD_EBUSY, "store: %s "
+		    "is in use by another spectrumd (it holds the lock); stop "
+		    "that one or give this one another --db", path) :
+		    spd_fail(eb, SPD_EIO, "store: lock %s: %s", path,
+		    strerror(errno));
+	else {
+		*out = l;
+		return SPD_OK;
+	}
+	if (l->fd != -1)
+		close(l->fd);
+	free(l->path);
+	free(l);
+	return rc;
+}
+
+/* Checks that the locked file is still the one at its path. */
+enum spd_err
+store_lock_check(const struct store_lock *l, struct spd_errbuf *eb)
+{
+	struct stat	a, b;
+
+	if (fstat(l->fd, &a) == -1)
+		return spd_fail(eb, SPD_EIO, "store: %s: %s", l->path,
+		    strerror(errno));
+	if (stat(l->path, &b) == -1) {
+		if (errno == ENOENT)
+			return spd_fail(eb, SPD_ENOTFOUND, "the database file "
+			    "%s was deleted while open", l->path);
+		return spd_fail(eb, SPD_EIO, "the database file %s: %s",
+		    l->path, strerror(errno));
+	}
+	if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return spd_fail(eb, SPD_ENOTFOUND, "the database file %s was "
+		    "replaced while open", l->path);
+	return SPD_OK;
+}
+
+/* Releases the lock. */
+void
+store_unlock(struct store_lock *l)
+{
+	if (l == NULL)
+		return;
+	close(l->fd);
+	free(l->path);
+	free(l);
 }
 
 /* --- store_put_report --------------------------------------------------- */
@@ -1479,6 +1791,7 @@ ckpt_fill(sqlite3_stmt *st, struct ckpt_row *c, const char *op,
 	c->seconds = sqlite3_column_double(st, 11);
 	c->bytes = col_u64(st, 12);
 	c->backend = col_text(st, 13);
+	c->incomplete_since = sqlite3_column_double(st, 14);
 	return SPD_OK;
 }
 

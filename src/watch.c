@@ -89,6 +89,9 @@ struct wrec {
 	int	 wd;
 	int	 tag;
 	bool	 root;		/* the run dir itself */
+	bool	 lost;		/* root moved or deleted: drop the tag */
+	dev_t	 dev;		/* of the root directory watched */
+	ino_t	 ino;
 	char	*path;
 };
 
@@ -1143,9 +1146,10 @@ watch_fd(const struct watch *w)
 	return w->fd;
 }
 
-/* Records (wd, tag) unless it is already known. */
+/* Records (wd, tag) unless it is already known; root notes sb's inode. */
 static enum spd_err
-rec_add(struct watch *w, int wd, int tag, bool root, const char *path)
+rec_add(struct watch *w, int wd, int tag, bool root, const char *path,
+    const struct stat *sb)
 {
 	struct wrec	*nv;
 	size_t		 i, cap;
@@ -1154,6 +1158,10 @@ rec_add(struct watch *w, int wd, int tag, bool root, const char *path)
 	for (i = 0; i < w->n; i++)
 		if (w->v[i].wd == wd && w->v[i].tag == tag) {
 			w->v[i].root = w->v[i].root || root;
+			if (root) {
+				w->v[i].dev = sb->st_dev;
+				w->v[i].ino = sb->st_ino;
+			}
 			return SPD_OK;
 		}
 	if (w->n == w->cap) {
@@ -1166,7 +1174,7 @@ rec_add(struct watch *w, int wd, int tag, bool root, const char *path)
 	if ((p = strdup(path)) == NULL)
 		return SPD_ENOMEM;
 	w->v[w->n++] = (struct wrec){ .wd = wd, .tag = tag, .root = root,
-	    .path = p };
+	    .dev = sb->st_dev, .ino = sb->st_ino, .path = p };
 	return SPD_OK;
 }
 
@@ -1198,7 +1206,8 @@ static enum spd_err
 add_one(struct watch *w, int tag, bool root, const char *path,
     struct spd_errbuf *eb)
 {
-	int wd;
+	struct stat	sb;
+	int		wd;
 
 	if ((wd = inotify_add_watch(w->fd, path, WATCH_MASK)) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -1208,7 +1217,10 @@ add_one(struct watch *w, int tag, bool root, const char *path,
 		    path, strerror(errno), errno == ENOSPC ?
 		    " (raise fs.inotify.max_user_watches)" : "");
 	}
-	if (rec_add(w, wd, tag, root, path) != SPD_OK)
+	/* The inode now watched; a race with a rename shows as "lost" later. */
+	if (stat(path, &sb) == -1)
+		memset(&sb, 0, sizeof sb);
+	if (rec_add(w, wd, tag, root, path, &sb) != SPD_OK)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	return SPD_OK;
 }
@@ -1279,6 +1291,41 @@ watch_remove_all(struct watch *w, int tag)
 	}
 }
 
+/* Says whether run tag's directory is watched as it is now. */
+enum watch_root
+watch_root(const struct watch *w, int tag, const char *dir)
+{
+	struct stat	sb;
+	size_t		i;
+
+	if (stat(dir, &sb) == -1)
+		return errno == ENOENT || errno == ENOTDIR ? WATCH_ROOT_MISSING :
+		    WATCH_ROOT_LOST;
+	if (!S_ISDIR(sb.st_mode))
+		return WATCH_ROOT_MISSING;
+	for (i = 0; i < w->n; i++)
+		if (w->v[i].tag == tag && w->v[i].root)
+			return w->v[i].dev == sb.st_dev &&
+			    w->v[i].ino == sb.st_ino ? WATCH_ROOT_OK :
+			    WATCH_ROOT_LOST;
+	return WATCH_ROOT_LOST;
+}
+
+/* Drops every watch of the tags whose run directory moved or went. */
+static void
+drop_lost(struct watch *w)
+{
+	size_t i;
+
+	for (;;) {
+		for (i = 0; i < w->n && !w->v[i].lost; i++)
+			;
+		if (i == w->n)
+			return;
+		watch_remove_all(w, w->v[i].tag);
+	}
+}
+
 /* Handles one event: new subdirectories, callbacks, forgotten watches. */
 static enum spd_err
 handle_event(struct watch *w, const struct inotify_event *ev,
@@ -1302,9 +1349,14 @@ handle_event(struct watch *w, const struct inotify_event *ev,
 			if (r != SPD_OK)
 				rc = r;
 		}
+		if (w->v[i].root && (ev->mask & (IN_MOVE_SELF | IN_DELETE_SELF)))
+			w->v[i].lost = true;
+		else if (ev->mask & IN_MOVE_SELF)	/* a checkpoint moved out */
+			inotify_rm_watch(w->fd, ev->wd);
 		if (name[0] != '.')
 			changed(arg, w->v[i].tag);
 	}
+	drop_lost(w);
 	if (ev->mask & IN_IGNORED) {	/* the kernel dropped this watch */
 		i = 0;
 		while (i < w->n)

@@ -1081,6 +1081,58 @@ test_static(struct api_config *cfg)
 	cfg->web_dir = NULL;
 }
 
+/* /ready, /runs and /metrics with the daemon's health state. */
+static void
+test_health(struct api *a, struct api_config *cfg)
+{
+	static const char *const names[] = { "alpha" };
+	struct api_resp	 r;
+	struct health	*h = health_new();
+	cJSON		*j;
+
+	if (!ok(h != NULL && health_set_runs(h, names, 1) == SPD_OK,
+	    "health state"))
+		return;
+	cfg->health = h;
+	health_set_run(h, 0, HEALTH_RUN_MISSING);
+	get(a, "/runs", NULL, &r);
+	j = parse(&r);
+	ok(r.status == 200 && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(
+	    cJSON_GetArrayItem(j, 0), "state")), "missing") == 0 &&
+	    strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(
+	    cJSON_GetArrayItem(j, 1), "state")), "unknown") == 0,
+	    "/runs: state missing (alpha), unknown (beta)");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	health_set_db(h, HEALTH_DB_FULL, "store: commit: database or disk is "
+	    "full");
+	health_count_db_error(h, HEALTH_DB_FULL);
+	expect_error(a, "GET", "/ready", NULL, 503, "not_ready");
+	get(a, "/ready", NULL, &r);
+	ok(has(&r, "database full: store: commit: database or disk is full"),
+	    "/ready says the database is full and why");
+	api_resp_cleanup(&r);
+	get(a, "/metrics", NULL, &r);
+	ok(has(&r, "spectrumd_db_writable 0\n") &&
+	    has(&r, "spectrumd_db_errors_total{kind=\"full\"} 1\n") &&
+	    has(&r, "spectrumd_db_errors_total{kind=\"gone\"} 0\n") &&
+	    has(&r, "spectrumd_checkpoints_given_up_total 0\n"),
+	    "/metrics: db not writable, one full error");
+	api_resp_cleanup(&r);
+	health_set_db(h, HEALTH_DB_OK, NULL);
+	health_count_given_up(h);
+	get(a, "/ready", NULL, &r);
+	ok(r.status == 200, "/ready: 200 again once writable");
+	api_resp_cleanup(&r);
+	get(a, "/metrics", NULL, &r);
+	ok(has(&r, "spectrumd_db_writable 1\n") &&
+	    has(&r, "spectrumd_checkpoints_given_up_total 1\n"),
+	    "/metrics: writable, one checkpoint given up");
+	api_resp_cleanup(&r);
+	cfg->health = NULL;
+	health_free(h);
+}
+
 int
 main(void)
 {
@@ -1127,6 +1179,7 @@ main(void)
 		test_misc(a, &cfg, hub);
 		test_two_runs(a, rw);
 		test_metrics(a);
+		test_health(a, &cfg);
 	}
 	test_static(&cfg);
 	test_utf8();

@@ -73,6 +73,7 @@ test_defaults(void)
 	ok(c.threads == 0 && streq(c.devices, ""), "default threads, devices");
 	ok(c.top_percent == 25 && c.settle_ms == 2000,
 	    "default top_percent 25, settle_ms 2000");
+	ok(c.incomplete_grace_s == 600, "default incomplete_grace_s 600");
 	ok(c.backfill && c.keep_spectra && c.include_embeddings &&
 	    !c.include_1d && !c.split_3d && !c.group_experts, "default bools");
 	ok(c.max_inflight_bytes == 1ull << 30, "default max_inflight 1 GiB");
@@ -281,7 +282,9 @@ test_args(void)
 	    "--threads", "3", "--settle-ms", "0", "--web-dir", "/w",
 	    "--api-token", "tok", "--log-level", "warning", "--devices", "1",
 	    "--max-inflight-bytes", "2G", "--include-1d", "--no-backfill",
-	    "--keep-spectra=false", NULL) == SPD_OK, "every flag");
+	    "--keep-spectra=false", "--incomplete-grace-s", "2", NULL) ==
+	    SPD_OK, "every flag");
+	ok(c.incomplete_grace_s == 2, "--incomplete-grace-s");
 	ok(streq(c.db, "/tmp/x.db") && c.backend == CFG_BACKEND_CUDA &&
 	    c.threads == 3 && c.settle_ms == 0 && streq(c.web_dir, "/w") &&
 	    streq(c.api_token, "tok") && c.log_level == LOG_WARNING &&

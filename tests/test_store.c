@@ -1018,6 +1018,90 @@ test_reset(struct store *s, int64_t run)
 	ok(status_at(s, run, 10) == CK_FAILED, "step 10 still failed");
 }
 
+/* Incomplete checkpoints: marked with a reason, given up, resumed, dropped. */
+static void
+test_incomplete(struct store *s, int64_t run)
+{
+	struct spd_errbuf	eb = { "" };
+	struct got_ckpt		g = { 0 };
+	enum ckpt_status	cur;
+	int64_t			c = 0, p = 0;
+	double			since = 0;
+	bool			resumed = true;
+
+	ok(store_ckpt_ensure(s, run, "/ckpt/main/checkpoint-70", 70, 1e9,
+	    CK_INCOMPLETE, &c, &cur, &eb) == SPD_OK && cur == CK_INCOMPLETE,
+	    "insert as incomplete");
+	ok(store_ckpt_set_incomplete(s, c, "shard is 5 of 10 bytes", 1000.0,
+	    &since, &eb) == SPD_OK && since == 1000.0, "first seen at 1000");
+	ok(store_ckpt_set_incomplete(s, c, "shard is 7 of 10 bytes", 1005.0,
+	    &since, &eb) == SPD_OK && since == 1000.0,
+	    "seen again: since kept (%g)", since);
+	ok(store_ckpt_get(s, run, 70, collect_ckpt, &g, &eb) == SPD_OK &&
+	    g.status == CK_INCOMPLETE &&
+	    strcmp(g.error, "shard is 7 of 10 bytes") == 0,
+	    "row: incomplete with the latest reason (%s)", g.error);
+	ok(store_ckpt_set_status(s, c, CK_FAILED, "gave up", &eb) == SPD_OK,
+	    "given up: failed");
+	ok(store_ckpt_resume(s, c, &resumed, &eb) == SPD_OK && resumed &&
+	    status_at(s, run, 70) == CK_PENDING, "whole later: pending again");
+	ok(store_ckpt_resume(s, c, &resumed, &eb) == SPD_OK && !resumed,
+	    "resume of a pending one: no change");
+	ok(store_ckpt_set_status(s, c, CK_FAILED, "bad matrix", &eb) ==
+	    SPD_OK && store_ckpt_resume(s, c, &resumed, &eb) == SPD_OK &&
+	    !resumed && status_at(s, run, 70) == CK_FAILED,
+	    "an analysis failure is not resumed");
+	ok(store_ckpt_ensure(s, run, "/ckpt/plain", 71, 1e9, CK_INCOMPLETE,
+	    &p, NULL, &eb) == SPD_OK && store_ckpt_drop_incomplete(s, run,
+	    "/ckpt/plain", &eb) == SPD_OK && status_at(s, run, 71) ==
+	    CK_NSTATUS, "an incomplete row is dropped");
+	ok(store_ckpt_drop_incomplete(s, run, "/ckpt/main/checkpoint-70",
+	    &eb) == SPD_OK && status_at(s, run, 70) == CK_FAILED,
+	    "a failed analysis is not dropped");
+	ok(store_ckpt_set_status(s, c, CK_NSTATUS, NULL, &eb) == SPD_EINVAL,
+	    "bad status: EINVAL");
+}
+
+/* The lock, and writes refused once the file is deleted or replaced. */
+static void
+test_gone(void)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct store_lock	*l = NULL, *l2 = NULL;
+	struct store		*s = NULL;
+	char			 db[512], other[512];
+	int64_t			 run = 0;
+
+	path_in(db, sizeof db, "gone.db");
+	path_in(other, sizeof other, "gone2.db");
+	ok(store_lock(db, &l, &eb) == SPD_OK, "lock (creates the file)");
+	ok(store_lock(db, &l2, &eb) == SPD_EBUSY && l2 == NULL &&
+	    strstr(eb.msg, "in use by another spectrumd") != NULL,
+	    "second lock: EBUSY (%s)", eb.msg);
+	s = must_open(db, STORE_RW);
+	ok(store_lock_check(l, &eb) == SPD_OK, "lock check: ok");
+	ok(store_run_ensure(s, "r", "/r", &run, &eb) == SPD_OK &&
+	    store_last_fault(s) == STORE_FAULT_NONE, "write: ok");
+	ok(copy_file(db, other) && rename(other, db) == 0, "replaced the file");
+	ok(store_lock_check(l, &eb) == SPD_ENOTFOUND &&
+	    strstr(eb.msg, "replaced") != NULL, "lock check: %s", eb.msg);
+	ok(store_run_ensure(s, "r2", "/r", &run, &eb) == SPD_EIO &&
+	    store_last_fault(s) == STORE_FAULT_GONE &&
+	    strstr(eb.msg, "replaced") != NULL, "write refused: %s", eb.msg);
+	unlink(db);
+	ok(store_lock_check(l, &eb) == SPD_ENOTFOUND &&
+	    strstr(eb.msg, "deleted") != NULL, "lock check: %s", eb.msg);
+	ok(store_run_ensure(s, "r3", "/r", &run, &eb) == SPD_EIO &&
+	    store_last_fault(s) == STORE_FAULT_GONE &&
+	    strstr(eb.msg, "deleted") != NULL, "write refused: %s", eb.msg);
+	store_close(s);
+	store_unlock(l);
+	ok(store_lock(db, &l, &eb) == SPD_OK, "after unlock: lock again");
+	store_unlock(l);
+	store_unlock(NULL);
+	unlink(db);
+}
+
 /* Times store_put_report of TIMING_MATS matrices with SPEC_K spectra. */
 static void
 test_timing(struct store *s)
@@ -1073,9 +1157,11 @@ main(void)
 	test_history(s);
 	test_atomic(s, run);
 	test_reset(s, run);
+	test_incomplete(s, run);
 	test_timing(s);
 	store_close(s);
 	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION, "closed cleanly");
+	test_gone();
 	scratch_remove();
 	return tap_done();
 }

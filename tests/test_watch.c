@@ -459,6 +459,38 @@ wait_tag(struct watch *w, int tag, int ms)
 	return seen[tag];
 }
 
+/* watch_root: the watched directory against what the path names now. */
+static void
+test_roots(struct watch *w)
+{
+	struct spd_errbuf eb;
+
+	ok(watch_root(w, 6, P("other")) == WATCH_ROOT_OK, "root: ok");
+	ok(watch_root(w, 7, P("nope")) == WATCH_ROOT_MISSING,
+	    "root of a missing dir: missing");
+	ok(watch_root(w, 7, P("other")) == WATCH_ROOT_LOST,
+	    "an existing dir never watched for the tag: lost");
+	rename(P("other"), P("other.old"));
+	ok(wait_tag(w, 6, 2000) > 0, "run dir moved away: tag 6");
+	ok(watch_root(w, 6, P("other")) == WATCH_ROOT_MISSING,
+	    "moved away: missing");
+	put(P("other.old/y.safetensors"), "x");
+	ok(wait_tag(w, 6, 100) == 0, "the moved-away dir is no longer watched");
+	mk(P("other"));
+	ok(watch_root(w, 6, P("other")) == WATCH_ROOT_LOST,
+	    "a new dir in its place: lost");
+	watch_remove_all(w, 6);
+	ok(watch_add(w, 6, P("other"), &eb) == SPD_OK &&
+	    watch_root(w, 6, P("other")) == WATCH_ROOT_OK, "re-added: ok");
+	rm_tree(P("other"));
+	ok(wait_tag(w, 6, 2000) > 0 &&
+	    watch_root(w, 6, P("other")) == WATCH_ROOT_MISSING,
+	    "deleted: tag 6, then missing");
+	mk(P("other"));
+	ok(watch_root(w, 6, P("other")) == WATCH_ROOT_LOST,
+	    "recreated: lost until watched again");
+}
+
 /* The inotify wrapper. */
 static void
 test_inotify(void)
@@ -527,6 +559,7 @@ test_inotify(void)
 	put(P("other/x.safetensors"), "x");
 	ok(wait_tag(w, 6, 2000) > 0, "recreated run dir watched again");
 	watch_remove_all(w, 42);
+	test_roots(w);
 	watch_close(w);
 	watch_close(NULL);
 }

@@ -237,8 +237,8 @@ function renderCkpts() {
 		n[c.status] = (n[c.status] || 0) + 1;
 	const parts = [`${state.ckpts.length} checkpoint` +
 	    (state.ckpts.length === 1 ? '' : 's')];
-	for (const s of ['done', 'analyzing', 'pending', 'failed',
-	    'unsupported', 'vanished'])
+	for (const s of ['done', 'analyzing', 'pending', 'incomplete',
+	    'failed', 'unsupported', 'vanished'])
 		if (n[s])
 			parts.push(`${n[s]} ${s}`);
 	const fin = state.ckpts.filter((c) => c.finished)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "spectrumd/common.h"
+#include "spectrumd/health.h"
 #include "spectrumd/hub.h"
 
 #define API_MAX_BODY	(1u << 20)	/* request bodies */
@@ -35,6 +36,8 @@ struct api_config {
 	/* Readiness and backend, read at each request (set by the daemon). */
 	volatile int	*ready;
 	const char	*backend;
+	/* Database state, run states, fault counters; NULL = not shown. */
+	struct health	*health;
 };
 
 struct api_req {

@@ -43,6 +43,7 @@ struct cfg {
 	char		*devices;		/* "0,1"; "" = all */
 	unsigned	 top_percent;		/* 1..100, 25 */
 	unsigned	 settle_ms;		/* 2000 */
+	unsigned	 incomplete_grace_s;	/* 600: then incomplete is failed */
 	bool		 backfill;		/* true */
 	bool		 keep_spectra;		/* true */
 	bool		 include_embeddings;	/* true */

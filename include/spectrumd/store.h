@@ -13,14 +13,26 @@
 #include "spectrumd/common.h"
 #include "spectrumd/report.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum store_mode { STORE_RW, STORE_RO };
 
-/* Checkpoint states (DESIGN.md §3). */
+/*
+ * Checkpoint states (DESIGN.md §3). incomplete: its files are not whole
+ * (error says which and why); past the daemon's grace it becomes failed
+ * with incomplete_since kept, and pending again if it turns whole.
+ */
 enum ckpt_status {
 	CK_PENDING, CK_ANALYZING, CK_DONE, CK_FAILED, CK_UNSUPPORTED,
-	CK_VANISHED, CK_NSTATUS
+	CK_VANISHED, CK_INCOMPLETE, CK_NSTATUS
+};
+
+/* What the last failed write of a handle ran into (store_last_fault). */
+enum store_fault {
+	STORE_FAULT_NONE,	/* no write failed, or not for these */
+	STORE_FAULT_FULL,	/* SQLITE_FULL: the disk (or quota) is full */
+	STORE_FAULT_IO,		/* another I/O or file error */
+	STORE_FAULT_GONE	/* the file was deleted or replaced */
 };
 const char	*ckpt_status_name(enum ckpt_status s);	/* "pending", … */
 enum spd_err	 ckpt_status_parse(const char *name, enum ckpt_status *out);
@@ -29,7 +41,9 @@ struct store;
 
 /*
  * Opens (RW: creates, migrates to STORE_SCHEMA_VERSION, sets WAL and a busy
- * timeout) the database at path. RO opens read-only and fails with
+ * timeout) the database at path. A RW handle notes which file path names
+ * and, before every write and commit, fails with SPD_EIO and
+ * STORE_FAULT_GONE when path was since deleted or replaced. RO opens read-only and fails with
  * SPD_ENOTFOUND when the file does not exist yet. Returns SPD_OK and *out,
  * SPD_EIO (cannot open/create), SPD_EFORMAT (not a spectrumd database, or a
  * newer schema), SPD_EBUSY (locked).
@@ -88,6 +102,30 @@ enum spd_err	 store_put_report(struct store *s, int64_t ckpt_id,
 		    void *arg, long long *version, bool *changed,
 		    struct spd_errbuf *eb);
 
+/*
+ * Marks a checkpoint incomplete with reason; incomplete_since is set to
+ * now unless already set, and returned in *since (may be NULL).
+ */
+enum spd_err	 store_ckpt_set_incomplete(struct store *s, int64_t ckpt_id,
+		    const char *reason, double now, double *since,
+		    struct spd_errbuf *eb);
+/*
+ * Makes a checkpoint pending again (error and incomplete_since cleared)
+ * when it is incomplete, or failed after being incomplete; *resumed says
+ * whether it was (may be NULL).
+ */
+enum spd_err	 store_ckpt_resume(struct store *s, int64_t ckpt_id,
+		    bool *resumed, struct spd_errbuf *eb);
+/* Deletes checkpoint (run_id, path) if incomplete or failed so. */
+enum spd_err	 store_ckpt_drop_incomplete(struct store *s, int64_t run_id,
+		    const char *path, struct spd_errbuf *eb);
+/*
+ * The fault behind the last failed operation of s (reset when any store
+ * call starts; reads fail with STORE_FAULT_NONE): the caller tells a full
+ * disk from a vanished file. NULL-safe.
+ */
+enum store_fault store_last_fault(const struct store *s);
+
 /* Marks every 'analyzing' checkpoint 'pending' (after a crash). */
 enum spd_err	 store_reset_interrupted(struct store *s,
 		    struct spd_errbuf *eb);
@@ -112,6 +150,7 @@ struct ckpt_row {
 	double		 started, finished, seconds;	/* 0 when unknown */
 	uint64_t	 bytes;
 	const char	*backend;	/* NULL until analysed */
+	double		 incomplete_since;	/* first seen incomplete, 0 */
 };
 
 struct metric_row {
@@ -184,5 +223,27 @@ enum spd_err	 store_selection_latest(struct store *s, int64_t run_id,
  */
 enum spd_err	 store_load_report(struct store *s, int64_t ckpt_id,
 		    struct report **out, struct spd_errbuf *eb);
+
+/* --- the lock ------------------------------------------------------------- */
+
+struct store_lock;
+
+/*
+ * Takes an exclusive flock(2) on the database file path (created empty if
+ * missing) so that one daemon owns it; held until store_unlock. Returns
+ * SPD_OK and *out, SPD_EBUSY (another process holds it; eb says so) or
+ * SPD_EIO. Keep it until every handle on path is closed: it is also the
+ * reference for store_lock_check.
+ */
+enum spd_err	 store_lock(const char *path, struct store_lock **out,
+		    struct spd_errbuf *eb);
+/*
+ * Returns SPD_OK while path still names the locked file, SPD_ENOTFOUND
+ * when it was deleted or replaced (eb says which), SPD_EIO when it cannot
+ * be checked.
+ */
+enum spd_err	 store_lock_check(const struct store_lock *l,
+		    struct spd_errbuf *eb);
+void		 store_unlock(struct store_lock *l);	/* NULL-safe */
 
 #endif

@@ -94,6 +94,20 @@ int		 watch_fd(const struct watch *w);
 enum spd_err	 watch_add(struct watch *w, int tag, const char *dir,
 		    struct spd_errbuf *eb);
 
+/* What watch_root() finds. */
+enum watch_root {
+	WATCH_ROOT_OK,		/* the directory at dir is the one watched */
+	WATCH_ROOT_MISSING,	/* dir does not exist or is not a directory */
+	WATCH_ROOT_LOST		/* dir exists but is not (or no longer, e.g.
+				   replaced by another) the one watched */
+};
+
+/*
+ * Compares the run directory dir of tag with the watch on it (one stat).
+ * A LOST tag is healed with watch_remove_all then watch_add. Never fails.
+ */
+enum watch_root	 watch_root(const struct watch *w, int tag, const char *dir);
+
 /* Removes every watch of tag (run dir and subdirs). Unknown tags are fine. */
 void		 watch_remove_all(struct watch *w, int tag);
 
@@ -105,8 +119,9 @@ void		 watch_remove_all(struct watch *w, int tag);
  * them is missed once the caller scans. Sets *overflow to true when the
  * kernel queue overflowed (IN_Q_OVERFLOW: events were lost, the caller
  * must rescan every run); leaves it alone otherwise. A run directory that
- * is deleted reports its tag once and is no longer watched (watch_add it
- * again after it reappears). Returns SPD_OK, or SPD_EIO (reading failed,
+ * is deleted or moved away reports its tag once and every watch of the
+ * tag is dropped (watch_root then says so; watch_add it again after it
+ * reappears). Returns SPD_OK, or SPD_EIO (reading failed,
  * or a new subdirectory could not be watched; events were still
  * delivered).
  */

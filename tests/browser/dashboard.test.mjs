@@ -458,6 +458,22 @@ test('live: a new checkpoint updates the page through /events', T,
 	assert.match(await page.textContent('#live'), /live/);
 });
 
+test('an incomplete checkpoint shows on the strip with its reason', T,
+    async () => {
+	const stage = path.join(tmp, 'stage-500');
+	fixture(['checkpoint', stage, '--step', '500', ...MODEL]);
+	const shard = path.join(stage, 'model-00002-of-00002.safetensors');
+	fs.truncateSync(shard, fs.statSync(shard).size - 100);
+	fs.renameSync(stage, path.join(tmp, 'run', 'checkpoint-500'));
+	const chip = '.ck[data-step="500"][data-status="incomplete"]';
+	await page.waitForSelector(chip, { timeout: 15000 });
+	assert.match(await page.getAttribute(chip, 'title'),
+	    /model-00002-of-00002\.safetensors is \d+ of \d+ bytes/);
+	assert.match(await page.textContent('#ck-summary'), /1 incomplete/);
+	assert.equal(await page.getAttribute('#s-list', 'data-step'), '400',
+	    'the selection stays on the last whole checkpoint');
+});
+
 test('screenshot and no console errors', T, async () => {
 	fs.mkdirSync(path.dirname(SHOT), { recursive: true });
 	await page.mouse.move(0, 0);
