@@ -164,7 +164,7 @@ def test_truncated(tmp):
     d.p.send_signal(signal.SIGHUP)     # rescans must not log it again
     time.sleep(1.5)
     lines = [ln for ln in log_of(d).splitlines() if "step 20 failed" in ln]
-    ok(len(lines) == 1 and lines[0].startswith("<4>"),
+    ok(len(lines) == 1 and lines[0].startswith("warning: "),
        "logged once, at warning: %s" % lines)
     sel = d.obj("/selection")
     ok(sel is not None and sel["step"] == 10, "/selection stays on step 10")
@@ -205,7 +205,7 @@ def test_db_deleted(tmp):
         log = log_of(d)
         ok(code == 1, "%s: the daemon exits with status 1 (%s) after %.1f s"
            % (how, code, dt))
-        ok(re.search(r"^<3>.*database file .* was %s" % how, log, re.M),
+        ok(re.search(r"^error: .*database file .* was %s" % how, log, re.M),
            "%s: logged at err" % how)
         ok("step 2 analysed" not in log,
            "%s: no success logged for the result that went nowhere" % how)
