@@ -341,15 +341,14 @@ svd_qpos(size_t k, double q, size_t *lo, size_t *hi)
 }
 
 /*
- * The bound δ of docs/snr-error-bound.md §1-3: Gram accumulation
- * γₙ·‖A‖²_F (plus underflow), rounding of the stored values into the
- * Gram's precision, and the eigensolver's p(k)·u_e·‖G‖₂.
+ * The bound δ of docs/snr-error-bound.md §1-2: Gram accumulation
+ * γₙ·‖A‖²_F (plus underflow) and the eigensolver's p(k)·u_e·‖Ĝ‖₂.
  */
 double
 svd_route_delta(const struct svd_route *rt, size_t k, size_t n,
     double lmax)
 {
-	double	g, f, eta, dg, dc, ng, pe;
+	double	g, f, eta, dg, ng, pe;
 
 	if (!(rt->tr >= 0) || !isfinite(rt->tr) || !(lmax >= 0) ||
 	    (double)n * rt->ug >= 0.5 || (double)k * SVD_EIG_P * rt->ue >= 0.5)
@@ -361,10 +360,9 @@ svd_route_delta(const struct svd_route *rt, size_t k, size_t n,
 	f = (rt->tr + (double)n * (double)k * eta) *
 	    (1 + 2 * (double)k * SVD_U64) / (1 - g);
 	dg = g * f + (double)n * (double)k * eta;
-	dc = rt->conv * (2 + rt->conv) * f / ((1 - rt->conv) * (1 - rt->conv));
 	pe = SVD_EIG_P * (double)k * rt->ue;
-	ng = (lmax > dg + dc ? lmax : dg + dc) / (1 - pe);
-	return dg + dc + pe * ng;
+	ng = (lmax > dg ? lmax : dg) / (1 - pe);
+	return dg + pe * ng;
 }
 
 /* Absolute error bound on float value x from an eigenvalue within d. */

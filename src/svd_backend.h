@@ -12,13 +12,12 @@
 /*
  * What a route did, for the error bound of docs/snr-error-bound.md: the
  * unit roundoffs of the Gram accumulation and of the eigen-solve (2^-24 or
- * 2^-53), the relative rounding of the stored values on their way into the
- * Gram (0 when exact), and the computed trace of the Gram matrix.
+ * 2^-53) and the computed trace of the Gram matrix. The stored values
+ * must reach the Gram matrix exactly (F64 matrices take no float32 route).
  */
 struct svd_route {
 	double	ug;
 	double	ue;
-	double	conv;
 	double	tr;
 };
 
@@ -34,7 +33,8 @@ struct svd_backend {
 	 * the backend's fast float32-Gram route (dbl false) or in float64.
 	 * Errors as svd_values(), plus SPD_EUNSUPPORTED when the route cannot
 	 * take m (finite values whose squares overflow it, or no fast route
-	 * for m's dtype): svd.c then takes the float64 route.
+	 * for m's dtype, as F64): svd.c then takes the float64 route. *rt
+	 * says what the route did.
 	 */
 	enum spd_err	(*values)(void *ctx, const struct svd_matrix *m,
 			    bool dbl, float *sv, struct svd_route *rt,

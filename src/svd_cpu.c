@@ -317,9 +317,9 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 
 /*
  * Singular values of m by the Gram route in float32 or float64 (svd.c
- * decides when float32 is not enough), and what the route did in *rt. In
- * float32, F64 values beyond its range come back SPD_EUNSUPPORTED, for the
- * float64 route to take.
+ * decides when float32 is not enough), and what the route did in *rt. F64
+ * matrices have no float32 route (SPD_EUNSUPPORTED), as their values would
+ * be rounded on the way.
  */
 static enum spd_err
 cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
@@ -333,11 +333,10 @@ cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 	    CPU_PANEL_MIN);
 	g.dbl = dbl;
 	rt->ug = rt->ue = dbl ? 0x1p-53 : 0x1p-24;
-	/* F64 → float32 rounds; every other dtype widens exactly. */
-	rt->conv = !dbl && m->dtype == DT_F64 ? 0x1p-24 : 0;
+	/* F64 → float32 would round: no float32 route (svd_backend.h). */
+	if (!dbl && m->dtype == DT_F64)
+		return SPD_EUNSUPPORTED;
 	rc = cpu_gram(c, m, &g, &rt->tr, eb);
-	if (!dbl && rc == SPD_ENONFINITE && m->dtype == DT_F64)
-		rc = SPD_EUNSUPPORTED;	/* float64 beyond float32's range? */
 	if (rc == SPD_OK)
 		rc = cpu_eig(c, &g, eb);
 	if (rc == SPD_OK)

@@ -652,7 +652,6 @@ cuda_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 	g.dbl = dbl;
 	rt->ug = dbl ? 0x1p-53 : 0x1p-24;
 	rt->ue = dbl || route != CUDA_F32 ? 0x1p-53 : 0x1p-24;
-	rt->conv = 0;		/* F64 always takes dbl; the rest widen exactly */
 	rc = cuda_rt(cudaSetDevice(c->device), "cudaSetDevice", eb);
 	if (rc == SPD_OK)
 		rc = cuda_gram(c, m, &g, &rt->tr, eb);

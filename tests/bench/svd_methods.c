@@ -404,7 +404,7 @@ bench_shape(const struct bench *b, size_t r, size_t c)
 			if (fabs(s[j] - ref[j]) / ref[0] > maxe)
 				maxe = fabs(s[j] - ref[j]) / ref[0];
 		rt.ug = rt.ue = 0x1p-24;
-		rt.conv = rt.tr = 0;
+		rt.tr = 0;
 		for (j = 0; j < k; j++) {
 			f[j] = (float)s[j];
 			rt.tr += s[j] * s[j];
