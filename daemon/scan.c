@@ -60,7 +60,11 @@ static const char scan_usage[] =
 "      --no-spectra      do not keep spectra (less memory)\n"
 "      --timings FILE    write name, shape, dtype, seconds, SNR per matrix (TSV)\n"
 "  -q, --quiet           no progress bar\n"
-"  -h, --help            this text\n";
+"  -h, --help            this text\n"
+"\n"
+"Exit status: 0 done, 1 results not written, 2 bad input, 3 done but some\n"
+"matrices have NaN/Inf weights or a NaN SNR (listed; left out of the JSON,\n"
+"never selected).\n";
 
 /* Parses an unsigned decimal in [min, max]; false when it is not one. */
 static bool
