@@ -28,7 +28,7 @@ struct svd {
 #define SVD_U64		0x1p-53
 /*
  * The eigensolver's backward error, as p(k)·u·‖G‖₂ with p(k) = SVD_EIG_P·k
- * (docs/snr-error-bound.md §3).
+ * (docs/snr-error-bound.md §2).
  */
 #define SVD_EIG_P	1.0
 /*
@@ -217,8 +217,9 @@ svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
 		memset(&rt, 0, sizeof rt);
 		rc = s->be->values(s->ctx, m, false, sv, &rt, eb);
 		if (rc == SPD_OK) {
-			d = svd_route_delta(&rt, k, n,
-			    (double)sv[0] * sv[0]);
+			/* λ̂₁ ≤ (ŝ₁(1 + u))²: ŝ₁ is √λ̂₁ rounded. */
+			d = svd_route_delta(&rt, k, n, (double)sv[0] * sv[0] *
+			    (1 + 0x1p-22));
 			if (svd_snr_bound(sv, k, m->rows, m->cols, d) <=
 			    SVD_SNR_TOL)
 				return SPD_OK;
