@@ -146,11 +146,14 @@ function pythonSnrResults(snr) {
 import json, sys
 d = json.load(sys.stdin)
 out = {}
-for m in d["matrices"]:
+# As spectrumd scan writes it: only usable SNRs, by layer (stable).
+for m in sorted(d["matrices"], key=lambda m: m["layer"]):
     v = m["snr"]
     if v is None:
         v = {"inf": float("inf"), "-inf": float("-inf")}.get(
             m.get("snr_class"), float("nan"))
+    if m.get("status", "ok") != "ok" or v != v:
+        continue
     out[m["module"]] = {"snr": v, "type": m["type"]}
 sys.stdout.write(json.dumps(out, indent=4))
 `], { input: JSON.stringify(snr), encoding: 'utf8' });
