@@ -222,6 +222,7 @@ hub_count_analysis(struct hub *h, uint64_t matrices, double seconds)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Counts n matrices with NaN/Inf weights or a NaN SNR. */
 void
 hub_count_nonfinite(struct hub *h, uint64_t n)
 {

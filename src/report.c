@@ -332,12 +332,14 @@ put_pystring(FILE *fp, const char *str)
 	fputc('"', fp);
 }
 
+/* True when m has a usable SNR; see report.h. */
 bool
 mat_selectable(const struct mat_result *m)
 {
 	return m->status == MAT_OK && !isnan(m->m.snr);
 }
 
+/* Counts the analysed matrices without a usable SNR. */
 size_t
 report_nonfinite(const struct report *r)
 {

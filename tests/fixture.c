@@ -1365,12 +1365,14 @@ static const char *const class_names[FC_COUNT] = {
 	"embed", "heavy", "lowrank", "null", "cluster"
 };
 
+/* The name of class c; see fixture.h. */
 const char *
 fixture_class_name(enum fixture_class c)
 {
 	return (unsigned)c < FC_COUNT ? class_names[c] : NULL;
 }
 
+/* Parses a class name; see fixture.h. */
 bool
 fixture_class_parse(const char *name, enum fixture_class *out)
 {
@@ -1419,6 +1421,7 @@ planted_tau(const double *s, size_t k, size_t rows, size_t cols)
 	    (double)(rows > cols ? rows : cols)));
 }
 
+/* Planted singular values of a class; see fixture.h. */
 void
 fixture_spectrum(enum fixture_class c, size_t rows, size_t cols,
     double alpha, uint64_t seed, double *s)
@@ -1522,6 +1525,7 @@ planted_basis(size_t n, size_t k, struct rng *r, double *q,
 	return SPD_OK;
 }
 
+/* W = U·diag(s)·Vᵀ with random orthonormal U, V; see fixture.h. */
 enum spd_err
 fixture_planted(size_t rows, size_t cols, const double *s, uint64_t seed,
     float *out, struct spd_errbuf *eb)
