@@ -1,8 +1,9 @@
 #!/bin/sh
 # The large planted cases of issue 10, too slow for make check: tall
-# embedding-like matrices up to 32768x1024 (s1/s_min 16, SNR ~25) and the
-# other classes at Llama-like sizes, in F32 and BF16. Prints scan's time
-# per matrix and the reference comparison (1e-5 relative).
+# embedding-like matrices up to 32768x1024 (s1/s_min 16, SNR ~25) in F32
+# and BF16 (the fixture writer needs ~2 minutes for them: its Householder
+# products are plain C). Prints scan's time per matrix and the reference
+# comparison (1e-5 relative).
 # usage: tests/bench/bench_planted.sh BUILDDIR [SPECTRUMD]
 b=${1:-build}
 spd=${2:-$b/spectrumd}
@@ -12,8 +13,7 @@ trap 'rm -rf "$T"' EXIT
 for dt in F32 BF16; do
 	"$b/tests/spectrumd-fixture" planted "$T/p-$dt" --dtype "$dt" -q \
 	    --spec embed:32768x1024 --spec embed:16384x512 \
-	    --spec heavy:4096x4096 --spec lowrank:4096x11008 \
-	    --spec cluster:11008x4096 || exit 1
+	    --spec embed:8192x256 || exit 1
 	/usr/bin/time -f "scan $dt: wall %e s, user %U s, sys %S s" \
 	    "$spd" scan -q --out "$T/out-$dt" --timings "$T/t-$dt.tsv" \
 	    "$T/p-$dt" >/dev/null
