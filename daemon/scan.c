@@ -73,7 +73,9 @@ static const char scan_usage[] =
 "  -q, --quiet           no progress bar\n"
 "  -h, --help            this text\n"
 "Exit status: 0 done (failed matrices are listed on stderr), 1 the results\n"
-"could not be written (or out of memory), 2 bad arguments or input.\n";
+"could not be written (or out of memory), 2 bad arguments or input, 3 done\n"
+"but some matrices have NaN/Inf weights or a NaN SNR (listed; left out of\n"
+"the JSON, never selected).\n";
 
 /* Parses an unsigned decimal in [min, max]; false when it is not one. */
 static bool
@@ -478,19 +480,39 @@ write_timings(const char *path, const struct report *r)
 	return 0;
 }
 
-/* Lists per-matrix failures on stderr (they do not fail the scan). */
-static void
+/*
+ * Lists per-matrix errors on stderr, then the matrices without a usable
+ * SNR (NaN/Inf weights, a NaN SNR) in a warning block: they are left out
+ * of the reference JSON and never selected. Returns how many those are.
+ */
+static size_t
 print_failures(const struct report *r)
 {
-	size_t i;
+	size_t i, nf = report_nonfinite(r);
 
 	for (i = 0; i < r->nmats; i++) {
 		const struct mat_result *m = &r->mats[i];
 
-		if (m->status == MAT_NONFINITE || m->status == MAT_ERROR)
+		if (m->status == MAT_ERROR)
 			fprintf(stderr, "spectrumd scan: %s: %s\n", m->name,
 			    m->error ? m->error : mat_status_name(m->status));
 	}
+	if (nf == 0)
+		return 0;
+	fprintf(stderr, "spectrumd scan: warning: %zu matri%s with NaN/Inf "
+	    "weights or a NaN SNR, left out of snr_results_*.json and never "
+	    "selected (exit %d):\n", nf, nf == 1 ? "x" : "ces",
+	    EXIT_NONFINITE);
+	for (i = 0; i < r->nmats; i++) {
+		const struct mat_result *m = &r->mats[i];
+
+		if (m->status == MAT_NONFINITE)
+			fprintf(stderr, "  %s: %s\n", m->name,
+			    m->error ? m->error : "NaN/Inf weights");
+		else if (m->status == MAT_OK && !mat_selectable(m))
+			fprintf(stderr, "  %s: SNR is NaN\n", m->name);
+	}
+	return nf;
 }
 
 /* Runs `spectrumd scan`. */
@@ -504,6 +526,7 @@ scan_main(int argc, char **argv)
 	struct spd_errbuf	 eb;
 	struct bar		 bar;
 	enum spd_err		 rc;
+	size_t			 nonfinite;
 	int			 status;
 
 	if ((status = parse_args(argc, argv, &a)) >= 0)
@@ -537,12 +560,12 @@ scan_main(int argc, char **argv)
 		fprintf(stderr, "spectrumd scan: out of memory\n");
 		goto out;
 	}
-	print_failures(r);
+	nonfinite = print_failures(r);
 	if (write_outputs(&a, r, sel) != 0 || print_result(&a, r, sel) != 0)
 		goto out;
 	if (a.timings != NULL && write_timings(a.timings, r) != 0)
 		goto out;
-	status = 0;
+	status = nonfinite > 0 ? EXIT_NONFINITE : 0;
 out:
 	selection_free(sel);
 	report_free(r);

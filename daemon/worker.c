@@ -521,6 +521,7 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 	    make_body, &b, &version, &changed, eb);
 	if (rc == SPD_OK) {
 		hub_count_analysis(w->hub, rep->nmats, rep->seconds);
+		hub_count_nonfinite(w->hub, report_nonfinite(rep));
 		publish_ckpt(w, r->name, c->step, c->path, CK_DONE, NULL);
 		if (changed) {
 			o = cJSON_CreateObject();
@@ -535,6 +536,12 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 		    "%.1f s on %s; selection v%lld%s", r->name, c->step,
 		    rep->nmats, rep->seconds, rep->backend, version,
 		    changed ? " (changed)" : "");
+		if (report_nonfinite(rep) > 0)
+			log_msg(LOG_WARNING, "run %s: step %lld: %zu matri%s "
+			    "with NaN/Inf weights or a NaN SNR, never "
+			    "selected", r->name, c->step,
+			    report_nonfinite(rep),
+			    report_nonfinite(rep) == 1 ? "x" : "ces");
 	}
 	free(mods);
 	selection_free(sel);

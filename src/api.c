@@ -769,6 +769,7 @@ ckpt_fields(cJSON *o, const struct ckpt_row *r)
 	    (pr = cJSON_AddObjectToObject(o, "progress")) != NULL &&
 	    jnum(pr, "done", (double)r->done) &&
 	    jnum(pr, "total", (double)r->total) &&
+	    jnum(o, "nonfinite", (double)r->nonfinite) &&
 	    jtime(o, "wall_time", r->wall_time) &&
 	    jtime(o, "started", r->started) &&
 	    jtime(o, "finished", r->finished) &&
@@ -1736,6 +1737,11 @@ prom_hub(struct ctx *c, FILE *fp)
 	    "Matrices analysed since the daemon started.");
 	fprintf(fp, "spectrumd_matrices_analyzed_total %" PRIu64 "\n",
 	    st.matrices);
+	prom_family(fp, "spectrumd_nonfinite_matrices_total", "counter",
+	    "Matrices analysed with non-finite weights or SNR (never "
+	    "selected).");
+	fprintf(fp, "spectrumd_nonfinite_matrices_total %" PRIu64 "\n",
+	    st.nonfinite);
 	prom_family(fp, "spectrumd_backend_info", "gauge",
 	    "The compute backend in use.");
 	fputs("spectrumd_backend_info{backend=\"", fp);

@@ -222,6 +222,15 @@ hub_count_analysis(struct hub *h, uint64_t matrices, double seconds)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Counts n matrices with NaN/Inf weights or a NaN SNR. */
+void
+hub_count_nonfinite(struct hub *h, uint64_t n)
+{
+	pthread_mutex_lock(&h->mu);
+	h->st.nonfinite += n;
+	pthread_mutex_unlock(&h->mu);
+}
+
 /* Copies the counters. */
 void
 hub_get_stats(struct hub *h, struct hub_stats *out)

@@ -332,6 +332,38 @@ put_pystring(FILE *fp, const char *str)
 	fputc('"', fp);
 }
 
+/* True when m has a usable SNR; see report.h. */
+bool
+mat_selectable(const struct mat_result *m)
+{
+	return m->status == MAT_OK && !isnan(m->m.snr);
+}
+
+/* Counts the analysed matrices without a usable SNR. */
+size_t
+report_nonfinite(const struct report *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; r != NULL && i < r->nmats; i++)
+		n += r->mats[i].status == MAT_NONFINITE ||
+		    (r->mats[i].status == MAT_OK && isnan(r->mats[i].m.snr));
+	return n;
+}
+
+/* Orders indices into a report by layer ascending, then index. */
+static int
+cmp_layer(const void *a, const void *b, void *arg)
+{
+	const struct report	*r = arg;
+	size_t			 i = *(const size_t *)a, j = *(const size_t *)b;
+	int			 li = r->mats[i].layer, lj = r->mats[j].layer;
+
+	if (li != lj)
+		return li < lj ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
 /* The reference script's flat JSON, as json.dump(indent=4) writes it. */
 char *
 report_reference_json(const struct report *r)
@@ -339,26 +371,33 @@ report_reference_json(const struct report *r)
 	const struct mat_result	*m;
 	FILE			*fp;
 	char			*buf = NULL, num[64];
-	size_t			 len = 0, i, n = 0;
+	size_t			 len = 0, i, n = 0, *ord;
 
-	if (r == NULL || (fp = open_memstream(&buf, &len)) == NULL)
+	if (r == NULL || (ord = calloc(r->nmats + 1, sizeof *ord)) == NULL)
 		return NULL;
+	for (i = 0; i < r->nmats; i++)
+		ord[i] = i;
+	qsort_r(ord, r->nmats, sizeof *ord, cmp_layer, (void *)r);
+	if ((fp = open_memstream(&buf, &len)) == NULL) {
+		free(ord);
+		return NULL;
+	}
 	fputc('{', fp);
 	for (i = 0; i < r->nmats; i++) {
-		m = &r->mats[i];
-		if (m->status != MAT_OK && m->status != MAT_NONFINITE)
+		m = &r->mats[ord[i]];
+		if (!mat_selectable(m))
 			continue;
 		fputs(n++ > 0 ? ",\n    " : "\n    ", fp);
 		put_pystring(fp, m->module != NULL ? m->module : m->name);
 		fputs(": {\n        \"snr\": ", fp);
-		report_pyfloat(m->status == MAT_OK ? m->m.snr : NAN, num,
-		    sizeof num);
+		report_pyfloat(m->m.snr, num, sizeof num);
 		fputs(num, fp);
 		fputs(",\n        \"type\": ", fp);
 		put_pystring(fp, m->type);
 		fputs("\n    }", fp);
 	}
 	fputs(n > 0 ? "\n}" : "}", fp);
+	free(ord);
 	return spd_memstream_finish(fp, &buf);
 }
 

@@ -2,9 +2,9 @@
  * select.c: the unfreeze set of one report (DESIGN.md §2) and its YAML,
  * regex and JSON forms.
  *
- * Types are those of the report's non-skipped matrices, in first-seen
- * order; a type left with no members (its only modules were embeddings
- * listed apart) does not appear. The YAML writes a "# <type> layers"
+ * Types are those of the report's matrices with a usable SNR, in
+ * first-seen order; a type left with no members (its only modules were
+ * embeddings listed apart, or have no usable SNR) does not appear. The YAML writes a "# <type> layers"
  * comment for every type, also for one with nothing selected, as the
  * reference script does. Patterns keep the module names as they are (the
  * reference layout); the regex format escapes every metacharacter.
@@ -29,16 +29,9 @@ module_of(const struct mat_result *m)
 	return m->name != NULL ? m->name : "";
 }
 
-/* True when m ranks with the NaNs: errored, non-finite or a NaN SNR. */
-static bool
-ranks_last(const struct mat_result *m)
-{
-	return m->status != MAT_OK || isnan(m->m.snr);
-}
-
 /*
- * Orders matrix indices by SNR descending (+inf first; NaN and errored
- * last), then layer ascending, then report order.
+ * Orders matrix indices by SNR descending (+inf first), then layer
+ * ascending, then report order. Only mat_selectable() members are ranked.
  */
 static int
 cmp_rank(const void *a, const void *b, void *arg)
@@ -46,11 +39,8 @@ cmp_rank(const void *a, const void *b, void *arg)
 	const struct report	*r = arg;
 	size_t			 i = *(const size_t *)a, j = *(const size_t *)b;
 	const struct mat_result	*x = &r->mats[i], *y = &r->mats[j];
-	bool			 lx = ranks_last(x), ly = ranks_last(y);
 
-	if (lx != ly)
-		return lx ? 1 : -1;
-	if (!lx && x->m.snr != y->m.snr)
+	if (x->m.snr != y->m.snr)
 		return x->m.snr > y->m.snr ? -1 : 1;
 	if (x->layer != y->layer)
 		return x->layer < y->layer ? -1 : 1;
@@ -91,6 +81,10 @@ collect_embeddings(const struct report *r, struct selection *s, bool *skip)
 		if (!m->embedding || m->status == MAT_SKIPPED)
 			continue;
 		skip[i] = true;
+		/* NaN/Inf weights or a NaN SNR: never selected. */
+		if (m->status == MAT_NONFINITE || (m->status == MAT_OK &&
+		    isnan(m->m.snr)))
+			continue;
 		s->nembed++;
 		rc = names_parse(m->name != NULL ? m->name : module_of(m),
 		    false, &ni);
@@ -113,7 +107,10 @@ collect_embeddings(const struct report *r, struct selection *s, bool *skip)
 	s->nembed = 0;
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < r->nmats; i++) {
-			if (!skip[i] || head[i] != (pass == 0))
+			if (!skip[i] || head[i] != (pass == 0) ||
+			    r->mats[i].status == MAT_NONFINITE ||
+			    (r->mats[i].status == MAT_OK &&
+			    isnan(r->mats[i].m.snr)))
 				continue;
 			str = strdup(module_of(&r->mats[i]));
 			if ((s->embeddings[s->nembed++] = str) == NULL) {
@@ -168,8 +165,12 @@ collect_types(const struct report *r, unsigned p, const bool *skip,
 
 	if ((take = calloc(r->nmats + 1, sizeof *take)) == NULL)
 		return SPD_ENOMEM;
+	/*
+	 * Members with a usable SNR only: n counts them, as consumers that
+	 * re-sort the reference JSON (which leaves the others out) count.
+	 */
 	for (i = 0; i < r->nmats; i++)
-		take[i] = !skip[i] && r->mats[i].status != MAT_SKIPPED;
+		take[i] = !skip[i] && mat_selectable(&r->mats[i]);
 	rc = report_groups(r, take, &grp, &ng);
 	if (rc == SPD_OK && ng > 0 &&
 	    (s->types = calloc(ng, sizeof *s->types)) == NULL)

@@ -180,7 +180,10 @@ enum q {
 
 #define CKPT_COLS \
 	"id, run_id, step, path, status, error, done, total, wall_time," \
-	" started, finished, seconds, bytes, backend, incomplete_since"
+	" started, finished, seconds, bytes, backend, incomplete_since," \
+	" (SELECT count(*) FROM metrics n" \
+	" WHERE n.checkpoint_id = checkpoints.id AND (n.status = 'nonfinite'" \
+	" OR (n.status = 'ok' AND n.snr_class = 'nan')))"
 /* The SNR columns in struct snr_result order, read by metric_fill(). */
 #define SNR_COLS \
 	"m.snr, m.snr_class, m.s1, m.sigma_hat, m.tau, m.mp_rank, m.signal," \
@@ -1792,6 +1795,7 @@ ckpt_fill(sqlite3_stmt *st, struct ckpt_row *c, const char *op,
 	c->bytes = col_u64(st, 12);
 	c->backend = col_text(st, 13);
 	c->incomplete_since = sqlite3_column_double(st, 14);
+	c->nonfinite = col_u64(st, 15);
 	return SPD_OK;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "spectrumd/common.h"
+#include "spectrumd/snr.h"
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
 #include "svd_backend.h"
@@ -22,12 +23,19 @@ struct svd {
 	void				*ctx;
 };
 
-/* Unit roundoff of float32, 2^-24. */
-#define SVD_U32		5.9604644775390625e-8
-/* Eigenvalue error of the float32 route, in u·‖G‖_F/√k (measured ≤ 4). */
-#define SVD_GAMMA	4.0
-/* Largest estimated relative SNR error left to the float32 route. */
-#define SVD_SNR_TOL	3e-6
+/* Unit roundoffs of float32 and float64. */
+#define SVD_U32		0x1p-24
+#define SVD_U64		0x1p-53
+/*
+ * The eigensolver's backward error, as p(k)·u·‖G‖₂ with p(k) = SVD_EIG_P·k
+ * (docs/snr-error-bound.md §2).
+ */
+#define SVD_EIG_P	1.0
+/*
+ * The largest relative SNR error bound the float32 route may keep: half the
+ * 1e-5 contract, the rest left to the float64 reference's own rounding.
+ */
+#define SVD_SNR_TOL	5e-6
 
 #define SVD_NO_CUDA \
 	"cuda: this build has no CUDA backend (configure --with-cuda)"
@@ -171,26 +179,55 @@ svd_check(const struct svd_matrix *m, const float *sv, struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
+/*
+ * True when the float32 Gram route cannot pass its own bound with inner
+ * dimension n: once any value is noise, the bound is at least γₙ/2.2
+ * (docs/snr-error-bound.md §6), so such matrices go to float64 directly.
+ */
+static bool
+svd_f32_hopeless(size_t n)
+{
+	return (double)n * SVD_U32 > 2.2 * SVD_SNR_TOL;
+}
+
 /* Checks m, then asks the backend for its singular values. */
 enum spd_err
 svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
     struct spd_errbuf *eb)
 {
-	enum spd_err rc;
+	struct svd_route	rt;
+	size_t			k, n;
+	double			d;
+	enum spd_err		rc;
 
 	if (s == NULL)
 		return spd_fail(eb, SPD_EINVAL, "svd: NULL handle");
 	rc = svd_check(m, sv, eb);
 	if (rc != SPD_OK)
 		return rc;
-	/* The fast float32 route first; float64 where it is not enough. */
-	rc = s->be->values(s->ctx, m, false, sv, eb);
-	if (rc == SPD_OK && !svd_need_f64(sv, m->rows < m->cols ? m->rows :
-	    m->cols, m->rows, m->cols))
-		return SPD_OK;
+	k = m->rows < m->cols ? m->rows : m->cols;
+	n = m->rows < m->cols ? m->cols : m->rows;
+	/*
+	 * The fast float32 route where its error bound can hold, kept only
+	 * when it does; float64 elsewhere (docs/snr-error-bound.md).
+	 */
+	rc = SPD_EUNSUPPORTED;
+	if (!svd_f32_hopeless(n)) {
+		memset(&rt, 0, sizeof rt);
+		rc = s->be->values(s->ctx, m, false, sv, &rt, eb);
+		if (rc == SPD_OK) {
+			/* λ̂₁ ≤ (ŝ₁(1 + u))²: ŝ₁ is √λ̂₁ rounded. */
+			d = svd_route_delta(&rt, k, n, (double)sv[0] * sv[0] *
+			    (1 + 0x1p-22));
+			if (svd_snr_bound(sv, k, m->rows, m->cols, d) <=
+			    SVD_SNR_TOL)
+				return SPD_OK;
+		}
+	}
 	if (rc != SPD_OK && rc != SPD_EUNSUPPORTED)
 		return rc;
-	rc = s->be->values(s->ctx, m, true, sv, eb);
+	memset(&rt, 0, sizeof rt);
+	rc = s->be->values(s->ctx, m, true, sv, &rt, eb);
 	if (rc == SPD_EUNSUPPORTED)
 		rc = SPD_ENONFINITE;	/* finite, but too large to square */
 	return rc;
@@ -293,60 +330,114 @@ svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,
 	return SPD_OK;
 }
 
-/* Linear-interpolated quantile q of the descending values sv[0..k). */
-static double
-svd_quantile(const float *sv, size_t k, double q)
+/* Linear-interpolated quantile position q of k values: ascending lo, hi. */
+static void
+svd_qpos(size_t k, double q, size_t *lo, size_t *hi)
 {
-	double	pos = q * (double)(k - 1), f = floor(pos), a, b;
-	size_t	lo = (size_t)f, hi = lo + 1 < k ? lo + 1 : lo;
+	double pos = q * (double)(k - 1);
 
-	/* Ascending index j is descending index k - 1 - j. */
-	a = sv[k - 1 - lo];
-	b = sv[k - 1 - hi];
-	return a + (pos - f) * (b - a);
+	*lo = (size_t)floor(pos);
+	*hi = *lo + 1 < k ? *lo + 1 : *lo;
 }
 
 /*
- * Decides whether float32-route values need the float64 redo.
- * The float32 Gram route perturbs each eigenvalue λ = s² of G by about
- * u·‖G‖_F/√k (the largest error measured 2.3-4× that on flat, spiked and
- * rank-deficient spectra, k = 77..2048). Where s² is within a few such d
- * of zero, the computed s = √max(λ + δ, 0) is biased upward and the bias
- * adds up in the noise sum; elsewhere the errors are ~δ/2s with random
- * signs. On those spectra the estimate below was 2.2-120× the relative SNR
- * error measured against float64, so a matrix kept in float32 misses the
- * SNR by ≲ 1.4e-6. The Q₂₅ rule is DESIGN.md §6's (quartiles below
- * 1e-2·s₁ move τ).
+ * The bound δ of docs/snr-error-bound.md §1-2: Gram accumulation
+ * γₙ·‖A‖²_F (plus underflow) and the eigensolver's p(k)·u_e·‖Ĝ‖₂.
  */
-bool
-svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols)
+double
+svd_route_delta(const struct svd_route *rt, size_t k, size_t n,
+    double lmax)
 {
-	double	s1 = sv[0], d = 0, tau, e, es = 0, en = 0, ss = 0, sn = 0;
-	size_t	i, nn = 0;
+	double	g, f, eta, dg, ng, pe;
 
-	if (!(s1 > 0))
-		return false;
-	if (svd_quantile(sv, k, 0.25) < 1e-2 * s1)
-		return true;
-	for (i = 0; i < k; i++)
-		d += (double)sv[i] * sv[i] * sv[i] * sv[i] / (s1 * s1);
-	d = SVD_GAMMA * SVD_U32 * s1 * sqrt(d / (double)k);
-	tau = (svd_quantile(sv, k, 0.75) - svd_quantile(sv, k, 0.25)) /
-	    1.349 * (1 + sqrt((double)k / (double)(rows > cols ? rows : cols)));
+	if (!(rt->tr >= 0) || !isfinite(rt->tr) || !(lmax >= 0) ||
+	    (double)n * rt->ug >= 0.5 || (double)k * SVD_EIG_P * rt->ue >= 0.5)
+		return INFINITY;
+	g = (double)n * rt->ug / (1 - (double)n * rt->ug);
+	/* Flush-to-zero of a product: at most the smallest normal each. */
+	eta = rt->ug > SVD_U64 ? 0x1p-126 : 0x1p-1022;
+	/* ‖Â‖²_F ≥ the true one; trace summed in double. */
+	f = (rt->tr + (double)n * (double)k * eta) *
+	    (1 + 2 * (double)k * SVD_U64) / (1 - g);
+	dg = g * f + (double)n * (double)k * eta;
+	pe = SVD_EIG_P * (double)k * rt->ue;
+	ng = (lmax > dg ? lmax : dg) / (1 - pe);
+	return dg + pe * ng;
+}
+
+/* Absolute error bound on float value x from an eigenvalue within d. */
+static double
+svd_val_err(double x, double d)
+{
+	double e = sqrt(d);
+
+	/* |√λ̂ − s| ≤ d/(s + √λ̂) ≤ min(√d, d/√λ̂), √λ̂ ≥ x/(1 + u). */
+	if (x > 0 && d / x * (1 + SVD_U32) < e)
+		e = d / x * (1 + SVD_U32);
+	return e + 2 * SVD_U32 * x;	/* the rounding to float */
+}
+
+/* Relative error of x̂ against any true value in [lo, hi]. */
+static double
+svd_rel(double xh, double lo, double hi)
+{
+	double a = 0, b = 0;
+
+	if (hi > 0)
+		a = (hi - xh) / hi;
+	if (lo > 0)
+		b = (xh - lo) / lo;
+	else if (xh > 0)
+		b = INFINITY;	/* the truth may be 0 */
+	return a > b ? a : b;
+}
+
+/* See svd_backend.h and docs/snr-error-bound.md §4-5. */
+double
+svd_snr_bound(const float *sv, size_t k, size_t rows, size_t cols,
+    double delta)
+{
+	struct snr_result	r;
+	double			e, x, dq75, dq25, dt, beta;
+	double			slo = 0, shi = 0, nlo = 0, nhi = 0;
+	size_t			i, lo, hi, nnoise = 0, namb = 0;
+
+	if (!(delta >= 0) || snr_compute(sv, k, rows, cols, &r) != SPD_OK)
+		return INFINITY;
+	/* Quantiles: a convex combination of two values (ascending lo, hi). */
+	svd_qpos(k, 0.75, &lo, &hi);
+	dq75 = fmax(svd_val_err(sv[k - 1 - lo], delta),
+	    svd_val_err(sv[k - 1 - hi], delta));
+	svd_qpos(k, 0.25, &lo, &hi);
+	dq25 = fmax(svd_val_err(sv[k - 1 - lo], delta),
+	    svd_val_err(sv[k - 1 - hi], delta));
+	beta = (double)k / (double)(rows > cols ? rows : cols);
+	dt = (dq75 + dq25) / 1.349 * (1 + sqrt(beta));
 	for (i = 0; i < k; i++) {
-		/* Bias only where s² is within a few d of zero. */
-		e = (double)sv[i] * sv[i] < 4 * d ?
-		    sqrt((double)sv[i] * sv[i] + d) - sv[i] : 0;
-		if (sv[i] > tau) {
-			ss += sv[i];
-			es += e;
-		} else {
-			sn += sv[i];
-			en += e;
-			nn++;
+		x = sv[i];
+		e = svd_val_err(x, delta);
+		if (x - e > r.tau + dt) {		/* surely signal */
+			slo += x - e;
+			shi += x + e;
+		} else if (x + e <= r.tau - dt) {	/* surely noise */
+			nlo += fmax(x - e, 0);
+			nhi += x + e;
+			nnoise++;
+		} else {				/* may cross τ */
+			shi += x + e;
+			nhi += x + e;
+			namb++;
 		}
 	}
-	if (nn > 0 && sn == 0)
-		return true;	/* zeros here may be tiny values in truth */
-	return (ss > 0 ? es / ss : 0) + (nn > 0 ? en / sn : 0) > SVD_SNR_TOL;
+	if (nnoise == 0 && namb > 0)
+		return INFINITY;	/* "no value ≤ τ → noise 1" may flip */
+	if (nnoise == 0)
+		nlo = nhi = 1;
+	e = svd_val_err(sv[0], delta);
+	if (isinf(r.snr))	/* noise or s₁ exactly 0: so in truth too? */
+		return (r.s1 == 0 && e == 0) || (nhi == 0) ? 0 : INFINITY;
+	if (!(nlo > 0) || !(sv[0] - e > 0))
+		return INFINITY;
+	return svd_rel(r.snr, slo / (nhi * (sv[0] + e)),
+	    shi / (nlo * (sv[0] - e)));
 }

@@ -9,6 +9,18 @@
 
 #include "spectrumd/svd.h"
 
+/*
+ * What a route did, for the error bound of docs/snr-error-bound.md: the
+ * unit roundoffs of the Gram accumulation and of the eigen-solve (2^-24 or
+ * 2^-53) and the computed trace of the Gram matrix. The stored values
+ * must reach the Gram matrix exactly (F64 matrices take no float32 route).
+ */
+struct svd_route {
+	double	ug;
+	double	ue;
+	double	tr;
+};
+
 struct svd_backend {
 	const char	*name;
 	/*
@@ -24,18 +36,31 @@ struct svd_backend {
 	 * the backend's fast float32-Gram route (dbl false) or in float64.
 	 * Errors as svd_values(), plus SPD_EUNSUPPORTED when the route cannot
 	 * take m (finite values whose squares overflow it, or no fast route
-	 * for m's dtype): svd.c then takes the float64 route.
+	 * for m's dtype, as F64): svd.c then takes the float64 route. *rt
+	 * says what the route did.
 	 */
 	enum spd_err	(*values)(void *ctx, const struct svd_matrix *m,
-			    bool dbl, float *sv, struct spd_errbuf *eb);
+			    bool dbl, float *sv, struct svd_route *rt,
+			    struct spd_errbuf *eb);
 };
 
 /*
- * True when the float32-route values sv (k of them, descending, finite) of a
- * rows × cols matrix may miss the SNR by more than its 1e-5 budget, so
- * svd_values() redoes the matrix in float64 (DESIGN.md §6). Pure.
+ * A bound δ on |λ̂ᵢ − sᵢ²| for every i (Weyl), from the route rt of a
+ * matrix whose Gram matrix is k × k with inner dimension n and whose
+ * largest computed eigenvalue is lmax; +inf when none holds. Pure.
  */
-bool	svd_need_f64(const float *sv, size_t k, size_t rows, size_t cols);
+double	svd_route_delta(const struct svd_route *rt, size_t k, size_t n,
+	    double lmax);
+
+/*
+ * An upper bound on the relative SNR error |SNR̂ − SNR| / SNR of the k
+ * descending float values sv of a rows × cols matrix, when each came from
+ * an eigenvalue within delta of the true sᵢ² and was rounded to float; 0
+ * when exact, +inf when the edge rules may differ or nothing bounds it.
+ * Pure. docs/snr-error-bound.md derives it.
+ */
+double	svd_snr_bound(const float *sv, size_t k, size_t rows, size_t cols,
+	    double delta);
 
 /*
  * Writes the singular values √max(λ, 0), descending, of the k ascending

@@ -5,9 +5,9 @@
  * Route: the Gram matrix of the smaller side in float32, accumulated with
  * cblas_ssyrk over panels of the longer side (the row-major data read as
  * column-major: no transpose, no LAPACK_ROW_MAJOR copy), eigenvalues only
- * with ssyevd, s = √max(λ, 0) in descending order. When svd_need_f64()
- * finds the float32 values too coarse for the SNR, the matrix is redone
- * with a float64 Gram (dsyrk) and dsyevd.
+ * with ssyevd, s = √max(λ, 0) in descending order. Where the error bound
+ * of docs/snr-error-bound.md cannot vouch for the float32 values (svd.c),
+ * the matrix is done with a float64 Gram (dsyrk) and dsyevd.
  */
 #include "config.h"
 
@@ -229,7 +229,7 @@ cpu_gram_panels(struct cpu_ctx *c, const struct svd_matrix *m,
  */
 static enum spd_err
 cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
-    const struct cpu_geom *g, struct spd_errbuf *eb)
+    const struct cpu_geom *g, double *tr, struct spd_errbuf *eb)
 {
 	size_t		esz = g->dbl ? sizeof(double) : sizeof(float);
 	size_t		bad = 0;
@@ -248,7 +248,8 @@ cpu_gram(struct cpu_ctx *c, const struct svd_matrix *m,
 	if (rc != SPD_OK)
 		return rc;
 	/* NaN/Inf anywhere reaches the diagonal: check it, then the data. */
-	if (bad == 0 && !isfinite(cpu_trace(c, g))) {
+	*tr = bad == 0 ? cpu_trace(c, g) : NAN;
+	if (bad == 0 && !isfinite(*tr)) {
 		rc = svd_grow(&c->panel, &c->panel_cap, CPU_PANEL_ELEMS,
 		    sizeof(float), eb);
 		if (rc != SPD_OK)
@@ -317,12 +318,13 @@ cpu_eig(struct cpu_ctx *c, const struct cpu_geom *g, struct spd_errbuf *eb)
 
 /*
  * Singular values of m by the Gram route in float32 or float64 (svd.c
- * decides when float32 is not enough). In float32, F64 values beyond its
- * range come back SPD_EUNSUPPORTED, for the float64 route to take.
+ * decides when float32 is not enough), and what the route did in *rt. F64
+ * matrices have no float32 route (SPD_EUNSUPPORTED), as their values would
+ * be rounded on the way.
  */
 static enum spd_err
 cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
-    struct spd_errbuf *eb)
+    struct svd_route *rt, struct spd_errbuf *eb)
 {
 	struct cpu_ctx	*c = ctx;
 	struct cpu_geom	 g;
@@ -331,9 +333,11 @@ cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 	svd_panels_init(&g.pl, m->rows, m->cols, CPU_PANEL_ELEMS,
 	    CPU_PANEL_MIN);
 	g.dbl = dbl;
-	rc = cpu_gram(c, m, &g, eb);
-	if (!dbl && rc == SPD_ENONFINITE && m->dtype == DT_F64)
-		rc = SPD_EUNSUPPORTED;	/* float64 beyond float32's range? */
+	rt->ug = rt->ue = dbl ? 0x1p-53 : 0x1p-24;
+	/* F64 → float32 would round: no float32 route (svd_backend.h). */
+	if (!dbl && m->dtype == DT_F64)
+		return SPD_EUNSUPPORTED;
+	rc = cpu_gram(c, m, &g, &rt->tr, eb);
 	if (rc == SPD_OK)
 		rc = cpu_eig(c, &g, eb);
 	if (rc == SPD_OK)

@@ -12,7 +12,8 @@
  * filled with tensor_to_f32(), so both convert alike) and syrk adds its
  * Gram matrix. Fast route (dbl false): float32 Gram (cublasSsyrk), widened
  * to float64 on the device, cusolverDnDsyevd values only, s = √max(λ, 0).
- * dbl (F64 matrices, and what svd_need_f64() flags): float64 panels,
+ * dbl (F64 matrices, and where the bound of docs/snr-error-bound.md cannot
+ * vouch for the fast route, svd.c): float64 panels,
  * cublasDsyrk, Dsyevd. On an H200 the faster routes missed the 1e-5 SNR
  * contract: a tensor-core cublasGemmEx Gram straight from BF16, and
  * cusolverDnSsyevd (SPECTRUMD_CUDA_EIG=f32 keeps it, for measurements).
@@ -540,7 +541,7 @@ cuda_trace(struct cuda_ctx *c, const struct cuda_geom *g, double *trace,
  */
 static enum spd_err
 cuda_gram(struct cuda_ctx *c, const struct svd_matrix *m,
-    const struct cuda_geom *g, struct spd_errbuf *eb)
+    const struct cuda_geom *g, double *trp, struct spd_errbuf *eb)
 {
 	size_t		bad = 0;
 	double		tr = 0;
@@ -549,6 +550,7 @@ cuda_gram(struct cuda_ctx *c, const struct svd_matrix *m,
 	rc = cuda_gram_panels(c, m, g, eb);
 	if (rc == SPD_OK)
 		rc = cuda_trace(c, g, &tr, eb);
+	*trp = tr;
 	if (rc != SPD_OK || isfinite(tr))
 		return rc;
 	rc = svd_grow((void **)&c->h_tmp, &c->htmp_cap, CUDA_PANEL,
@@ -675,7 +677,7 @@ cuda_route(void)
  */
 static enum spd_err
 cuda_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
-    struct spd_errbuf *eb)
+    struct svd_route *rt, struct spd_errbuf *eb)
 {
 	struct cuda_ctx	*c = ctx;
 	struct cuda_geom g;
@@ -686,9 +688,11 @@ cuda_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 		return SPD_EUNSUPPORTED;
 	svd_panels_init(&g.pl, m->rows, m->cols, CUDA_PANEL, CUDA_PANEL_MIN);
 	g.dbl = dbl;
+	rt->ug = dbl ? 0x1p-53 : 0x1p-24;
+	rt->ue = dbl || route != CUDA_F32 ? 0x1p-53 : 0x1p-24;
 	rc = cuda_rt(cudaSetDevice(c->device), "cudaSetDevice", eb);
 	if (rc == SPD_OK)
-		rc = cuda_gram(c, m, &g, eb);
+		rc = cuda_gram(c, m, &g, &rt->tr, eb);
 	if (rc == SPD_OK)
 		rc = cuda_eig(c, &g, route == CUDA_F32, sv, eb);
 	if (rc != SPD_OK) {

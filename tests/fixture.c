@@ -1358,3 +1358,209 @@ fixture_rmtree(const char *path)
 	}
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* --- planted spectra --------------------------------------------------- */
+
+static const char *const class_names[FC_COUNT] = {
+	"embed", "heavy", "lowrank", "null", "cluster"
+};
+
+/* The name of class c; see fixture.h. */
+const char *
+fixture_class_name(enum fixture_class c)
+{
+	return (unsigned)c < FC_COUNT ? class_names[c] : NULL;
+}
+
+/* Parses a class name; see fixture.h. */
+bool
+fixture_class_parse(const char *name, enum fixture_class *out)
+{
+	for (unsigned i = 0; i < FC_COUNT; i++)
+		if (strcmp(name, class_names[i]) == 0) {
+			*out = (enum fixture_class)i;
+			return true;
+		}
+	return false;
+}
+
+/* Returns a standard normal draw (Box-Muller). */
+static double
+gauss(struct rng *r)
+{
+	double u1 = unit(rng_next(r)), u2 = unit(rng_next(r));
+
+	return sqrt(-2 * log(1 - u1)) * cos(2 * M_PI * u2);
+}
+
+/* Orders doubles descending, for qsort. */
+static int
+cmp_desc(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x < y) - (x > y);
+}
+
+/* τ of DESIGN.md §1 of the k descending values s of a rows × cols matrix. */
+static double
+planted_tau(const double *s, size_t k, size_t rows, size_t cols)
+{
+	double	q[2], pos, f;
+	size_t	i, lo, hi;
+
+	for (i = 0; i < 2; i++) {
+		pos = (i == 0 ? 0.25 : 0.75) * (double)(k - 1);
+		f = floor(pos);
+		lo = (size_t)f;
+		hi = lo + 1 < k ? lo + 1 : lo;
+		q[i] = s[k - 1 - lo] + (pos - f) * (s[k - 1 - hi] -
+		    s[k - 1 - lo]);
+	}
+	return (q[1] - q[0]) / 1.349 * (1 + sqrt((double)k /
+	    (double)(rows > cols ? rows : cols)));
+}
+
+/* Planted singular values of a class; see fixture.h. */
+void
+fixture_spectrum(enum fixture_class c, size_t rows, size_t cols,
+    double alpha, uint64_t seed, double *s)
+{
+	struct rng	r;
+	size_t		k = rows < cols ? rows : cols, i, j, m, nc, it;
+	double		tau;
+
+	rng_seed(&r, seed ^ 0x5eed5eed5eedULL);
+	switch (c) {
+	case FC_EMBED:
+		/* 8 spikes 26.3 → 17, bulk 8.5·e^{0.18 z}, m lows ≈ 1.67. */
+		m = k / 128 > 2 ? k / 128 : 2;
+		for (i = 0; i < k; i++) {
+			if (i < 8 && i + m < k)
+				s[i] = 26.3 * exp(-(double)i / 7 *
+				    log(26.3 / 17));
+			else if (i + m < k)
+				s[i] = 8.5 * exp(0.18 * gauss(&r));
+			else
+				s[i] = 1.67 * (1 + 0.07 * (double)(k - 1 - i) /
+				    (double)m);
+		}
+		break;
+	case FC_HEAVY:
+		/* The quantiles of a Pareto ESD, density ∝ λ^-α, λ ≥ 1. */
+		for (i = 0; i < k; i++)
+			s[i] = sqrt(pow((double)k / ((double)i + 0.5),
+			    1 / (alpha - 1)));
+		break;
+	case FC_LOWRANK:
+		m = k / 16 > 1 ? k / 16 : 1;
+		for (i = 0; i < k; i++)
+			s[i] = i < m ? 3 + 10 * (double)(m - i) / (double)m :
+			    0.2 + 0.8 * unit(rng_next(&r));
+		break;
+	case FC_NULL:
+		for (i = 0; i < k; i++)
+			s[i] = i < k - k / 3 ? exp(gauss(&r)) : 0;
+		break;
+	case FC_CLUSTER:
+	default:
+		for (i = 0; i < k; i++)
+			s[i] = exp(0.8 * gauss(&r));
+		nc = k / 8 > 1 ? k / 8 : 1;
+		/* Move nc values next to τ; τ moves with them: iterate. */
+		for (it = 0; it < 30; it++) {
+			qsort(s, k, sizeof *s, cmp_desc);
+			tau = planted_tau(s, k, rows, cols);
+			/* The nc values nearest τ (by rank). */
+			for (j = 0; j < k && s[j] > tau; j++)
+				;
+			j = j > nc / 2 ? j - nc / 2 : 0;
+			if (j + nc > k)
+				j = k - nc;
+			for (i = 0; i < nc; i++)
+				s[j + i] = tau * (1 + (i % 2 ? -1 : 1) *
+				    pow(10, -4 + 2 * (double)i / (double)nc));
+		}
+		break;
+	}
+	qsort(s, k, sizeof *s, cmp_desc);
+}
+
+/* Applies k random Householder reflectors to Q = [I; 0] (n × k, row-major). */
+static enum spd_err
+planted_basis(size_t n, size_t k, struct rng *r, double *q,
+    struct spd_errbuf *eb)
+{
+	double	*v = malloc(n * sizeof *v), *w = malloc(k * sizeof *w), nv;
+	size_t	 i, j, t;
+
+	if (v == NULL || w == NULL) {
+		free(v);
+		free(w);
+		return spd_fail(eb, SPD_ENOMEM, "fixture: out of memory");
+	}
+	memset(q, 0, n * k * sizeof *q);
+	for (i = 0; i < k; i++)
+		q[i * k + i] = 1;
+	for (t = 0; t < k; t++) {
+		nv = 0;
+		for (i = 0; i < n; i++) {
+			v[i] = gauss(r);
+			nv += v[i] * v[i];
+		}
+		nv = sqrt(nv);
+		for (i = 0; i < n; i++)
+			v[i] /= nv;
+		/* Q -= 2 v (vᵀQ). */
+		memset(w, 0, k * sizeof *w);
+		for (i = 0; i < n; i++)
+			for (j = 0; j < k; j++)
+				w[j] += v[i] * q[i * k + j];
+		for (i = 0; i < n; i++)
+			for (j = 0; j < k; j++)
+				q[i * k + j] -= 2 * v[i] * w[j];
+	}
+	free(v);
+	free(w);
+	return SPD_OK;
+}
+
+/* W = U·diag(s)·Vᵀ with random orthonormal U, V; see fixture.h. */
+enum spd_err
+fixture_planted(size_t rows, size_t cols, const double *s, uint64_t seed,
+    float *out, struct spd_errbuf *eb)
+{
+	struct rng	 r;
+	size_t		 k = rows < cols ? rows : cols, i, j, t;
+	double		*u, *v, *us, acc;
+	enum spd_err	 rc;
+
+	u = malloc(rows * k * sizeof *u);
+	v = malloc(cols * k * sizeof *v);
+	us = malloc(k * sizeof *us);
+	if (u == NULL || v == NULL || us == NULL) {
+		rc = spd_fail(eb, SPD_ENOMEM, "fixture: out of memory");
+		goto out;
+	}
+	rng_seed(&r, seed);
+	rc = planted_basis(rows, k, &r, u, eb);
+	if (rc == SPD_OK)
+		rc = planted_basis(cols, k, &r, v, eb);
+	if (rc != SPD_OK)
+		goto out;
+	for (i = 0; i < rows; i++) {
+		for (t = 0; t < k; t++)
+			us[t] = u[i * k + t] * s[t];
+		for (j = 0; j < cols; j++) {
+			acc = 0;
+			for (t = 0; t < k; t++)
+				acc += us[t] * v[j * k + t];
+			out[i * cols + j] = (float)acc;
+		}
+	}
+out:
+	free(u);
+	free(v);
+	free(us);
+	return rc;
+}

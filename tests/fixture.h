@@ -182,6 +182,40 @@ uint64_t	 fixture_plan_bytes(const struct fixture_entry *e, size_t n,
 enum spd_err	 fixture_write_checkpoint(const char *dir,
 		    const struct fixture_opts *o, struct spd_errbuf *eb);
 
+/* --- planted spectra (DESIGN.md §1 checks against real spectra) -------- */
+
+/*
+ * Classes of singular-value spectra: embed (tall embedding-like, high SNR:
+ * a few spikes up to s₁, a narrow log-normal bulk, k/128 values at
+ * s₁/16 below τ; SNR ≈ 25), heavy (power-law ESD, density ∝ λ^-α),
+ * lowrank (k/16 spikes over a flat bulk), null (a third exactly zero),
+ * cluster (k/8 values within 1e-4…1e-2 relative of τ).
+ */
+enum fixture_class {
+	FC_EMBED, FC_HEAVY, FC_LOWRANK, FC_NULL, FC_CLUSTER, FC_COUNT
+};
+
+/* The class's name ("embed", …), or NULL. */
+const char	*fixture_class_name(enum fixture_class c);
+
+/* Parses a class name; false when unknown. */
+bool		 fixture_class_parse(const char *name, enum fixture_class *out);
+
+/*
+ * Writes the k = min(rows, cols) planted singular values of class c into
+ * s, descending, deterministic in seed (alpha: heavy's exponent, 2…4).
+ */
+void		 fixture_spectrum(enum fixture_class c, size_t rows,
+		    size_t cols, double alpha, uint64_t seed, double *s);
+
+/*
+ * Writes W = U·diag(s)·Vᵀ (rows × cols, row-major) into out, where U and V
+ * have k orthonormal columns: k Householder reflectors with Gaussian
+ * vectors applied to [I; 0], in double. Returns SPD_OK or SPD_ENOMEM.
+ */
+enum spd_err	 fixture_planted(size_t rows, size_t cols, const double *s,
+		    uint64_t seed, float *out, struct spd_errbuf *eb);
+
 /* --- scratch directories for tests ----------------------------------- */
 
 /*

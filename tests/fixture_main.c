@@ -1,11 +1,14 @@
 /*
  * fixture_main.c: spectrumd-fixture, the command-line face of fixture.c.
  * `checkpoint DIR` writes one synthetic Hugging Face Trainer checkpoint;
+ * `planted DIR` writes matrices with planted singular values (fixture.h);
  * `run DIR` simulates a training run that saves checkpoint-<step>/ every few
  * seconds and rotates them like save_total_limit. Exit 0, 1 on a failed
  * write, 2 on bad arguments.
  */
 #include "config.h"
+
+#include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -72,6 +75,8 @@ static const struct option long_opts[] = {
 
 static const char usage_text[] =
 "usage: spectrumd-fixture checkpoint DIR [model options]\n"
+"       spectrumd-fixture planted DIR --spec CLASS:ROWSxCOLS [--spec ...]\n"
+"                         [--dtype DT] [--seed S] [--alpha A] [-q]\n"
 "       spectrumd-fixture run DIR --every SECONDS --count N [run options]\n"
 "                         [model options]\n"
 "\n"
@@ -108,7 +113,16 @@ static const char usage_text[] =
 "  --save-total-limit K  keep the newest K checkpoint-* dirs [0: all]\n"
 "  --start-step S      step of the first checkpoint [step-every]\n"
 "  --step-every N      steps between checkpoints [100]\n"
-"  --via-tmp           write tmp-checkpoint-<step>/ and rename it into place\n";
+"  --via-tmp           write tmp-checkpoint-<step>/ and rename it into place\n"
+"\n"
+"planted: DIR/model.safetensors holds model.layers.<i>.<CLASS>.weight for\n"
+"the i-th --spec, W = U diag(s) V^T with random orthogonal U, V and the\n"
+"planted values s of CLASS (singular values change by the dtype rounding):\n"
+"  embed    tall embedding-like, s1/s_min ~ 16, SNR ~ 25\n"
+"  heavy    power-law ESD, density ~ lambda^-A (--alpha, 2..4) [3]\n"
+"  lowrank  k/16 spikes over a flat bulk\n"
+"  null     a third of the values exactly zero\n"
+"  cluster  k/8 values within 1e-4..1e-2 (relative) of tau\n";
 
 /* Prints an argument error and the usage hint; returns exit status 2. */
 static int usage_error(const char *fmt, ...)
@@ -409,6 +423,143 @@ run(const char *dir, struct fixture_opts *o, const struct run_opts *r)
 	return 0;
 }
 
+#define PLANTED_MAX	64	/* --spec options of one `planted` */
+
+/* One --spec of `planted`. */
+struct planted_spec {
+	enum fixture_class	cls;
+	uint64_t		rows, cols;
+};
+
+/* Parses CLASS:ROWSxCOLS. */
+static bool
+planted_parse(const char *arg, struct planted_spec *p)
+{
+	char		 name[32], *x, *end;
+	const char	*colon = strchr(arg, ':');
+	size_t		 len;
+
+	if (colon == NULL || (len = (size_t)(colon - arg)) >= sizeof name)
+		return false;
+	memcpy(name, arg, len);
+	name[len] = '\0';
+	if (!fixture_class_parse(name, &p->cls))
+		return false;
+	errno = 0;
+	p->rows = strtoull(colon + 1, &x, 10);
+	if (errno != 0 || x == colon + 1 || *x != 'x' || p->rows == 0 ||
+	    p->rows > 1u << 20)
+		return false;
+	p->cols = strtoull(x + 1, &end, 10);
+	return errno == 0 && end != x + 1 && *end == '\0' && p->cols > 0 &&
+	    p->cols <= 1u << 20 && p->rows * p->cols <= (uint64_t)1 << 31;
+}
+
+/* Builds the planted matrix of spec i into t (values owned by the caller). */
+static enum spd_err
+planted_one(const struct planted_spec *p, size_t i, uint64_t seed,
+    double alpha, struct fixture_tensor *t, char *name, size_t nlen,
+    struct spd_errbuf *eb)
+{
+	size_t	 k = p->rows < p->cols ? p->rows : p->cols;
+	double	*s = malloc(k * sizeof *s);
+	float	*w = malloc(p->rows * p->cols * sizeof *w);
+	enum spd_err rc;
+
+	if (s == NULL || w == NULL) {
+		free(s);
+		free(w);
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	}
+	fixture_spectrum(p->cls, p->rows, p->cols, alpha, seed + i, s);
+	rc = fixture_planted(p->rows, p->cols, s, seed * 1000003 + i, w, eb);
+	free(s);
+	if (rc != SPD_OK) {
+		free(w);
+		return rc;
+	}
+	snprintf(name, nlen, "model.layers.%zu.%s.weight", i,
+	    fixture_class_name(p->cls));
+	t->name = name;
+	t->ndim = 2;
+	t->shape[0] = p->rows;
+	t->shape[1] = p->cols;
+	t->values = w;
+	return SPD_OK;
+}
+
+/* `planted DIR --spec CLASS:RxC ...`: see the usage text. */
+static int
+planted_main(int ac, char **av)
+{
+	static const struct option opts[] = {
+		{ "spec", required_argument, NULL, 's' },
+		{ "dtype", required_argument, NULL, 'd' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "alpha", required_argument, NULL, 'a' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct planted_spec	 sp[PLANTED_MAX];
+	struct fixture_tensor	 t[PLANTED_MAX];
+	char			 names[PLANTED_MAX][64], path[PATH_MAX];
+	struct spd_errbuf	 eb = { "" };
+	enum dtype		 dt = DT_F32;
+	uint64_t		 seed = 1;
+	double			 alpha = 3;
+	size_t			 n = 0, i;
+	bool			 quiet = false;
+	int			 c, rc = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(ac, av, "q", opts, NULL)) != -1) {
+		if (c == 's' && n < PLANTED_MAX && planted_parse(optarg,
+		    &sp[n]))
+			n++;
+		else if (c == 'd' && fixture_dtype_parse(optarg, &dt) &&
+		    fixture_dtype_encodable(dt))
+			;
+		else if (c == 'S' && parse_u64(optarg, UINT64_MAX / 2, &seed))
+			;
+		else if (c == 'a' && parse_nonneg(optarg, &alpha) &&
+		    alpha >= 1.5 && alpha <= 10)
+			;
+		else if (c == 'q')
+			quiet = true;
+		else
+			return usage_error("planted: bad option or value: "
+			    "'%s'", av[optind - 1]);
+	}
+	if (optind + 1 != ac || n == 0)
+		return usage_error("planted needs one DIR and a --spec");
+	if (snprintf(path, sizeof path, "%s/model.safetensors", av[optind]) >=
+	    (int)sizeof path)
+		return usage_error("%s: path too long", av[optind]);
+	if (mkdir(av[optind], 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "spectrumd-fixture: %s: %s\n", av[optind],
+		    strerror(errno));
+		return 1;
+	}
+	memset(t, 0, sizeof t);
+	for (i = 0; i < n && rc == 0; i++) {
+		t[i].dtype = dt;
+		if (planted_one(&sp[i], i, seed, alpha, &t[i], names[i],
+		    sizeof names[i], &eb) != SPD_OK)
+			rc = 1;
+	}
+	if (rc == 0 && fixture_write_safetensors(path, t, n, NULL, 0, &eb) !=
+	    SPD_OK)
+		rc = 1;
+	if (rc != 0)
+		fprintf(stderr, "spectrumd-fixture: %s: %s\n", path, eb.msg);
+	else if (!quiet)
+		printf("wrote %s tensors=%zu dtype=%s\n", path, n,
+		    fixture_dtype_name(dt));
+	for (i = 0; i < n; i++)
+		free((void *)t[i].values);
+	return rc;
+}
+
 /* Parses argv (after the command word) and runs the command. */
 int
 main(int argc, char **argv)
@@ -426,6 +577,8 @@ main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
+	if (strcmp(av[0], "planted") == 0)
+		return planted_main(ac, av);
 	is_run = strcmp(av[0], "run") == 0;
 	if (!is_run && strcmp(av[0], "checkpoint") != 0)
 		return usage_error("unknown command '%s'", av[0]);

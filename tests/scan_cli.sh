@@ -70,15 +70,23 @@ ok "$(grep -qx '\^model\\\.layers\\\.[0-9]*\\\.mlp\\\.down_proj\\\.weight\$' \
     >/dev/null 2>"$T/err"
 ok $? "scan of a single shard file works too"
 
-# --- NaN weights: listed, the rest analysed ------------------------------------
+# --- NaN weights: warned about, left out, the rest analysed, exit 3 -----------
 "$FIX" checkpoint "$T/nan" --layers 2 --hidden 32 --intermediate 48 \
     --vocab 64 --dtype F32 --nan-tensor model.layers.1.self_attn.q_proj.weight >/dev/null
-"$SPD" scan -q --out "$T/out" "$T/nan" >/dev/null 2>"$T/err"
+"$SPD" scan -q --top-percent 100 --out "$T/out" "$T/nan" >/dev/null 2>"$T/err"
 st=$?
-ok "$(test $st -eq 0 && grep -q 'q_proj.*NaN' "$T/err"; echo $?)" \
-    "NaN tensor listed on stderr, exit $st"
-ok "$(grep -A1 '"model.layers.1.self_attn.q_proj"' "$T/out/snr_results_nan.json" |
-    grep -q 'NaN'; echo $?)" "NaN matrix written as NaN in the reference JSON"
+ok "$(test $st -eq 3 && grep -q 'warning: 1 matrix with NaN/Inf' "$T/err" &&
+    grep -q '^  model.layers.1.self_attn.q_proj.weight: .*NaN' "$T/err"
+    echo $?)" "NaN tensor in the warning block on stderr, exit $st (3)"
+ok "$(! grep -q 'layers.1.self_attn.q_proj' "$T/out/snr_results_nan.json" &&
+    ! grep -q 'NaN' "$T/out/snr_results_nan.json" &&
+    grep -q 'layers.0.self_attn.q_proj' "$T/out/snr_results_nan.json"
+    echo $?)" "NaN matrix left out of the reference JSON"
+ok "$(! grep -q 'layers.1.self_attn.q_proj' \
+    "$T/out/snr_results_nan_unfrozenparameters_100percent.yaml" &&
+    grep -q 'layers.1.self_attn.k_proj' \
+    "$T/out/snr_results_nan_unfrozenparameters_100percent.yaml"
+    echo $?)" "NaN matrix never selected, even at 100%"
 
 # --- bad input ----------------------------------------------------------------
 : >"$T/empty.safetensors"

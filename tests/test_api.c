@@ -223,6 +223,8 @@ static const struct mspec model[] = {
 	{ "model.layers.2.self_attn.q_proj", "self_attn.q_proj", 2, false },
 	{ "model.layers.3.mlp.down_proj", "mlp.down_proj", 3, false },
 	{ "model.layers.3.self_attn.q_proj", "self_attn.q_proj", 3, false },
+	/* A fifth q_proj: with layer 2's NaN left out, 4 members keep 1. */
+	{ "model.layers.4.self_attn.q_proj", "self_attn.q_proj", 4, false },
 	{ "lm_head", "lm_head", -1, true },
 };
 
@@ -462,12 +464,14 @@ test_runs(struct api *a)
 	    strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")),
 	    "done") == 0 &&
 	    cJSON_IsNull(cJSON_GetObjectItem(o, "error")) &&
-	    cJSON_GetNumberValue(cJSON_GetObjectItem(c, "done")) == 10 &&
-	    cJSON_GetNumberValue(cJSON_GetObjectItem(c, "total")) == 10 &&
+	    cJSON_GetNumberValue(cJSON_GetObjectItem(c, "done")) == 11 &&
+	    cJSON_GetNumberValue(cJSON_GetObjectItem(c, "total")) == 11 &&
+	    cJSON_GetNumberValue(cJSON_GetObjectItem(o, "nonfinite")) == 1 &&
 	    strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(o, "backend")),
 	    "cpu") == 0 &&
 	    cJSON_GetNumberValue(cJSON_GetObjectItem(o, "wall_time")) == 1.7e9 +
-	    100, "/checkpoints: 4 in step order, first done 10/10 on cpu");
+	    100, "/checkpoints: 4 in step order, first done 11/11 on cpu, "
+	    "1 nonfinite");
 	o = cJSON_GetArrayItem(j, 3);
 	ok(cJSON_GetNumberValue(cJSON_GetObjectItem(o, "step")) == 400 &&
 	    strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")),
@@ -636,9 +640,9 @@ test_history(struct api *a)
 	s = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "series"), 0);
 	p = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "points"), 0);
 	ok(r.status == 200 && strict(&r) && series_bounded(j, 3, &n) &&
-	    n == 4 && cJSON_GetNumberValue(cJSON_GetArrayItem(p, 2)) == 4 &&
+	    n == 5 && cJSON_GetNumberValue(cJSON_GetArrayItem(p, 2)) == 4 &&
 	    cJSON_GetObjectItem(s, "classes") == NULL,
-	    "/history type + metric s1: 4 series, no classes when finite");
+	    "/history type + metric s1: 5 series, no classes when finite");
 	cJSON_Delete(j);
 	api_resp_cleanup(&r);
 
@@ -955,10 +959,13 @@ test_metrics(struct api *a)
 	    "/metrics: analysis seconds histogram");
 	ok(has(&r, "# TYPE spectrumd_matrices_analyzed_total counter\n") &&
 	    has(&r, "spectrumd_matrices_analyzed_total 30\n") &&
+	    has(&r, "# TYPE spectrumd_nonfinite_matrices_total counter\n") &&
+	    has(&r, "spectrumd_nonfinite_matrices_total 2\n") &&
 	    has(&r, "spectrumd_backend_info{backend=\"cpu\"} 1\n") &&
 	    has(&r, "spectrumd_selection_version{run=\"alpha\"} 3\n") &&
 	    !has(&r, "spectrumd_selection_version{run=\"beta\"}"),
-	    "/metrics: matrices counter, backend info, selection version");
+	    "/metrics: matrices and nonfinite counters, backend info, "
+	    "selection version");
 	copy = strndup(r.body != NULL ? r.body : "", r.len);
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
@@ -1170,6 +1177,7 @@ main(void)
 	if (fill(rw, &run_id) == SPD_OK) {
 		hub_count_analysis(hub, 10, 0.5);
 		hub_count_analysis(hub, 20, 50);
+		hub_count_nonfinite(hub, 2);
 		test_runs(a);
 		test_snr(a);
 		test_spectrum(a);

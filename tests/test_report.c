@@ -83,7 +83,7 @@ static const struct {
 };
 
 /* json.dumps(…, indent=4) of the matrices above (the invalid UTF-8 name
- * decoded with errors="replace"). */
+ * decoded with errors="replace"), the NaN/Inf-weight one left out. */
 static const char want_json[] =
     "{\n"
     "    \"model.layers.0.mlp.down_proj\": {\n"
@@ -93,10 +93,6 @@ static const char want_json[] =
     "    \"model.layers.1.mlp.down_proj\": {\n"
     "        \"snr\": Infinity,\n"
     "        \"type\": \"mlp.down_proj\"\n"
-    "    },\n"
-    "    \"model.layers.0.self_attn.q_proj\": {\n"
-    "        \"snr\": NaN,\n"
-    "        \"type\": \"self_attn.q_proj\"\n"
     "    },\n"
     "    \"lm_head\": {\n"
     "        \"snr\": 0.1,\n"
@@ -228,6 +224,54 @@ test_reference_json(void)
 	report_free(r);
 }
 
+/*
+ * Non-finite entries are left out (a NaN SNR too, +inf kept), and entries
+ * come by layer ascending, so Python's stable sort breaks ties by layer.
+ */
+static void
+test_reference_order(void)
+{
+	static const struct {
+		const char	*module;
+		int		 layer;
+		enum mat_status	 st;
+		double		 snr;
+	} t[] = {
+		{ "m.layers.10.a", 10, MAT_OK, 1 },
+		{ "m.layers.2.a", 2, MAT_OK, 1 },
+		{ "m.layers.3.a", 3, MAT_OK, NAN },
+		{ "m.layers.4.a", 4, MAT_NONFINITE, 0 },
+		{ "m.layers.1.a", 1, MAT_OK, INFINITY },
+		{ "m.emb", -1, MAT_OK, 0.5 },
+	};
+	struct report	*r = report_new("/x", "cpu");
+	char		*js = NULL;
+	const char	*p10, *p2, *p1, *pe;
+	size_t		 i;
+	enum spd_err	 rc = r != NULL ? SPD_OK : SPD_ENOMEM;
+
+	for (i = 0; i < nitems(t) && rc == SPD_OK; i++) {
+		rc = add_mat(r, t[i].module, "a", t[i].st, t[i].snr);
+		if (rc == SPD_OK)
+			r->mats[r->nmats - 1].layer = t[i].layer;
+	}
+	if (rc == SPD_OK)
+		js = report_reference_json(r);
+	ok(js != NULL && strstr(js, "NaN") == NULL &&
+	    strstr(js, "layers.3.") == NULL && strstr(js, "layers.4.") == NULL,
+	    "NaN SNR and NaN/Inf weights left out");
+	p10 = js ? strstr(js, "layers.10.") : NULL;
+	p2 = js ? strstr(js, "layers.2.") : NULL;
+	p1 = js ? strstr(js, "layers.1.") : NULL;
+	pe = js ? strstr(js, "m.emb") : NULL;
+	ok(pe != NULL && p1 != NULL && p2 != NULL && p10 != NULL && pe < p1 &&
+	    p1 < p2 && p2 < p10 && strstr(js, "Infinity") != NULL,
+	    "by layer: -1, 1 (Infinity), 2, 10");
+	ok(r != NULL && report_nonfinite(r) == 2, "report_nonfinite counts 2");
+	free(js);
+	report_free(r);
+}
+
 /* Ownership, growth, statuses, NULL-safety. */
 static void
 test_container(void)
@@ -327,6 +371,7 @@ main(void)
 {
 	test_pyfloat();
 	test_reference_json();
+	test_reference_order();
 	test_container();
 	test_table();
 	return tap_done();

@@ -241,6 +241,9 @@ function renderCkpts() {
 	    'failed', 'unsupported', 'vanished'])
 		if (n[s])
 			parts.push(`${n[s]} ${s}`);
+	const nf = state.ckpts.filter((c) => c.nonfinite > 0).length;
+	if (nf > 0)
+		parts.push(`⚠ ${nf} with NaN/Inf matrices`);
 	const fin = state.ckpts.filter((c) => c.finished)
 	    .sort((a, b) => b.finished - a.finished);
 	if (fin.length > 0) {
@@ -261,7 +264,8 @@ function ckptChip(c) {
 	const p = c.progress || { done: 0, total: 0 };
 	let sub;
 	if (c.status === 'done')
-		sub = fmtSecs(c.seconds);
+		sub = fmtSecs(c.seconds) + (c.nonfinite > 0 ?
+		    ` · ⚠ ${c.nonfinite} NaN` : '');
 	else if (c.status === 'analyzing')
 		sub = `${p.done}/${p.total || '?'}`;
 	else
@@ -274,9 +278,12 @@ function ckptChip(c) {
 	    `written ${fmtTime(c.wall_time)}`,
 	    c.finished ? `analysed in ${fmtSecs(c.seconds)}, ` +
 	    `${fmtBytes(c.bytes)} on ${c.backend}` : '',
-	    `${p.done}/${p.total} matrices`].filter(Boolean).join('\n');
+	    `${p.done}/${p.total} matrices`,
+	    c.nonfinite > 0 ? `${c.nonfinite} with NaN/Inf weights or a ` +
+	    'NaN SNR: never selected' : ''].filter(Boolean).join('\n');
 	const cur = state.curStep === c.step ? ' cur' : '';
-	return `<div class="ck ${esc(c.status)}${cur}" role="listitem" ` +
+	const nf = c.nonfinite > 0 ? ' nonfinite' : '';
+	return `<div class="ck ${esc(c.status)}${cur}${nf}" role="listitem" ` +
 	    `data-step="${c.step}" data-status="${esc(c.status)}" ` +
 	    `title="${esc(title)}"><div class="st">${c.step}</div>` +
 	    `<div class="sub">${esc(sub)}</div>${bar}</div>`;

@@ -113,12 +113,17 @@ export function apiNumber(obj, field) {
 }
 
 // The reference script's flat {module: {"snr": x, "type": t}} file from a
-// /snr answer, as json.dump(indent=4) writes it (no trailing newline).
+// /snr answer, as json.dump(indent=4) writes it (no trailing newline) and
+// as `spectrumd scan` does: matrices without a usable SNR (NaN/Inf
+// weights, NaN SNR, errors) left out, by layer ascending (DESIGN.md §2).
 export function snrResultsJson(snr) {
 	const flat = {};
-	for (const m of snr.matrices) {
-		const v = apiNumber(m, 'snr');
-		flat[m.module] = { snr: v === null ? NaN : v, type: m.type };
-	}
+	const ms = snr.matrices.filter((m) => (m.status === undefined ||
+	    m.status === 'ok') && !Number.isNaN(apiNumber(m, 'snr')) &&
+	    apiNumber(m, 'snr') !== null);
+	// Array.prototype.sort is stable: report order within a layer.
+	ms.sort((a, b) => (a.layer ?? -1) - (b.layer ?? -1));
+	for (const m of ms)
+		flat[m.module] = { snr: apiNumber(m, 'snr'), type: m.type };
 	return pyDumps(flat);
 }

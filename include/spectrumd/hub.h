@@ -20,6 +20,7 @@ struct hub_event {
 
 struct hub_stats {
 	uint64_t	 matrices;		/* analysed, all runs */
+	uint64_t	 nonfinite;		/* of them NaN/Inf weights or SNR */
 	uint64_t	 analyses;		/* checkpoints analysed */
 	double		 seconds_sum;
 	uint64_t	 buckets[HUB_NBUCKETS];	/* cumulative counts ≤ hub_bucket_le[i] */
@@ -58,5 +59,8 @@ void		 hub_count_analysis(struct hub *h, uint64_t matrices,
 		    double seconds);
 /* Copies the counters. */
 void		 hub_get_stats(struct hub *h, struct hub_stats *out);
+
+/* Counts n analysed matrices with NaN/Inf weights or a NaN SNR. */
+void		 hub_count_nonfinite(struct hub *h, uint64_t n);
 
 #endif

@@ -59,6 +59,19 @@ void		 mat_result_cleanup(struct mat_result *m);	/* NULL-safe */
 
 const char	*mat_status_name(enum mat_status s);	/* "ok", … */
 
+/*
+ * True when m has a usable SNR (MAT_OK, not NaN; +inf is usable and ranks
+ * highest). The others (NaN/Inf weights, a NaN SNR, errors) are never
+ * selected and are left out of the reference JSON (DESIGN.md §2).
+ */
+bool		 mat_selectable(const struct mat_result *m);
+
+/*
+ * Counts the analysed matrices of r without a usable SNR: MAT_NONFINITE,
+ * and MAT_OK with a NaN SNR.
+ */
+size_t		 report_nonfinite(const struct report *r);
+
 /* Counts of matrices by status. */
 size_t		 report_count(const struct report *r, enum mat_status s);
 
@@ -80,8 +93,11 @@ enum spd_err	 report_groups(const struct report *r, const bool *take,
 
 /*
  * The reference script's flat {module: {"snr": x, "type": t}} for every
- * analysed matrix (MAT_OK and MAT_NONFINITE as NaN), formatted exactly as
- * Python's json.dump(indent=4): repr() floats, bare Infinity/NaN.
+ * matrix with a usable SNR (mat_selectable(): NaN/Inf weights and NaN SNRs
+ * are left out, so consumers that re-sort it select what select.c does),
+ * by layer ascending, report order within a layer (so Python's stable sort
+ * breaks ties as select.c does), formatted exactly as Python's
+ * json.dump(indent=4): repr() floats, a bare Infinity for +inf.
  * Returns a string the caller free()s, or NULL on allocation failure.
  */
 char		*report_reference_json(const struct report *r);

@@ -12,7 +12,7 @@
 
 struct sel_type {
 	char	*type;
-	size_t	 n;		/* members of this type in the checkpoint */
+	size_t	 n;		/* members with a usable SNR (mat_selectable) */
 	size_t	 nsel;		/* ⌊n·p/100⌋ */
 	char	**modules;	/* the nsel chosen, highest SNR first */
 };
@@ -27,9 +27,13 @@ struct selection {
 
 /*
  * Selects, per type, the ⌊n·p/100⌋ matrices of highest SNR: +inf highest,
- * NaN and errored last, ties by layer ascending. Embedding and head modules
- * (as found in r) are listed apart when include_embeddings, and then are
- * not members of their types. Skipped matrices take no part. Returns
+ * ties by layer ascending. Only matrices with a usable SNR
+ * (mat_selectable()) are members: NaN/Inf weights, NaN SNRs, errors and
+ * skipped matrices take no part and are never selected, so the reference
+ * JSON (which leaves them out) re-sorted by a consumer selects the same.
+ * Embedding and head modules (as found in r) are listed apart when
+ * include_embeddings, except those with NaN/Inf weights, and then are not
+ * members of their types. Returns
  * SPD_OK and *out (free with selection_free), SPD_EINVAL (p not in 1..100)
  * or SPD_ENOMEM.
  */

@@ -146,6 +146,7 @@ struct ckpt_row {
 	enum ckpt_status status;
 	const char	*error;		/* NULL when none */
 	uint64_t	 done, total;	/* progress */
+	uint64_t	 nonfinite;	/* matrices with NaN/Inf weights or SNR */
 	double		 wall_time;	/* checkpoint mtime */
 	double		 started, finished, seconds;	/* 0 when unknown */
 	uint64_t	 bytes;

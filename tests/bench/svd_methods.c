@@ -11,9 +11,9 @@
  *   sgesdd  LAPACKE_sgesdd, jobz 'N'
  *   gram64  float64 Gram (dsyrk) + dsyevd
  * Every method's SNR is compared with float64 dgesdd ('N') of the same
- * (dequantised) matrix unless -n is given. The last column says whether
- * svd_need_f64() would redo the method's values in float64 (for gram32:
- * whether prod took the float64 fallback). Times are medians of -r runs
+ * (dequantised) matrix unless -n is given. The last column is the
+ * float32 Gram route's relative SNR error bound (svd_snr_bound(), with the
+ * trace taken as Σs², docs/snr-error-bound.md) for the method's values. Times are medians of -r runs
  * after one warm-up run (1 run, no warm-up, for sgesdd and dgesdd).
  * -w count: instead, time count square matrices of each shape with one
  * worker × threads BLAS threads against threads workers × 1 BLAS thread.
@@ -42,7 +42,7 @@
 #include "spectrumd/snr.h"
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
-#include "svd_backend.h"	/* svd_need_f64(), for the last column */
+#include "svd_backend.h"	/* svd_snr_bound(), for the last column */
 
 #ifdef BENCH_REF
 void	openblas_set_num_threads(int);
@@ -371,6 +371,7 @@ static int
 bench_shape(const struct bench *b, size_t r, size_t c)
 {
 	struct mat	 m;
+	struct svd_route rt;
 	size_t		 k = r < c ? r : c, i, j;
 	double		*s = malloc(k * 8), *ref = malloc(k * 8);
 	float		*f = malloc(k * sizeof(float));
@@ -402,12 +403,17 @@ bench_shape(const struct bench *b, size_t r, size_t c)
 		for (j = 0; !b->noref && j < k; j++)
 			if (fabs(s[j] - ref[j]) / ref[0] > maxe)
 				maxe = fabs(s[j] - ref[j]) / ref[0];
-		for (j = 0; j < k; j++)
+		rt.ug = rt.ue = 0x1p-24;
+		rt.tr = 0;
+		for (j = 0; j < k; j++) {
 			f[j] = (float)s[j];
-		printf("%5zux%-5zu %-5s %-8s %9.4f %12.7g %9.2e %9.2e %s\n", r,
-		    c, dtype_name(b->dt), methods[i].name, t, snr,
+			rt.tr += s[j] * s[j];
+		}
+		printf("%5zux%-5zu %-5s %-8s %9.4f %12.7g %9.2e %9.2e %9.2e\n",
+		    r, c, dtype_name(b->dt), methods[i].name, t, snr,
 		    fabs(snr - rsnr) / rsnr, b->noref ? NAN : maxe,
-		    svd_need_f64(f, k, r, c) ? "yes" : "no");
+		    svd_snr_bound(f, k, r, c, svd_route_delta(&rt, k,
+		    r > c ? r : c, (double)f[0] * f[0])));
 		fflush(stdout);
 	}
 	mat_free(&m);

@@ -146,11 +146,14 @@ function pythonSnrResults(snr) {
 import json, sys
 d = json.load(sys.stdin)
 out = {}
-for m in d["matrices"]:
+# As spectrumd scan writes it: only usable SNRs, by layer (stable).
+for m in sorted(d["matrices"], key=lambda m: m["layer"]):
     v = m["snr"]
     if v is None:
         v = {"inf": float("inf"), "-inf": float("-inf")}.get(
             m.get("snr_class"), float("nan"))
+    if m.get("status", "ok") != "ok" or v != v:
+        continue
     out[m["module"]] = {"snr": v, "type": m["type"]}
 sys.stdout.write(json.dumps(out, indent=4))
 `], { input: JSON.stringify(snr), encoding: 'utf8' });
@@ -399,15 +402,17 @@ test('pyjson formats floats and strings exactly like Python',
 	    'sys.stdout.write(json.dumps(json.loads(sys.stdin.read(), ' +
 	    'parse_int=float), indent=4))'], { input: src, encoding: 'utf8' });
 	assert.equal(pyDumps(obj), py);
-	// The flat file from an API answer with non-finite classes.
+	// The flat file from an API answer with non-finite classes: +inf
+	// kept, NaN and NaN/Inf weights left out, by layer ascending.
 	const snr = { matrices: [
-	    { module: 'a', type: 't', snr: 1.25 },
-	    { module: 'b', type: 't', snr: null, snr_class: 'inf' },
-	    { module: 'c', type: 'u', snr: null, snr_class: 'nan' }] };
-	assert.equal(snrResultsJson(snr), '{\n    "a": {\n        "snr": 1.25,' +
-	    '\n        "type": "t"\n    },\n    "b": {\n        "snr": ' +
-	    'Infinity,\n        "type": "t"\n    },\n    "c": {\n        ' +
-	    '"snr": NaN,\n        "type": "u"\n    }\n}');
+	    { module: 'a', type: 't', layer: 10, snr: 1.25 },
+	    { module: 'b', type: 't', layer: 2, snr: null, snr_class: 'inf' },
+	    { module: 'c', type: 'u', layer: 1, snr: null, snr_class: 'nan' },
+	    { module: 'd', type: 'u', layer: 0, status: 'nonfinite',
+	      snr: null, snr_class: 'nan' }] };
+	assert.equal(snrResultsJson(snr), '{\n    "b": {\n        "snr": ' +
+	    'Infinity,\n        "type": "t"\n    },\n    "a": {\n        ' +
+	    '"snr": 1.25,\n        "type": "t"\n    }\n}');
 });
 
 test('spectrum view: sorted values and histogram with τ', T, async () => {
