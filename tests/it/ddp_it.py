@@ -11,7 +11,6 @@ Usage: ddp_it.py BUILDDIR [SRCDIR]
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,7 +59,7 @@ class CheckpointSignal:
                         timeout=timeout, every=0.05)
 
 
-def worker(rank, world, port, base, tmp):
+def worker(rank, world, base, tmp):
     """One training process: a model of named parameters, the callback,
     train_begin, then (after the parent adds a checkpoint) save."""
     import torch
@@ -68,8 +67,11 @@ def worker(rank, world, port, base, tmp):
     import spectrum_client as scl
     import hf_callback as hfc
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # A file rendezvous: no port to pick (and race for); gloo binds its
+    # own loopback sockets on ephemeral ports.
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    dist.init_process_group("gloo", init_method="file://" + os.path.join(
+        tmp, "rendezvous"), rank=rank, world_size=world)
 
     class Model(torch.nn.Module):
         def __init__(self):
@@ -121,12 +123,6 @@ def worker(rank, world, port, base, tmp):
     dist.destroy_process_group()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main():
     try:
         import torch.multiprocessing as mp
@@ -145,10 +141,8 @@ def main():
             ok(wait_for(lambda: d.obj("/selection") is not None, 30),
                "checkpoint-10 analysed")
             ctx = mp.get_context("spawn")
-            port = free_port()
-            procs = [ctx.Process(target=worker,
-                                 args=(r, 2, port, d.base, tmp))
-                     for r in (0, 1)]
+            procs = [ctx.Process(target=worker, args=(r, 2, d.base, tmp),
+                                 daemon=True) for r in (0, 1)]
             for p in procs:
                 p.start()
             ok(wait_for(lambda: os.path.exists(
@@ -162,9 +156,14 @@ def main():
             open(os.path.join(tmp, "go.save"), "w").close()
             for p in procs:
                 p.join(120)
-            ok(all(p.exitcode == 0 for p in procs),
-               "both ranks exit 0 (rank 1 never called the daemon): %s"
-               % [p.exitcode for p in procs])
+            for p in procs:             # a rank stuck in a collective
+                if p.is_alive():
+                    p.kill()
+                    p.join()
+            if not ok(all(p.exitcode == 0 for p in procs),
+                      "both ranks exit 0 (rank 1 never called the daemon): "
+                      "%s" % [p.exitcode for p in procs]):
+                return
             seen = []
             for r in (0, 1):
                 with open(os.path.join(tmp, "rank%d.json" % r)) as f:
