@@ -101,6 +101,18 @@ call_h(struct api *a, const char *method, const char *path,
 		req.authorization = h->auth;
 	}
 	api_handle(a, &req, resp);
+	while (resp->park) {	/* as the server glue does: wait, run again */
+		struct hub_event	ev;
+		double			left = resp->park_until - spd_now();
+
+		if (left > 0 && hub_next(api_hub(a), resp->park_after,
+		    (int)(left * 1000) + 1, &ev) == SPD_OK)
+			free(ev.data);
+		req.resumed = true;
+		req.resume_after = resp->park_after;
+		req.resume_until = resp->park_until;
+		api_handle(a, &req, resp);
+	}
 	return resp->status;
 }
 
