@@ -435,6 +435,15 @@ log_summary(struct http *h, double now)
 	h->last_summary = now;
 }
 
+/* True for messages about clients that went away (normal for streams). */
+static bool
+benign(const char *msg)
+{
+	return strstr(msg, "no longer available") != NULL ||
+	    strstr(msg, "reset by peer") != NULL ||
+	    strstr(msg, "Broken pipe") != NULL;
+}
+
 /* What a libmicrohttpd message reports, or HUB_NREJECT for other news. */
 static enum hub_reject
 classify(const char *msg)
@@ -450,8 +459,9 @@ classify(const char *msg)
 }
 
 /*
- * libmicrohttpd's error log: rejections are counted for the summary line,
- * other messages logged up to HTTP_LOG_BURST per interval, then counted.
+ * libmicrohttpd's error log: clients that went away are debug news,
+ * rejections are counted for the summary line, other messages logged up
+ * to HTTP_LOG_BURST per interval, then counted.
  */
 static void http_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -469,6 +479,10 @@ http_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
+	if (benign(buf)) {
+		log_debug("http: %s", buf);
+		return;
+	}
 	why = classify(buf);
 	if (why != HUB_NREJECT)
 		hub_count_reject(h->hub, why, 1);
@@ -988,14 +1002,15 @@ start_mhd(struct http *h, const struct sockaddr_storage *ss)
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_log, h,
 	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, h->lim.threads,
 	    MHD_OPTION_CONNECTION_LIMIT, h->lim.max_connections,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->lim.per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, h->lim.timeout_s + MHD_GRACE_S,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_done, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_conn, h,
-	    MHD_OPTION_END);
+	    /* last: one thread is no pool (MHD warns about a pool of 1) */
+	    h->lim.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+	    h->lim.threads, MHD_OPTION_END);
 }
 
 /* Frees h (the server and the resumer are stopped). */
