@@ -11,6 +11,7 @@ every 5 s and a last one on SIGTERM/SIGINT or after --duration.
 """
 import argparse
 import errno
+import random
 import selectors
 import signal
 import socket
@@ -53,6 +54,7 @@ def main():
     for kind in KINDS:
         for i in range(getattr(a, kind)):
             conns.append(Conn(kind, srcs[len(conns) % len(srcs)]))
+    random.Random(1).shuffle(conns)     # kinds interleaved, as they arrive
     sel = selectors.DefaultSelector()
     st = {"opened": 0, "closed": 0, "refused": 0}
     stop = []
