@@ -34,6 +34,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@
 #define SPARE_FDS	256		/* descriptors kept for all but sockets */
 #define TICK_S		1.0		/* resumer's longest sleep */
 #define MHD_GRACE_S	2		/* MHD's idle timeout is ours plus this */
+#define CUT_BATCH	64		/* sockets cut per hold of h->mu */
 
 /* A suspended connection waiting for the hub, a deadline or shutdown. */
 struct park {
@@ -391,22 +393,34 @@ conn_mark(struct http *h, struct MHD_Connection *c, bool started,
  * Shuts down the sockets of connections that did not deliver a whole
  * request within the timeout (h->mu held). libmicrohttpd then sees the
  * socket end and closes the connection itself; the record stays valid
- * until its close notification, which takes h->mu.
+ * until its close notification, which takes h->mu. After CUT_BATCH
+ * sockets the lock is let go for a moment, so that thousands of expiring
+ * connections do not stall every request, and the scan starts over.
  */
 static void
 cut_slow(struct http *h, double now)
 {
-	struct conn		*k;
-	enum hub_reject		 why;
+	struct conn	*k;
+	unsigned	 n = 0;
+	bool		 idle;
 
 	for (k = h->conns; k != NULL; k = k->next) {
 		if (k->busy || k->cut || now - k->since < h->lim.timeout_s)
 			continue;
 		k->cut = true;
 		shutdown(k->fd, SHUT_RDWR);
-		why = k->started ? HUB_REJECT_SLOW : HUB_REJECT_IDLE;
-		h->turned[why]++;
-		hub_count_reject(h->hub, why, 1);
+		idle = !k->started;
+		h->turned[idle ? HUB_REJECT_IDLE : HUB_REJECT_SLOW]++;
+		hub_count_reject(h->hub, idle ? HUB_REJECT_IDLE :
+		    HUB_REJECT_SLOW, 1);
+		if (++n % CUT_BATCH == 0) {
+			pthread_mutex_unlock(&h->mu);
+			sched_yield();
+			pthread_mutex_lock(&h->mu);
+			k = h->conns;	/* the list may have changed */
+			if (k == NULL)
+				break;
+		}
 	}
 }
 
@@ -499,7 +513,7 @@ http_log(void *cls, const char *fmt, va_list ap)
 		log_msg(LOG_WARNING, "http: %s", buf);
 }
 
-/* --- the resumer thread ---------------------------------------------------- */
+/* --- the resumer thread --------------------------------------------------- */
 
 /* Sleeps on h->cv until `until` (spd_now clock) or a kick (h->mu held). */
 static void
@@ -577,7 +591,7 @@ resumer_stop(struct http *h)
 	resume_list(due);
 }
 
-/* --- requests -------------------------------------------------------------- */
+/* --- requests ------------------------------------------------------------- */
 
 /* Called once per request with the raw URI: sets up the request state. */
 static void *
@@ -615,7 +629,7 @@ query_arg(void *cls, const char *key)
 	return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* --- /events --------------------------------------------------------------- */
+/* --- /events -------------------------------------------------------------- */
 
 /* Writes one event as SSE ("id", "event", one "data:" per line). */
 static bool
@@ -936,7 +950,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	return dispatch(h, c, url, method, rs);
 }
 
-/* --- lifetime --------------------------------------------------------------- */
+/* --- lifetime ------------------------------------------------------------- */
 
 /*
  * Raises the soft descriptor limit toward the hard one so that `want`

@@ -971,6 +971,11 @@ test_metrics(struct api *a)
 	    has(&r, "spectrumd_selection_version{run=\"alpha\"} 3\n") &&
 	    !has(&r, "spectrumd_selection_version{run=\"beta\"}"),
 	    "/metrics: matrices counter, backend info, selection version");
+	ok(has(&r, "# TYPE spectrumd_http_requests_total counter\n") &&
+	    has(&r, "spectrumd_http_rejected_connections_total{reason=\"limit\"}"
+	    " 3\n") && has(&r, "spectrumd_http_rejected_connections_total{"
+	    "reason=\"idle\"} 0\n") && has(&r, "spectrumd_http_connections 0\n"),
+	    "/metrics: HTTP rejections by reason, open connections");
 	copy = strndup(r.body != NULL ? r.body : "", r.len);
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
@@ -1130,6 +1135,7 @@ main(void)
 	if (fill(rw, &run_id) == SPD_OK) {
 		hub_count_analysis(hub, 10, 0.5);
 		hub_count_analysis(hub, 20, 50);
+		hub_count_reject(hub, HUB_REJECT_LIMIT, 3);
 		test_runs(a);
 		test_snr(a);
 		test_spectrum(a);

@@ -1,7 +1,8 @@
 /*
  * hub.h: what the analysis worker tells the HTTP side while the daemon runs:
  * a numbered ring of recent events (for /events and long polls), a wake
- * hook for the event-driven server, and the counters behind /metrics. Thread-safe: any thread may publish or wait.
+ * hook for the event-driven server, and the counters behind /metrics.
+ * Thread-safe: any thread may publish or wait.
  */
 #ifndef SPECTRUMD_HUB_H
 #define SPECTRUMD_HUB_H
