@@ -56,14 +56,17 @@
 #define TICK_S		1.0		/* resumer's longest sleep */
 #define MHD_GRACE_S	2		/* MHD's idle timeout is ours plus this */
 #define CUT_BATCH	64		/* sockets cut per hold of h->mu */
+#define GONE_EVERY	5		/* ticks between looks for gone clients */
 
 /* A suspended connection waiting for the hub, a deadline or shutdown. */
 struct park {
 	struct park		*prev, *next;
 	struct MHD_Connection	*c;
+	MHD_socket		 fd;		/* its socket, to see it close */
 	uint64_t		 after;		/* resume on an event past it */
 	double			 until;		/* or then (spd_now clock) */
 	bool			 on;		/* on the park list */
+	bool			 gone;		/* the client closed: end it */
 };
 
 /* One open connection, for the request deadline. */
@@ -198,6 +201,16 @@ parse_addr(const char *listen_addr, struct sockaddr_storage *ss,
 
 /* --- parking ------------------------------------------------------------- */
 
+/* The tracking record of c, or NULL. */
+static struct conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
 /* Links p (h->mu held). */
 static void
 park_link(struct http *h, struct park *p)
@@ -230,8 +243,30 @@ park_unlink(struct http *h, struct park *p)
 static bool
 park_due(const struct http *h, const struct park *p, double now)
 {
-	return h->stopping || h->closed || h->seq > p->after ||
+	return h->stopping || h->closed || p->gone || h->seq > p->after ||
 	    now >= p->until;
+}
+
+/*
+ * Marks parked connections whose client has closed (h->mu held): a
+ * suspended connection's socket is not watched, so a long poll would
+ * otherwise keep its slot until its deadline. Its fd stays open while it
+ * is suspended.
+ */
+static void
+find_gone(struct http *h)
+{
+	struct park	*p;
+	ssize_t		 n;
+	char		 b;
+
+	for (p = h->parked; p != NULL; p = p->next) {
+		if (p->fd == MHD_INVALID_SOCKET)
+			continue;
+		n = recv(p->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		p->gone = n == 0 || (n < 0 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK && errno != EINTR);
+	}
 }
 
 /*
@@ -243,10 +278,14 @@ static bool
 park(struct http *h, struct park *p, struct MHD_Connection *c,
     uint64_t after, double until)
 {
-	bool parked = false;
+	struct conn	*k;
+	bool		 parked = false;
 
+	k = conn_of(c);
 	pthread_mutex_lock(&h->mu);
 	p->c = c;
+	p->fd = k != NULL ? k->fd : MHD_INVALID_SOCKET;
+	p->gone = false;
 	p->after = after;
 	p->until = h->stopping ? 0 : until;	/* 0: answer now */
 	if (!park_due(h, p, spd_now())) {
@@ -320,16 +359,6 @@ resume_list(struct park *p)
 }
 
 /* --- connections and the request deadline --------------------------------- */
-
-/* The tracking record of c, or NULL. */
-static struct conn *
-conn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci != NULL ? ci->socket_context : NULL;
-}
 
 /* Tracks connections as libmicrohttpd opens and closes them. */
 static void
@@ -454,6 +483,7 @@ static bool
 benign(const char *msg)
 {
 	return strstr(msg, "no longer available") != NULL ||
+	    strstr(msg, "connection closure") != NULL ||
 	    strstr(msg, "reset by peer") != NULL ||
 	    strstr(msg, "Broken pipe") != NULL;
 }
@@ -544,12 +574,15 @@ resumer_main(void *arg)
 	struct http	*h = arg;
 	struct park	*due;
 	double		 now, next, tick = 0;
+	unsigned	 ticks = 0;
 
 	pthread_mutex_lock(&h->mu);
 	while (!h->quit) {
 		h->kick = false;
 		now = spd_now();
 		next = now + TICK_S;
+		if (now >= tick && ++ticks % GONE_EVERY == 0)
+			find_gone(h);
 		due = take_due(h, now, &next);
 		if (now >= tick) {	/* not at every kick: a pass is O(conns) */
 			cut_slow(h, now);
@@ -713,6 +746,8 @@ sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	size_t		 n;
 
 	(void)pos;
+	if (s->park.gone)
+		return MHD_CONTENT_READER_END_OF_STREAM;	/* client left */
 	while (s->off >= s->len) {
 		switch (sse_refill(s)) {
 		case SSE_END:
@@ -902,6 +937,8 @@ dispatch(struct http *h, struct MHD_Connection *c, const char *url,
 	struct api_req	req;
 	struct api_resp	ar;
 
+	if (rs->park.gone)
+		rs->park.until = 0;	/* the client left: answer, and close */
 	conn_mark(h, c, true, true);
 	for (;;) {
 		fill_req(&req, c, url, method, rs);

@@ -2,8 +2,8 @@
 """Integration tests of the event-driven HTTP server (issue 9): the real
 daemon on a loopback port while hundreds of idle sockets, /events streams,
 long polls and slow clients are held; the per-address limit; a burst of
-rejected connections that must be counted, not logged one by one; a prompt
-SIGTERM with streams open. Prints TAP. Loopback only, bounded in time.
+rejected connections that must be counted, not logged one by one; long
+polls whose client left; a prompt SIGTERM with streams open. Prints TAP. Loopback only, bounded in time.
 
 Standard library only. Usage: http_it.py BUILDDIR
 """
@@ -242,6 +242,29 @@ def test_per_ip(tmp, d, per_ip):
         s.close()
 
 
+def test_gone(d):
+    """Long polls whose client leaves free their slot within seconds, not
+    at their deadline (a suspended socket is not watched)."""
+    st, h, _ = d.get("/selection")
+    wait_for(lambda: (metric(d, "spectrumd_http_connections") or 99) <= 2,
+             timeout=15)            # the earlier tests' sockets are gone
+    n0 = metric(d, "spectrumd_http_connections") or 0
+    polls = []
+    for _ in range(30):
+        p = connect(d.port)
+        send_get(p, "/selection?wait=120", [("If-None-Match", h["ETag"])])
+        polls.append(p)
+    held = wait_for(lambda: (metric(d, "spectrumd_http_connections") or 0)
+                    >= n0 + 30, timeout=5)
+    for p in polls:
+        p.close()
+    t0 = time.monotonic()
+    freed = wait_for(lambda: (metric(d, "spectrumd_http_connections") or 99)
+                     <= n0 + 1, timeout=15)
+    ok(held and freed, "30 long polls whose clients left freed their "
+       "connections after %.1f s" % (time.monotonic() - t0))
+
+
 def test_sigterm(d):
     """Streams and long polls held: SIGTERM still exits 0 at once."""
     st, h, _ = d.get("/selection")
@@ -284,6 +307,7 @@ def main():
            "a first selection")
         test_held(tmp, run, d)
         test_per_ip(tmp, d, per_ip)
+        test_gone(d)
         test_sigterm(d)
     finally:
         if d is not None:
