@@ -7,7 +7,8 @@
  * blocks. A long poll the API parks (api_resp.park) and an /events stream
  * with nothing to send suspend their connection and go on the park list;
  * the resumer thread resumes them when the hub publishes (hub_set_wake),
- * at their deadline or SSE keepalive, and at shutdown. The resumer also
+ * at their deadline or SSE keepalive, when their client has left (their
+ * socket is peeked every few seconds), and at shutdown. The resumer also
  * shuts the socket of a connection whose request is not complete within
  * the timeout (libmicrohttpd's own timeout restarts at every byte, so it
  * never ends a client sending a header byte per second), and once per
