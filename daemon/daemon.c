@@ -282,6 +282,7 @@ static enum spd_err
 start_http(struct daemon *d, struct spd_errbuf *eb)
 {
 	struct api_config *a = &d->acfg;
+	struct http_limits lim;
 	enum spd_err	   rc;
 
 	memset(a, 0, sizeof *a);
@@ -300,7 +301,11 @@ start_http(struct daemon *d, struct spd_errbuf *eb)
 	a->backend = d->backend;
 	if ((rc = api_new(a, &d->api, eb)) != SPD_OK)
 		return rc;
-	return http_start(d->cfg.listen, d->api, &d->http, eb);
+	lim.max_connections = d->cfg.http_max_connections;
+	lim.per_ip = d->cfg.http_per_ip_connections;
+	lim.timeout_s = d->cfg.http_timeout_s;
+	lim.threads = d->cfg.http_threads;
+	return http_start(d->cfg.listen, d->api, &lim, &d->http, eb);
 }
 
 /* Starts everything in order; on failure the caller tears down. */

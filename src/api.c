@@ -1554,68 +1554,99 @@ parse_sel_args(struct ctx *c, struct sel_args *sa)
 }
 
 /*
- * Long poll: while there is no selection or the client already has it,
- * waits for hub events up to wait_ms and recomputes after each
- * "selection" or "checkpoint" event. seq is the hub position taken before
- * the first computation, so no event in between is missed.
+ * What a parked long poll learns from the hub events after `after`:
+ * SEL_NONE (none that can change the selection; *last is the newest seen),
+ * SEL_NEWS (a "selection" or "checkpoint" event, or events lost from the
+ * ring) or SEL_FINAL (the hub is closed or out of memory: answer now).
  */
-static enum spd_err
-sel_wait(struct ctx *c, const struct sel_args *sa, uint64_t seq,
-    struct sel_now *cur)
-{
-	struct hub		*hub = c->cfg->hub;
-	struct hub_event	 ev;
-	double			 end = spd_now() + sa->wait_ms / 1000.0;
-	double			 left;
-	enum spd_err		 rc = SPD_OK;
-	bool			 recheck;
+enum sel_news { SEL_NONE, SEL_NEWS, SEL_FINAL };
 
-	while (rc == SPD_OK && hub != NULL) {
-		sel_etag(c->resp->etag, sizeof c->resp->etag, sa->run.name,
-		    sa->tp, cur->version);
-		if (cur->found &&
-		    !etag_match(c->req->if_none_match, c->resp->etag))
-			break;
-		if ((left = end - spd_now()) <= 0)
-			break;
-		if (hub_next(hub, seq, (int)(left * 1000) + 1, &ev) != SPD_OK)
-			break;	/* timed out, closed or out of memory */
-		seq = ev.seq;
-		recheck = strcmp(ev.type, "selection") == 0 ||
+static enum sel_news
+sel_news(struct hub *hub, uint64_t after, uint64_t *last)
+{
+	struct hub_event	ev;
+	enum spd_err		rc = SPD_EBUSY;
+	bool			news = false;
+
+	while (!news && (rc = hub_next(hub, after, 0, &ev)) == SPD_OK) {
+		news = ev.seq != after + 1 ||
+		    strcmp(ev.type, "selection") == 0 ||
 		    strcmp(ev.type, "checkpoint") == 0;
+		after = ev.seq;
 		free(ev.data);
-		if (recheck)
-			rc = sel_current(c, &sa->run, sa->tp, sa->fmt, cur);
 	}
-	return rc;
+	*last = after;
+	if (news)
+		return SEL_NEWS;
+	return rc == SPD_EBUSY ? SEL_NONE : SEL_FINAL;
 }
 
-/* GET /selection?run&top_percent&format&wait. */
+/* Asks the caller to run the request again after hub event seq or at until. */
+static void
+sel_park(struct ctx *c, uint64_t seq, double until)
+{
+	c->resp->status = 200;
+	c->resp->park = true;
+	c->resp->park_after = seq;
+	c->resp->park_until = until;
+}
+
+/*
+ * GET /selection?run&top_percent&format&wait. A long poll (wait > 0)
+ * whose client has the current selection, or that finds none, parks
+ * instead of answering (api.h); run again, it recomputes only after a
+ * "selection" or "checkpoint" event and answers at the deadline. seq is
+ * the hub position taken before the computation, so no event between the
+ * two is missed.
+ */
 static enum spd_err
 api_selection(struct ctx *c)
 {
 	struct sel_args	 sa = { { 0, NULL }, 0, SF_JSON, 0 };
 	struct sel_now	 cur = { false, 0, NULL };
+	struct hub	*hub = c->cfg->hub;
+	const struct api_req *q = c->req;
+	double		 until;
 	uint64_t	 seq;
 	enum spd_err	 rc;
+	bool		 final = hub == NULL;
 
+	if (q->resumed && !final) {
+		if (q->resume_until <= spd_now())
+			final = true;
+		else switch (sel_news(hub, q->resume_after, &seq)) {
+		case SEL_NONE:
+			sel_park(c, seq, q->resume_until);
+			return SPD_OK;
+		case SEL_FINAL:
+			final = true;
+			break;
+		case SEL_NEWS:
+			break;
+		}
+	}
 	if ((rc = parse_sel_args(c, &sa)) != SPD_OK)
 		goto out;
-	seq = c->cfg->hub != NULL ? hub_seq(c->cfg->hub) : 0;
+	seq = hub != NULL ? hub_seq(hub) : 0;
 	if ((rc = sel_current(c, &sa.run, sa.tp, sa.fmt, &cur)) != SPD_OK)
 		goto out;
-	if (sa.wait_ms > 0 &&
-	    (rc = sel_wait(c, &sa, seq, &cur)) != SPD_OK)
+	sel_etag(c->resp->etag, sizeof c->resp->etag, sa.run.name, sa.tp,
+	    cur.version);
+	until = q->resumed ? q->resume_until : spd_now() + sa.wait_ms / 1000.0;
+	if (!final && sa.wait_ms > 0 && until > spd_now() && (!cur.found ||
+	    etag_match(q->if_none_match, c->resp->etag))) {
+		c->resp->etag[0] = '\0';
+		sel_park(c, seq, until);
 		goto out;
+	}
 	if (!cur.found) {
+		c->resp->etag[0] = '\0';
 		rc = reply_error(c, 404, "no_selection", "run '%s' has no "
 		    "selection yet", sa.run.name);
 		goto out;
 	}
-	sel_etag(c->resp->etag, sizeof c->resp->etag, sa.run.name, sa.tp,
-	    cur.version);
 	c->resp->cache_control = CC_NOCACHE;
-	if (etag_match(c->req->if_none_match, c->resp->etag)) {
+	if (etag_match(q->if_none_match, c->resp->etag)) {
 		c->resp->status = 304;
 		goto out;
 	}
@@ -1774,6 +1805,33 @@ prom_health(struct ctx *c, FILE *fp)
 	    st.given_up);
 }
 
+/* Writes the HTTP server's counters (requests by class, rejections). */
+static void
+prom_http(struct ctx *c, FILE *fp)
+{
+	struct hub_stats	st = { 0 };
+	size_t			i;
+
+	if (c->cfg->hub != NULL)
+		hub_get_stats(c->cfg->hub, &st);
+	prom_family(fp, "spectrumd_http_requests_total", "counter",
+	    "HTTP requests answered, by status class.");
+	for (i = 0; i < nitems(st.http_requests); i++)
+		fprintf(fp, "spectrumd_http_requests_total{code=\"%zuxx\"} %"
+		    PRIu64 "\n", i + 1, st.http_requests[i]);
+	prom_family(fp, "spectrumd_http_rejected_connections_total", "counter",
+	    "Connections turned away or closed by the server: over a "
+	    "connection limit, failed accepts, requests not complete within "
+	    "the timeout, idle past it, malformed requests.");
+	for (i = 0; i < HUB_NREJECT; i++)
+		fprintf(fp, "spectrumd_http_rejected_connections_total{reason="
+		    "\"%s\"} %" PRIu64 "\n", hub_reject_name[i],
+		    st.http_rejected[i]);
+	prom_family(fp, "spectrumd_http_connections", "gauge",
+	    "HTTP connections open now.");
+	fprintf(fp, "spectrumd_http_connections %" PRIu64 "\n", st.http_open);
+}
+
 /* GET /metrics: Prometheus text exposition. */
 static enum spd_err
 api_metrics(struct ctx *c)
@@ -1787,6 +1845,7 @@ api_metrics(struct ctx *c)
 	prom_store(c, fp);
 	prom_hub(c, fp);
 	prom_health(c, fp);
+	prom_http(c, fp);
 	if (spd_memstream_finish(fp, &buf) == NULL)
 		return SPD_ENOMEM;
 	reply_owned(c->resp, 200, CT_PROM, buf, strlen(buf));

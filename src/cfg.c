@@ -89,6 +89,13 @@ static const struct cfg_entry cfg_table[] = {
 	{ "web_dir", CT_STR, O(web_dir), .def = SPD_WEBDIR },
 	{ "log_level", CT_ENUM, O(log_level), .enums = levels,
 	    .def = "info" },
+	{ "http_max_connections", CT_UINT, O(http_max_connections), 16,
+	    1000000, .def = "4096" },
+	{ "http_per_ip_connections", CT_UINT, O(http_per_ip_connections), 0,
+	    1000000, .def = "256" },
+	{ "http_timeout_s", CT_UINT, O(http_timeout_s), 1, 3600,
+	    .def = "30" },
+	{ "http_threads", CT_UINT, O(http_threads), 1, 64, .def = "4" },
 };
 #undef O
 

@@ -2,7 +2,8 @@
  * hub.c: the event ring and counters shared by the analysis worker and the
  * HTTP threads. One mutex guards everything; one condition variable, timed
  * on CLOCK_MONOTONIC so wall-clock jumps do not stretch a wait, wakes
- * every waiter on publish and on close.
+ * every waiter on publish and on close; the wake hook (the HTTP server's
+ * resumer) is called after each, outside the lock.
  *
  * The event with sequence number s lives in ring[(s - 1) % cap]; the ring
  * keeps seq - cap + 1 … seq. A negative timeout in hub_next waits without
@@ -24,6 +25,10 @@ const double hub_bucket_le[HUB_NBUCKETS] = {
 	0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300
 };
 
+const char *const hub_reject_name[HUB_NREJECT] = {
+	"limit", "accept_error", "slow_request", "idle", "bad_request"
+};
+
 struct hub {
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
@@ -32,6 +37,8 @@ struct hub {
 	uint64_t		 seq;		/* newest published */
 	bool			 closed;
 	struct hub_stats	 st;
+	void			(*wake)(void *, uint64_t, bool);
+	void			*wake_arg;
 };
 
 /* Allocates a hub keeping the last ring events (at least one). */
@@ -96,6 +103,30 @@ copy_type(char *dst, size_t len, const char *type)
 	dst[n] = '\0';
 }
 
+/* Calls the wake hook read under the lock, after dropping it. */
+static void
+unlock_and_wake(struct hub *h)
+{
+	void		(*fn)(void *, uint64_t, bool) = h->wake;
+	void		*arg = h->wake_arg;
+	uint64_t	 seq = h->seq;
+	bool		 closed = h->closed;
+
+	pthread_mutex_unlock(&h->mu);
+	if (fn != NULL)
+		fn(arg, seq, closed);
+}
+
+/* Sets the wake hook (see hub.h). */
+void
+hub_set_wake(struct hub *h, void (*fn)(void *, uint64_t, bool), void *arg)
+{
+	pthread_mutex_lock(&h->mu);
+	h->wake = fn;
+	h->wake_arg = arg;
+	pthread_mutex_unlock(&h->mu);
+}
+
 /* Appends an event and wakes every waiter; 0 when the copy failed. */
 uint64_t
 hub_publish(struct hub *h, const char *type, const char *data)
@@ -114,7 +145,7 @@ hub_publish(struct hub *h, const char *type, const char *data)
 	copy_type(ev->type, sizeof ev->type, type != NULL ? type : "");
 	ev->data = copy;
 	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
+	unlock_and_wake(h);
 	return seq;
 }
 
@@ -201,7 +232,7 @@ hub_close(struct hub *h)
 	pthread_mutex_lock(&h->mu);
 	h->closed = true;
 	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
+	unlock_and_wake(h);
 }
 
 /* Counts one analysed checkpoint into the counters and the histogram. */
@@ -228,6 +259,42 @@ hub_count_nonfinite(struct hub *h, uint64_t n)
 {
 	pthread_mutex_lock(&h->mu);
 	h->st.nonfinite += n;
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Counts one HTTP answer by its status class. */
+void
+hub_count_request(struct hub *h, int status)
+{
+	if (status < 100 || status > 599)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->st.http_requests[status / 100 - 1]++;
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Counts n turned-away connections. */
+void
+hub_count_reject(struct hub *h, enum hub_reject reason, uint64_t n)
+{
+	if ((unsigned)reason >= HUB_NREJECT)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->st.http_rejected[reason] += n;
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Moves the open-connection gauge (never below zero). */
+void
+hub_count_open(struct hub *h, int delta)
+{
+	pthread_mutex_lock(&h->mu);
+	if (delta >= 0)
+		h->st.http_open += (uint64_t)delta;
+	else if (h->st.http_open >= (uint64_t)-delta)
+		h->st.http_open -= (uint64_t)-delta;
+	else
+		h->st.http_open = 0;
 	pthread_mutex_unlock(&h->mu);
 }
 

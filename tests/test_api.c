@@ -101,6 +101,18 @@ call_h(struct api *a, const char *method, const char *path,
 		req.authorization = h->auth;
 	}
 	api_handle(a, &req, resp);
+	while (resp->park) {	/* as the server glue does: wait, run again */
+		struct hub_event	ev;
+		double			left = resp->park_until - spd_now();
+
+		if (left > 0 && hub_next(api_hub(a), resp->park_after,
+		    (int)(left * 1000) + 1, &ev) == SPD_OK)
+			free(ev.data);
+		req.resumed = true;
+		req.resume_after = resp->park_after;
+		req.resume_until = resp->park_until;
+		api_handle(a, &req, resp);
+	}
 	return resp->status;
 }
 
@@ -966,6 +978,11 @@ test_metrics(struct api *a)
 	    !has(&r, "spectrumd_selection_version{run=\"beta\"}"),
 	    "/metrics: matrices and nonfinite counters, backend info, "
 	    "selection version");
+	ok(has(&r, "# TYPE spectrumd_http_requests_total counter\n") &&
+	    has(&r, "spectrumd_http_rejected_connections_total{reason=\"limit\"}"
+	    " 3\n") && has(&r, "spectrumd_http_rejected_connections_total{"
+	    "reason=\"idle\"} 0\n") && has(&r, "spectrumd_http_connections 0\n"),
+	    "/metrics: HTTP rejections by reason, open connections");
 	copy = strndup(r.body != NULL ? r.body : "", r.len);
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
@@ -1178,6 +1195,7 @@ main(void)
 		hub_count_analysis(hub, 10, 0.5);
 		hub_count_analysis(hub, 20, 50);
 		hub_count_nonfinite(hub, 2);
+		hub_count_reject(hub, HUB_REJECT_LIMIT, 3);
 		test_runs(a);
 		test_snr(a);
 		test_spectrum(a);

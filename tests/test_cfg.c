@@ -80,6 +80,9 @@ test_defaults(void)
 	ok(c.api_token == NULL, "no api_token by default");
 	ok(streq(c.web_dir, SPD_WEBDIR), "web_dir = SPD_WEBDIR");
 	ok(c.log_level == LOG_INFO, "default log_level info");
+	ok(c.http_max_connections == 4096 && c.http_per_ip_connections == 256 &&
+	    c.http_timeout_s == 30 && c.http_threads == 4,
+	    "default HTTP limits 4096, 256 per address, 30 s, 4 threads");
 	ok(c.nruns == 0 && c.runs == NULL, "no runs");
 	cfg_cleanup(&c);
 	cfg_cleanup(&c);
@@ -381,6 +384,11 @@ test_set(void)
 		{ "threads", "18446744073709551617", SPD_EINVAL },
 		{ "log_level", "error", SPD_EINVAL },
 		{ "backfill", "TRUE", SPD_OK },
+		{ "http_per_ip_connections", "0", SPD_OK },
+		{ "http_max_connections", "15", SPD_EINVAL },
+		{ "http_timeout_s", "0", SPD_EINVAL },
+		{ "http_threads", "0", SPD_EINVAL },
+		{ "http_threads", "65", SPD_EINVAL },
 		{ "no_such_key", "1", SPD_ENOTFOUND },
 	};
 	size_t i;

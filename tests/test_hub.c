@@ -212,6 +212,75 @@ test_stats(void)
 	hub_free(h);
 }
 
+/* What the wake hook saw. */
+struct woken {
+	unsigned	calls;
+	uint64_t	seq;
+	bool		closed;
+	uint64_t	hub_seq;	/* hub_seq() from inside the hook */
+	struct hub	*h;
+};
+
+/* The wake hook: records its arguments and calls back into the hub. */
+static void
+on_wake(void *arg, uint64_t seq, bool closed)
+{
+	struct woken *w = arg;
+
+	w->calls++;
+	w->seq = seq;
+	w->closed = closed;
+	w->hub_seq = hub_seq(w->h);	/* the hub's lock is not held */
+}
+
+/* The wake hook and the HTTP counters. */
+static void
+test_wake_and_http(void)
+{
+	struct hub		*h = hub_new(4);
+	struct woken		 w = { 0, 0, false, 0, h };
+	struct hub_stats	 st;
+
+	hub_set_wake(h, on_wake, &w);
+	hub_publish(h, "progress", "{}");
+	hub_publish(h, "selection", "{}");
+	ok(w.calls == 2 && w.seq == 2 && !w.closed && w.hub_seq == 2,
+	    "wake hook called on each publish with the new seq (%u, %llu)",
+	    w.calls, (unsigned long long)w.seq);
+	hub_set_wake(h, NULL, NULL);
+	hub_publish(h, "progress", "{}");
+	ok(w.calls == 2, "a cleared hook is not called");
+	hub_set_wake(h, on_wake, &w);
+	hub_close(h);
+	ok(w.calls == 3 && w.closed && w.seq == 3, "hub_close calls it, closed");
+
+	hub_count_request(h, 200);
+	hub_count_request(h, 304);
+	hub_count_request(h, 404);
+	hub_count_request(h, 404);
+	hub_count_request(h, 99);		/* ignored */
+	hub_count_request(h, 600);		/* ignored */
+	hub_count_reject(h, HUB_REJECT_LIMIT, 5);
+	hub_count_reject(h, HUB_REJECT_SLOW, 1);
+	hub_count_reject(h, HUB_NREJECT, 7);	/* ignored */
+	hub_count_open(h, 1);
+	hub_count_open(h, 1);
+	hub_count_open(h, -1);
+	hub_get_stats(h, &st);
+	ok(st.http_requests[1] == 1 && st.http_requests[2] == 1 &&
+	    st.http_requests[3] == 2 && st.http_requests[0] == 0 &&
+	    st.http_requests[4] == 0, "requests by class: 2xx 1, 3xx 1, 4xx 2");
+	ok(st.http_rejected[HUB_REJECT_LIMIT] == 5 &&
+	    st.http_rejected[HUB_REJECT_SLOW] == 1 &&
+	    st.http_rejected[HUB_REJECT_IDLE] == 0, "rejections by reason");
+	hub_count_open(h, -5);
+	hub_get_stats(h, &st);
+	ok(st.http_open == 0, "the open gauge stops at zero");
+	ok(strcmp(hub_reject_name[HUB_REJECT_LIMIT], "limit") == 0 &&
+	    hub_reject_name[HUB_NREJECT - 1] != NULL, "reason labels");
+	hub_free(h);
+}
+
 int
 main(void)
 {
@@ -220,6 +289,7 @@ main(void)
 	test_wakeup();
 	test_close();
 	test_stats();
+	test_wake_and_http();
 	hub_free(NULL);
 	return tap_done();
 }

@@ -50,6 +50,14 @@ struct api_req {
 	const char	*if_none_match;	/* header or NULL */
 	const char	*authorization;	/* header or NULL */
 	const char	*accept;	/* header or NULL */
+	/*
+	 * Set when the request runs again after the handler parked it (see
+	 * api_resp.park): copy park_after and park_until from that answer.
+	 * A resume_until already past makes it answer now.
+	 */
+	bool		 resumed;
+	uint64_t	 resume_after;
+	double		 resume_until;
 };
 
 struct api_resp {
@@ -63,6 +71,15 @@ struct api_resp {
 	bool		 sse;		/* stream /events from hub: seq after */
 	uint64_t	 sse_after;
 	bool		 allow_post;	/* 405: send "Allow: POST" */
+	/*
+	 * Not answered yet (a long poll with nothing new): the caller runs
+	 * the request again, with resumed set, once the hub has an event
+	 * after park_after or hub_close was called, or at park_until
+	 * (spd_now() clock), whichever comes first. No body.
+	 */
+	bool		 park;
+	uint64_t	 park_after;
+	double		 park_until;
 };
 
 struct api;
@@ -88,8 +105,10 @@ void		 api_free(struct api *a);
 /*
  * Handles one request: fills *resp (status always set; errors as
  * {"error":{"code","message"}} JSON). Thread-safe: each calling thread gets
- * its own read-only database handle, closed when the thread exits.
- * /selection?wait=S and /events may block up to S seconds (caller's thread).
+ * its own read-only database handle, closed when the thread exits. Never
+ * blocks on the hub: /selection?wait=S parks (resp->park) until there is
+ * news or S seconds have passed, and /events hands the stream to the
+ * caller (resp->sse).
  */
 void		 api_handle(struct api *a, const struct api_req *req,
 		    struct api_resp *resp);

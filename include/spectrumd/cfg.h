@@ -54,6 +54,10 @@ struct cfg {
 	char		*api_token;		/* NULL = no token required */
 	char		*web_dir;		/* SPD_WEBDIR */
 	int		 log_level;		/* LOG_ERR..LOG_DEBUG; info */
+	unsigned	 http_max_connections;	/* 4096 */
+	unsigned	 http_per_ip_connections; /* 256; 0 = no limit */
+	unsigned	 http_timeout_s;	/* 30: idle / request deadline */
+	unsigned	 http_threads;		/* 4: event-loop threads */
 	struct cfg_run	*runs;
 	size_t		 nruns;
 };

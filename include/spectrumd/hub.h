@@ -1,11 +1,13 @@
 /*
  * hub.h: what the analysis worker tells the HTTP side while the daemon runs:
- * a numbered ring of recent events (for /events and long polls) and the
- * counters behind /metrics. Thread-safe: any thread may publish or wait.
+ * a numbered ring of recent events (for /events and long polls), a wake
+ * hook for the event-driven server, and the counters behind /metrics.
+ * Thread-safe: any thread may publish or wait.
  */
 #ifndef SPECTRUMD_HUB_H
 #define SPECTRUMD_HUB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "spectrumd/common.h"
@@ -18,12 +20,26 @@ struct hub_event {
 	char		*data;		/* JSON text, malloc'ed copy */
 };
 
+/* Why the HTTP side turned a connection away (labels of /metrics). */
+enum hub_reject {
+	HUB_REJECT_LIMIT,	/* over the global or the per-address limit */
+	HUB_REJECT_ACCEPT,	/* accept() failed (e.g. out of descriptors) */
+	HUB_REJECT_SLOW,	/* request begun, not complete in the timeout */
+	HUB_REJECT_IDLE,	/* no request within the timeout */
+	HUB_REJECT_BAD,		/* malformed request the server refused */
+	HUB_NREJECT
+};
+extern const char *const hub_reject_name[HUB_NREJECT];
+
 struct hub_stats {
 	uint64_t	 matrices;		/* analysed, all runs */
 	uint64_t	 nonfinite;		/* of them NaN/Inf weights or SNR */
 	uint64_t	 analyses;		/* checkpoints analysed */
 	double		 seconds_sum;
 	uint64_t	 buckets[HUB_NBUCKETS];	/* cumulative counts ≤ hub_bucket_le[i] */
+	uint64_t	 http_requests[5];	/* answered, by status class 1xx..5xx */
+	uint64_t	 http_rejected[HUB_NREJECT];
+	uint64_t	 http_open;		/* connections open now */
 };
 extern const double hub_bucket_le[HUB_NBUCKETS];
 
@@ -54,9 +70,27 @@ enum spd_err	 hub_next(struct hub *h, uint64_t after, int timeout_ms,
 /* Wakes all waiters for good: hub_next returns SPD_ECANCELED from now on. */
 void		 hub_close(struct hub *h);
 
+/*
+ * Sets fn(arg, seq, closed) to be called after each hub_publish and
+ * hub_close, from the calling thread, without the hub's lock held (fn may
+ * call hub functions): seq is the newest sequence number, closed whether
+ * hub_close was called. NULL clears it. Set and clear it while no thread
+ * publishes (a publish racing a clear may still call the old fn).
+ */
+void		 hub_set_wake(struct hub *h,
+		    void (*fn)(void *arg, uint64_t seq, bool closed),
+		    void *arg);
+
 /* Counts one analysed checkpoint. */
 void		 hub_count_analysis(struct hub *h, uint64_t matrices,
 		    double seconds);
+/* Counts one HTTP answer with status (100..599; others are ignored). */
+void		 hub_count_request(struct hub *h, int status);
+/* Counts n connections turned away for reason. */
+void		 hub_count_reject(struct hub *h, enum hub_reject reason,
+		    uint64_t n);
+/* Adds delta (+1 opened, -1 closed) to the open-connection gauge. */
+void		 hub_count_open(struct hub *h, int delta);
 /* Copies the counters. */
 void		 hub_get_stats(struct hub *h, struct hub_stats *out);
 
