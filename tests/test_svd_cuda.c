@@ -322,6 +322,45 @@ test_shapes(void)
 	}
 }
 
+#ifdef SPD_FAKECUDA
+/*
+ * A failed call leaves nothing queued on the device (svd_backend.h's
+ * values()): the n-th call that queues work fails, for each n up to the
+ * last of one matrix (multi-panel BF16); each time svd_values() fails and
+ * nothing stays queued, and afterwards the context is still right.
+ */
+static void
+test_faults(void)
+{
+	const size_t		 r = 300, c = 77;
+	struct svd_matrix	 m = { NULL, DT_BF16, r, c };
+	struct fakecuda_stats	 st;
+	struct spd_errbuf	 eb;
+	void			*p = make(r, c, DT_BF16);
+	float			 sv[77];
+	unsigned long		 n, left = 0, ok_rc = 0;
+	enum spd_err		 rc = SPD_EINTERNAL;
+
+	m.data = p;
+	for (n = 1; rc != SPD_OK && n < 1000; n++) {
+		fakecuda_fail(n);
+		rc = svd_values(gpu, &m, sv, &eb);
+		fakecuda_stats(&st);
+		if (st.queued > 0 && left++ == 0)
+			printf("#   fault at call %lu (%s): %lu operations left "
+			    "queued\n", n, eb.msg, st.queued);
+		ok_rc += rc == SPD_EINTERNAL;
+	}
+	fakecuda_fail(0);
+	ok(rc == SPD_OK && ok_rc == n - 2, "a fault at each of the %lu calls "
+	    "that queue work: svd_values() fails (%lu times)", n - 2, ok_rc);
+	ok(left == 0, "... and leaves nothing queued (%lu times it did)",
+	    left);
+	compare("after faults", p, DT_BF16, r, c, 1e-4);
+	free(p);
+}
+#endif
+
 /* Opens the backends and runs every test; 0 when cuda cannot run here. */
 static int
 run(void)
@@ -349,6 +388,9 @@ run(void)
 	test_fallback();
 	test_nonfinite();
 	test_shapes();
+#ifdef SPD_FAKECUDA
+	test_faults();
+#endif
 	svd_close(gpu);
 	svd_close(cpu);
 	return 1;

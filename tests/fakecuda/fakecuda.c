@@ -25,9 +25,10 @@
  *   of A holds no NaN/Inf (uninitialised memory), and without eigenvectors
  *   destroys all of A afterwards (NaN), as cuSOLVER's documentation allows.
  * - One device, number 0.
- * A misuse the code could survive (NaN in the unused triangle, a wait on
- * the legacy stream) prints "# fakecuda: ..." and counts in the stats; an
- * out-of-range access or a deadlock aborts.
+ * - fakecuda_fail() makes one call that queues work fail instead.
+ * A misuse the code could survive (NaN in the unused triangle) prints
+ * "# fakecuda: ..." and counts in the stats; an out-of-range access, the
+ * legacy default stream or a deadlock aborts.
  */
 #include "config.h"
 
@@ -111,6 +112,7 @@ static double			 fake_eager;
 static unsigned long		 fake_seq;
 static struct fakecuda_stats	 fake_st;
 static cudaError_t		 fake_last;
+static unsigned long		 fake_fail_at;
 
 /* Prints a fatal misuse and aborts. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -173,7 +175,27 @@ fakecuda_seed(unsigned seed)
 void
 fakecuda_stats(struct fakecuda_stats *st)
 {
+	const struct fake_op	*o;
+	int			 i;
+
 	*st = fake_st;
+	for (i = 0; i < FAKE_STREAMS; i++)
+		for (o = fake_streams[i] != NULL ? fake_streams[i]->head :
+		    NULL; o != NULL; o = o->next)
+			st->queued++;
+}
+
+void
+fakecuda_fail(unsigned long n)
+{
+	fake_fail_at = n;
+}
+
+/* True when this call, one that queues work, is the one to fail. */
+static int
+fake_fault(void)
+{
+	return fake_fail_at > 0 && --fake_fail_at == 0;
 }
 
 /* The allocation holding p, or NULL. */
@@ -585,6 +607,8 @@ cudaGetErrorString(cudaError_t e)
 		return "out of memory (fakecuda)";
 	case cudaErrorInvalidDevice:
 		return "invalid device ordinal (fakecuda)";
+	case cudaErrorLaunchFailure:
+		return "unspecified launch failure (fakecuda)";
 	default:
 		return "unknown error (fakecuda)";
 	}
@@ -683,9 +707,13 @@ cudaEventDestroy(cudaEvent_t e)
 cudaError_t
 cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 {
-	struct fake_rec	*r = calloc(1, sizeof *r);
-	struct fake_op	*o = fake_op_new(FAKE_RECORD);
+	struct fake_rec	*r;
+	struct fake_op	*o;
 
+	if (fake_fault())
+		return fake_last = cudaErrorLaunchFailure;
+	r = calloc(1, sizeof *r);
+	o = fake_op_new(FAKE_RECORD);
 	if (r == NULL)
 		fake_die("out of memory");
 	r->refs = 2;
@@ -713,6 +741,8 @@ cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags)
 
 	(void)flags;
 	fake_stream_check(s, "cudaStreamWaitEvent");
+	if (fake_fault())
+		return fake_last = cudaErrorLaunchFailure;
 	if (e->last == NULL)		/* never recorded: nothing to wait */
 		return cudaSuccess;
 	o = fake_op_new(FAKE_WAIT);
@@ -728,6 +758,8 @@ cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind k,
 {
 	struct fake_op *o;
 
+	if (fake_fault())
+		return fake_last = cudaErrorLaunchFailure;
 	switch (k) {
 	case cudaMemcpyHostToDevice:
 		fake_host(src, n, "cudaMemcpyAsync source");
@@ -757,6 +789,8 @@ cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t s)
 {
 	struct fake_op *o;
 
+	if (fake_fault())
+		return fake_last = cudaErrorLaunchFailure;
 	fake_dev(p, n, "cudaMemsetAsync");
 	o = fake_op_new(FAKE_SET);
 	o->dst = p;
@@ -777,6 +811,8 @@ svd_kern_widen(const void *src, enum svd_kern_src kind, const float *lut,
 
 	if (n == 0)
 		return cudaSuccess;
+	if (fake_fault())
+		return cudaErrorLaunchFailure;
 	switch (kind) {
 	case SVD_KERN_LUT8:
 		in = 1;
@@ -849,6 +885,8 @@ fake_syrk_q(cublasHandle_t h, cublasFillMode_t uplo, cublasOperation_t tr,
 		return CUBLAS_STATUS_INVALID_VALUE;
 	if (n == 0)
 		return CUBLAS_STATUS_SUCCESS;
+	if (fake_fault())
+		return CUBLAS_STATUS_EXECUTION_FAILED;
 	if (ca > 0)
 		fake_dev(a, ((size_t)(ca - 1) * lda + ra) * esz, "syrk A");
 	fake_dev(c, ((size_t)(n - 1) * ldc + n) * esz, "syrk C");
@@ -897,6 +935,8 @@ fake_getvec(int n, int esz, const void *x, int incx, void *y, int incy,
 		return CUBLAS_STATUS_INVALID_VALUE;
 	if (n == 0)
 		return CUBLAS_STATUS_SUCCESS;
+	if (fake_fault())
+		return CUBLAS_STATUS_EXECUTION_FAILED;
 	fake_dev(x, ((size_t)(n - 1) * incx + 1) * esz, "cublasGetVector x");
 	fake_host(y, ((size_t)(n - 1) * incy + 1) * esz, "cublasGetVector y");
 	o = fake_op_new(FAKE_GETVEC);
@@ -989,6 +1029,8 @@ fake_syevd_q(cusolverDnHandle_t h, cusolverEigMode_t jobz,
 	if (n < 1 || lda < n || lwork < fake_lwork(jobz, n) ||
 	    (uplo != CUBLAS_FILL_MODE_UPPER && uplo != CUBLAS_FILL_MODE_LOWER))
 		return CUSOLVER_STATUS_INVALID_VALUE;
+	if (fake_fault())
+		return CUSOLVER_STATUS_EXECUTION_FAILED;
 	fake_dev(a, ((size_t)(n - 1) * lda + n) * esz, "syevd A");
 	fake_dev(w, (size_t)n * esz, "syevd W");
 	fake_dev(work, (size_t)lwork * esz, "syevd work");

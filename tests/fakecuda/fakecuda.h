@@ -12,6 +12,7 @@ struct fakecuda_stats {
 	unsigned long	reordered;	/* ... while an earlier-issued op of
 					   another stream was still queued */
 	unsigned long	misuse;		/* misuses reported ("# fakecuda:") */
+	unsigned long	queued;		/* operations queued now */
 };
 
 /*
@@ -23,5 +24,12 @@ void	fakecuda_seed(unsigned seed);
 
 /* Copies the statistics into *st. */
 void	fakecuda_stats(struct fakecuda_stats *st);
+
+/*
+ * Makes the n-th call from now that queues stream work (a copy, memset,
+ * event record or wait, kernel, syrk, syevd) fail without queuing it, as
+ * a launch failure; 0: none. A fault not reached stays armed.
+ */
+void	fakecuda_fail(unsigned long n);
 
 #endif
