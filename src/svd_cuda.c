@@ -39,9 +39,16 @@
 #include "svd_backend.h"
 #include "svd_cuda_kern.h"
 
-/* Elements per panel (a bf16 panel is 8 MiB), and the narrowest panel. */
+/*
+ * Elements per panel (a bf16 panel is 8 MiB), and the narrowest panel; the
+ * fake-device test (tests/fakecuda) builds with small ones.
+ */
+#ifndef CUDA_PANEL
 #define CUDA_PANEL	(1u << 22)
+#endif
+#ifndef CUDA_PANEL_MIN
 #define CUDA_PANEL_MIN	256
+#endif
 /* Entries of the widening table: every 16-bit code. */
 #define CUDA_LUT	65536
 
@@ -452,6 +459,16 @@ cuda_buffers(struct cuda_ctx *c, const struct svd_matrix *m,
 		rc = cuda_lut(c, m->dtype, eb);
 	if (rc == SPD_OK)
 		rc = cuda_grow(&c->d_g, &c->g_cap, g->pl.k * g->pl.k, gsz, eb);
+	/*
+	 * syrk writes the upper triangle only, and syevd should read no
+	 * more; insurance against one that does: the lower is zeroed for
+	 * every matrix (once per growth is not enough: the buffer serves
+	 * every k and both precisions, and a values-only syevd may destroy
+	 * all of it). k² elements, on the compute stream, behind the upload.
+	 */
+	if (rc == SPD_OK)
+		rc = cuda_rt(cudaMemsetAsync(c->d_g, 0,
+		    g->pl.k * g->pl.k * gsz, c->stream), "cudaMemsetAsync", eb);
 	return rc;
 }
 

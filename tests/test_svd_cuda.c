@@ -4,6 +4,11 @@
  * Every analyzable dtype, square, tall, wide and large shapes: the values
  * agree to 1e-5·s₁ and the SNRs to 1e-5 relative; NaN/Inf, the float64
  * fallback and the degenerate shapes behave as on the cpu.
+ *
+ * Built with SPD_FAKECUDA it is tests/test_svd_fakecuda: the backend runs
+ * on the fake device of tests/fakecuda (no GPU needed) with small panels,
+ * once per seed in FAKECUDA_SEEDS (default 1 to 8), each seed a different
+ * random order of the streams' work.
  */
 #include "config.h"
 
@@ -18,10 +23,15 @@
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
 #include "tap.h"
+#ifdef SPD_FAKECUDA
+#include "fakecuda/fakecuda.h"
+#endif
 
 #define SNR_TOL	1e-5
 
-static uint64_t		 rng = 0x452821e638d01377ULL;
+#define RNG_SEED 0x452821e638d01377ULL
+
+static uint64_t		 rng = RNG_SEED;
 static struct svd	*cpu, *gpu;
 
 /* A uniform double in (0, 1) (xorshift64*). */
@@ -182,16 +192,26 @@ compare(const char *what, const void *data, enum dtype dt, size_t r,
  * (SPECTRUMD_CUDA_EIG; NULL: the default, mixed). The backend uploads
  * panels of 4 Mi elements: 1100x4096 and 4096x1100 take two, 6000x1500
  * and 1500x6000 three (the last partial, the first pinned slot reused).
+ * The fake device's panels are 8 Ki elements, at least 16 wide: 300x77
+ * takes three (106 + 106 + 88), 1000x40 five, 700x130 twelve (the last
+ * 7 wide), 256x256 eight full ones; each also transposed.
  */
 static void
 test_dtypes(const char *route)
 {
 	static const enum dtype dts[] = { DT_F32, DT_F64, DT_BF16, DT_F16,
 	    DT_F8_E4M3, DT_F8_E5M2 };
+#ifdef SPD_FAKECUDA
+	static const size_t	shapes[][2] = { { 64, 64 }, { 300, 77 },
+				    { 77, 300 }, { 1000, 40 }, { 40, 1000 },
+				    { 700, 130 }, { 130, 700 },
+				    { 256, 256 } };
+#else
 	static const size_t	shapes[][2] = { { 64, 64 }, { 300, 77 },
 				    { 77, 300 }, { 1024, 4096 }, { 1100, 4096 },
 				    { 4096, 1100 }, { 6000, 1500 },
 				    { 1500, 6000 } };
+#endif
 	char			 what[32];
 	void			*p;
 	size_t			 i, j;
@@ -230,7 +250,11 @@ test_fallback(void)
 	free(w);
 }
 
-/* NaN/Inf in each dtype reach the Gram diagonal; the host counts them. */
+/*
+ * NaN/Inf in each dtype reach the Gram diagonal; the host counts them.
+ * Then a finite matrix of a smaller k, whose Gram matrix reuses the buffer
+ * the NaN Gram matrices were left in.
+ */
 static void
 test_nonfinite(void)
 {
@@ -272,6 +296,9 @@ test_nonfinite(void)
 		    eb.msg);
 		free(p);
 	}
+	p = make(60, 39, DT_F32);
+	compare("after NaN", p, DT_F32, 60, 39, 1e-4);
+	free(p);
 }
 
 /* Degenerate shapes and the zero matrix. */
@@ -295,24 +322,62 @@ test_shapes(void)
 	}
 }
 
-int
-main(void)
+#ifdef SPD_FAKECUDA
+/*
+ * A failed call leaves nothing queued on the device (svd_backend.h's
+ * values()): the n-th call that queues work fails, for each n up to the
+ * last of one matrix (multi-panel BF16); each time svd_values() fails and
+ * nothing stays queued, and afterwards the context is still right.
+ */
+static void
+test_faults(void)
+{
+	const size_t		 r = 300, c = 77;
+	struct svd_matrix	 m = { NULL, DT_BF16, r, c };
+	struct fakecuda_stats	 st;
+	struct spd_errbuf	 eb;
+	void			*p = make(r, c, DT_BF16);
+	float			 sv[77];
+	unsigned long		 n, left = 0, ok_rc = 0;
+	enum spd_err		 rc = SPD_EINTERNAL;
+
+	m.data = p;
+	for (n = 1; rc != SPD_OK && n < 1000; n++) {
+		fakecuda_fail(n);
+		rc = svd_values(gpu, &m, sv, &eb);
+		fakecuda_stats(&st);
+		if (st.queued > 0 && left++ == 0)
+			printf("#   fault at call %lu (%s): %lu operations left "
+			    "queued\n", n, eb.msg, st.queued);
+		ok_rc += rc == SPD_EINTERNAL;
+	}
+	fakecuda_fail(0);
+	ok(rc == SPD_OK && ok_rc == n - 2, "a fault at each of the %lu calls "
+	    "that queue work: svd_values() fails (%lu times)", n - 2, ok_rc);
+	ok(left == 0, "... and leaves nothing queued (%lu times it did)",
+	    left);
+	compare("after faults", p, DT_BF16, r, c, 1e-4);
+	free(p);
+}
+#endif
+
+/* Opens the backends and runs every test; 0 when cuda cannot run here. */
+static int
+run(void)
 {
 	struct svd_opts		o = { "cuda", 0, 0, 1 };
 	struct spd_errbuf	eb = { "" };
 	struct svd		*a = NULL;
 	enum spd_err		rc;
 
-	if (svd_cuda_devices() == 0)
-		tap_skip_all("no CUDA device, or no cuda backend here");
 	rc = svd_open(&o, &gpu, &eb);
 	if (rc == SPD_ENODEV)
 		tap_skip_all(eb.msg);
 	if (!ok(rc == SPD_OK, "open cuda (%s)", eb.msg))
-		return tap_done();
+		return 0;
 	o.backend = "cpu";
 	if (!ok(svd_open(&o, &cpu, &eb) == SPD_OK, "open cpu"))
-		return tap_done();
+		return 0;
 	ok(strcmp(svd_name(gpu), "cuda") == 0, "name cuda");
 	o.backend = "auto";
 	ok(svd_open(&o, &a, &eb) == SPD_OK && strcmp(svd_name(a), "cuda") == 0,
@@ -323,7 +388,53 @@ main(void)
 	test_fallback();
 	test_nonfinite();
 	test_shapes();
+#ifdef SPD_FAKECUDA
+	test_faults();
+#endif
 	svd_close(gpu);
 	svd_close(cpu);
+	return 1;
+}
+
+#ifdef SPD_FAKECUDA
+/* Runs every test once per seed of FAKECUDA_SEEDS (default 1 to 8). */
+int
+main(void)
+{
+	const char		*e = getenv("FAKECUDA_SEEDS");
+	char			*end;
+	unsigned long		 seed, n = 0;
+	struct fakecuda_stats	 st;
+
+	if (e == NULL)
+		e = "1 2 3 4 5 6 7 8";
+	for (;; e = end) {
+		seed = strtoul(e, &end, 10);
+		if (end == e)
+			break;
+		printf("# seed %lu\n", seed);
+		fakecuda_seed((unsigned)seed);
+		rng = RNG_SEED ^ (seed * 0x9e3779b97f4a7c15ULL);
+		if (!run())
+			break;
+		fakecuda_stats(&st);
+		ok(st.misuse == 0, "seed %lu: no misuse of the fake device",
+		    seed);
+		ok(st.reordered > 0, "seed %lu: %lu of %lu operations ran "
+		    "before an earlier-issued one of another stream", seed,
+		    st.reordered, st.ops);
+		n++;
+	}
+	ok(n > 0, "FAKECUDA_SEEDS names a seed");
 	return tap_done();
 }
+#else
+int
+main(void)
+{
+	if (svd_cuda_devices() == 0)
+		tap_skip_all("no CUDA device, or no cuda backend here");
+	run();
+	return tap_done();
+}
+#endif

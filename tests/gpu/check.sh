@@ -18,7 +18,16 @@
 # place of cuda: a dry run of this script on a machine without a GPU
 # (with small SHAPES and LAYERS=1 it takes about a minute). Without a GPU
 # and without BACKEND=cpu it stops after the build and the (skipped) test.
-# Exit status: 0 when every check passed (or the test skipped), else 1.
+# Before any test, every binary must resolve its libraries with ldd, and
+# the cuBLAS/cuSOLVER sonames they load at run time must be found (and
+# resolve theirs) in LD_LIBRARY_PATH, $CUDA_HOME/lib64, ldconfig's cache or
+# the NVIDIA wheels in $PYTHON's site-packages (nvidia/*/lib); those
+# directories and the kit's lib/ are given to our binaries only, never to
+# torch or the Python steps.
+# Exit status: 0 when every step ran and passed; 1 when one failed or did
+# not run (a skipped test_svd_cuda on a host where nvidia-smi sees a GPU
+# fails; without a GPU, in cuda mode, the timings and the end-to-end step
+# do not run); the summary at the end lists each step.
 set -eu -o pipefail
 
 ROOT=$PWD
@@ -33,8 +42,34 @@ missing=()
 status=0
 TEST=""
 BENCH=""
+KITLIB=""
+SPD_LD=${LD_LIBRARY_PATH:-}
+results=()
 
 say() { printf '\n=== %s\n' "$*"; }
+
+# result STEP PASS|FAIL|SKIP|"NOT RUN" [WHY]: records a step's outcome;
+# FAIL and NOT RUN fail the run.
+result() {
+	local s=$1 r=$2
+	shift 2
+	results+=("$(printf '%-26s %-8s %s' "$s" "$r" "$*")")
+	case $r in PASS | SKIP) ;; *) status=1 ;; esac
+}
+
+# Prints every step's outcome and exits with the status.
+finish() {
+	say "steps"
+	printf '%s\n' "${results[@]}"
+	[ "$status" -eq 0 ] && echo "all steps ran and passed" ||
+		echo "FAILED: a step failed or did not run"
+	exit "$status"
+}
+
+# Runs one of our binaries with the kit's and CUDA's libraries on its path.
+spd_run() {
+	LD_LIBRARY_PATH=$SPD_LD "$@"
+}
 
 if [ ! -f configure.ac ] || [ ! -f src/svd_cuda.c ]; then
 	echo "run this from the spectrumd repository root" >&2
@@ -46,6 +81,10 @@ B=$(cd "$B" && pwd)
 say "environment"
 nvidia-smi --query-gpu=name,driver_version,memory.total \
 	--format=csv,noheader 2>/dev/null || echo "nvidia-smi: not available"
+GPU=0
+if nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+	GPU=1
+fi
 for t in gcc make pkg-config autoreconf; do
 	command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
@@ -163,17 +202,92 @@ EOF
 
 # A prebuilt kit (tests/gpu/mkkit.sh, for GPU machines without the Debian
 # -dev packages): binaries plus the shared libraries they need, but for
-# CUDA's: cuBLAS and cuSOLVER are loaded at run time from this machine
-# ($CUDA/lib64 is put on the search path in case its run path differs).
+# CUDA's: cuBLAS and cuSOLVER are loaded at run time from this machine.
 use_kit() {
 	echo "using the prebuilt kit $KIT"
 	tar -xJf "$KIT" -C "$B" || return 1
 	[ ! -f "$B/SONAMES" ] || echo "it loads $(cat "$B/SONAMES")"
-	LD_LIBRARY_PATH=$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	[ ! -d "$CUDA/lib64" ] || LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CUDA/lib64
-	export LD_LIBRARY_PATH
+	KITLIB=$B/lib
 	TEST=$B/tests/test_svd_cuda
 	BENCH=$B/tests/bench/svd_methods
+}
+
+# The sonames the binaries dlopen(): the kit's SONAMES, else config.h's.
+cuda_sonames() {
+	local f
+	if [ -f "$B/SONAMES" ]; then
+		cat "$B/SONAMES"
+		return
+	fi
+	for f in "$B/config.h" "$B/direct/config.h"; do
+		[ -f "$f" ] || continue
+		sed -n 's/^#define CU[A-Z]*_SONAME "\(.*\)"$/\1/p' "$f"
+		return
+	done
+}
+
+# Sets SPD_LD, our binaries' library path: the kit's lib/, the caller's
+# LD_LIBRARY_PATH, $CUDA/lib64 and every library directory of the NVIDIA
+# wheels in $PY's site-packages (where torch's CUDA libraries live).
+spd_libpath() {
+	local d sp dirs=()
+	[ -z "$KITLIB" ] || dirs+=("$KITLIB")
+	[ -z "${LD_LIBRARY_PATH:-}" ] || dirs+=("$LD_LIBRARY_PATH")
+	[ ! -d "$CUDA/lib64" ] || dirs+=("$CUDA/lib64")
+	for sp in $("$PY" -c 'import site
+print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' \
+	    2>/dev/null); do
+		[ -d "$sp/nvidia" ] || continue
+		while read -r d; do
+			dirs+=("$d")
+		done < <(find "$sp/nvidia" -maxdepth 4 -name 'lib*.so*' \
+		    -printf '%h\n' 2>/dev/null | sort -u)
+	done
+	SPD_LD=$(IFS=:; echo "${dirs[*]}")
+}
+
+# Finds library so as the dynamic linker would with SPD_LD; prints its path.
+find_lib() {
+	local so=$1 d
+	(
+		IFS=:
+		for d in $SPD_LD; do
+			if [ -e "$d/$so" ]; then
+				echo "$d/$so"
+				exit 0
+			fi
+		done
+		exit 1
+	) && return 0
+	PATH=$PATH:/sbin:/usr/sbin ldconfig -p 2>/dev/null |
+		awk -v so="$so" '$1 == so { print $NF; f = 1; exit } END { exit !f }'
+}
+
+# Checks that every binary and every run-time CUDA library resolves its
+# libraries (ldd) with SPD_LD, before any time is spent; 1 and why if not.
+check_libs() {
+	local f so p bad=0
+	for f in "$@"; do
+		[ -x "$f" ] || continue
+		if LD_LIBRARY_PATH=$SPD_LD ldd "$f" 2>&1 | grep 'not found'; then
+			echo "$f: unresolved libraries (above)"
+			bad=1
+		fi
+	done
+	for so in $(cuda_sonames); do
+		if ! p=$(find_lib "$so"); then
+			echo "$so: not found in LD_LIBRARY_PATH, $CUDA/lib64," \
+			    "ldconfig or $PY's site-packages/nvidia"
+			bad=1
+		elif LD_LIBRARY_PATH=$SPD_LD ldd "$p" 2>&1 | grep 'not found'
+		then
+			echo "$p: unresolved libraries (above)"
+			bad=1
+		else
+			echo "$so: $p"
+		fi
+	done
+	return $bad
 }
 
 say "build"
@@ -188,48 +302,79 @@ if [ -n "$TEST" ] && [ -z "$BENCH" ]; then
 	echo "the bench did not build: building it directly"
 	build_direct || echo "direct build of the bench failed"
 fi
+SPD=$B/spectrumd
+FIX=$B/tests/spectrumd-fixture
+
+say "libraries (ldd, and the CUDA libraries loaded at run time)"
+spd_libpath
+echo "our binaries' LD_LIBRARY_PATH: ${SPD_LD:-(none)}"
+if check_libs "$TEST" "$BENCH" "$SPD" "$FIX"; then
+	result libraries PASS
+elif [ "$BE" = cuda ]; then
+	result libraries FAIL "a binary or a CUDA library does not resolve"
+	finish
+else
+	result libraries FAIL "(dry run goes on: the cpu backend needs none)"
+fi
 
 say "tests/test_svd_cuda"
 if [ -n "$TEST" ]; then
 	rc=0
-	top_srcdir=$ROOT top_builddir=$B "$TEST" >"$B/test_svd_cuda.log" 2>&1 ||
-		rc=$?
+	top_srcdir=$ROOT top_builddir=$B spd_run "$TEST" \
+		>"$B/test_svd_cuda.log" 2>&1 || rc=$?
 	grep -E '^not ok|#' "$B/test_svd_cuda.log" | head -40 || true
 	echo "$(grep -c '^ok' "$B/test_svd_cuda.log" || true) passed," \
 		"$(grep -c '^not ok' "$B/test_svd_cuda.log" || true) failed," \
 		"exit $rc (77 = skipped; log $B/test_svd_cuda.log)"
-	[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || status=1
+	if [ "$rc" -eq 0 ]; then
+		result test_svd_cuda PASS
+	elif [ "$rc" -ne 77 ]; then
+		result test_svd_cuda FAIL "exit $rc"
+	elif [ "$GPU" = 1 ]; then
+		# Everything after needs the device: stop here.
+		echo "FAIL: test_svd_cuda skipped, but nvidia-smi sees a GPU:" \
+		    "$(grep -m1 SKIP "$B/test_svd_cuda.log" || true)"
+		result test_svd_cuda FAIL "skipped although nvidia-smi sees a GPU"
+		result "timings, end to end" "NOT RUN" "the test could not use the GPU"
+		finish
+	else
+		result test_svd_cuda SKIP "no GPU here"
+	fi
 	if [ "$rc" -eq 77 ] && [ "$BE" = cuda ]; then
 		echo "no CUDA device here: the build and the skip are" \
 			"verified; timings and the end-to-end checks need a" \
 			"GPU (BACKEND=cpu runs them on the CPU as a dry run)"
-		exit $status
+		result "timings, end to end" "NOT RUN" "no GPU"
+		finish
 	fi
 else
 	echo "not built"
-	status=1
+	result test_svd_cuda "NOT RUN" "not built"
 fi
 
 say "timing: spectrumd $BE backend, BF16, median of $REPS"
 declare -A ours theirs host
 if [ -n "$BENCH" ]; then
+	bst=PASS
 	# shellcheck disable=SC2086
 	[ "$BE" = cuda ] || ROUTES=""
 	for route in ${ROUTES-f32 f64}; do
 		echo "route $route (float32/float64 Gram and solve):"
 		# shellcheck disable=SC2086
-		SPECTRUMD_CUDA_EIG=$route "$BENCH" -b "$BE" -d BF16 -m prod -n \
-		    -r "$REPS" $SHAPES 2>&1 || status=1
+		SPECTRUMD_CUDA_EIG=$route spd_run "$BENCH" -b "$BE" -d BF16 \
+		    -m prod -n -r "$REPS" $SHAPES 2>&1 || bst=FAIL
 	done
 	echo "the default route (cuda: mixed, float32 Gram, float64 solve):"
 	# shellcheck disable=SC2086
-	"$BENCH" -b "$BE" -d BF16 -m prod -n -r "$REPS" $SHAPES 2>&1 \
-		| tee "$B/bench.log" || status=1
+	spd_run "$BENCH" -b "$BE" -d BF16 -m prod -n -r "$REPS" $SHAPES 2>&1 \
+		| tee "$B/bench.log" || bst=FAIL
 	while read -r shape _ method t _; do
 		[ "$method" = prod ] && ours[$shape]=$t
 	done <"$B/bench.log"
+	result "timing: spectrumd" $bst
 else
 	echo "bench not built"
+	result "timing: spectrumd" "NOT RUN" "bench not built"
 fi
 
 say "timing: torch.linalg.svdvals fp32, median of $REPS"
@@ -272,48 +417,68 @@ EOF
 		theirs[$shape]=$a
 		host[$shape]=$b
 	done <"$B/torch.log"
+	result "timing: torch" PASS
+elif [ -n "${SKIP_TORCH:-}" ]; then
+	result "timing: torch" SKIP "SKIP_TORCH"
 else
 	tail -3 "$B/torch.err"
 	echo "torch timing failed (is torch with CUDA installed for $PY?)"
+	result "timing: torch" FAIL "see $B/torch.err"
 fi
 
 # --- end to end: spectrumd scan on whole checkpoints ---------------------------
-SPD=$B/spectrumd
-FIX=$B/tests/spectrumd-fixture
 E2E=${E2E_DIR:-/tmp/spd-gpu}
 say "$BE vs cpu backend on fixtures of every dtype (SNR <= 1e-5 relative)"
 if [ -x "$SPD" ] && [ -x "$FIX" ]; then
+	est=PASS
 	rm -rf "$E2E"; mkdir -p "$E2E"
 	for dt in F32 F16 BF16 F64 F8_E4M3 F8_E5M2; do
 		# the directory name is the slug: no '_'
-		"$FIX" checkpoint "$E2E/${dt//_/-}" --layers 2 --hidden 256 \
-		    --intermediate 688 --vocab 1024 --dtype "$dt" -q
+		spd_run "$FIX" checkpoint "$E2E/${dt//_/-}" --layers 2 \
+		    --hidden 256 --intermediate 688 --vocab 1024 --dtype "$dt" -q
 	done
-	"$FIX" checkpoint "$E2E/l7b" --layers 1 --hidden 4096 \
+	spd_run "$FIX" checkpoint "$E2E/l7b" --layers 1 --hidden 4096 \
 	    --intermediate 11008 --vocab 32000 --dtype BF16 --shards 2 -q
 	for c in F32 F16 BF16 F64 F8-E4M3 F8-E5M2 l7b; do
 		for be in cpu "$BE"; do
-			"$SPD" scan -q --backend "$be" --out "$E2E/out-$be" \
-			    --format json "$E2E/$c" >/dev/null 2>"$E2E/$c.$be.err" ||
-			    { echo "$c $be: $(cat "$E2E/$c.$be.err")"; status=1; }
+			spd_run "$SPD" scan -q --backend "$be" --out \
+			    "$E2E/out-$be" --format json "$E2E/$c" >/dev/null \
+			    2>"$E2E/$c.$be.err" ||
+			    { echo "$c $be: $(cat "$E2E/$c.$be.err")"; est=FAIL; }
 		done
 		"$PY" - "$E2E/out-cpu/snr_results_$c.json" \
-		    "$E2E/out-$BE/snr_results_$c.json" "$c" <<'EOF' || status=1
+		    "$E2E/out-$BE/snr_results_$c.json" "$c" <<'EOF' || est=FAIL
 import json, math, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 assert a.keys() == b.keys(), "different matrices"
-err = max((abs(a[k]["snr"] - b[k]["snr"]) / abs(a[k]["snr"])
-           for k in a if math.isfinite(a[k]["snr"])), default=0)
+# Every matrix counts: a finite SNR on one side and not on the other fails
+# (max() would drop a NaN).
+err, bad = 0.0, []
+for k in a:
+    x, y = a[k]["snr"], b[k]["snr"]
+    if not all(isinstance(v, (int, float)) and math.isfinite(v)
+               for v in (x, y)):
+        same = x == y or (isinstance(x, float) and isinstance(y, float)
+                          and math.isnan(x) and math.isnan(y))
+        if not same:
+            bad.append("%s: cpu %r, other %r" % (k, x, y))
+        continue
+    d = abs(x - y) / abs(x) if x != 0 else abs(y)
+    if not d <= 1e-5:
+        bad.append("%s: cpu %r, other %r" % (k, x, y))
+    err = max(err, d)
 print("%-8s %3d matrices  max SNR rel diff vs cpu %.2e  %s"
-      % (sys.argv[3], len(a), err, "ok" if err <= 1e-5 else "FAIL"))
-sys.exit(0 if err <= 1e-5 else 1)
+      % (sys.argv[3], len(a), err, "FAIL" if bad else "ok"))
+for line in bad[:10]:
+    print("  " + line)
+sys.exit(1 if bad else 0)
 EOF
 	done
 	rm -rf "$E2E/F32" "$E2E/F16" "$E2E/F64" "$E2E/F8-E4M3" "$E2E/F8-E5M2"
 
 	say "Llama-7B-shaped checkpoint ($LAYERS layers, BF16), end to end"
 	t0=$(date +%s.%N)
-	"$FIX" checkpoint "$E2E/7b" --layers "$LAYERS" --hidden 4096 \
+	spd_run "$FIX" checkpoint "$E2E/7b" --layers "$LAYERS" --hidden 4096 \
 	    --intermediate 11008 --vocab 32000 --dtype BF16 --shards 3 -q
 	t1=$(date +%s.%N)
 	echo "fixture written: $(du -sh "$E2E/7b" | cut -f1) in" \
@@ -321,13 +486,16 @@ EOF
 	for w in ${WORKERS-1 2 4}; do
 		echo "workers per device: $w"
 		# shellcheck disable=SC2016
-		SPECTRUMD_CUDA_WORKERS=$w "$PY" - "$SPD" "$E2E" "$BE" <<'EOF' || status=1
-import resource, subprocess, sys, time
+		SPECTRUMD_CUDA_WORKERS=$w SPD_LD=$SPD_LD "$PY" - "$SPD" "$E2E" \
+		    "$BE" <<'EOF' || est=FAIL
+import os, resource, subprocess, sys, time
 spd, e2e, be = sys.argv[1:4]
+# spectrumd gets the kit's and CUDA's libraries; this Python does not.
+env = dict(os.environ, LD_LIBRARY_PATH=os.environ.pop("SPD_LD", ""))
 t = time.monotonic()
 p = subprocess.run([spd, "scan", "-q", "--backend", be, "--out",
                     e2e + "/out-7b", "--timings", e2e + "/t7b.tsv",
-                    e2e + "/7b"], capture_output=True, text=True)
+                    e2e + "/7b"], capture_output=True, text=True, env=env)
 wall = time.monotonic() - t
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print("scan (page-cached): %.2f s wall, peak RSS %.0f MiB, exit %d %s"
@@ -339,8 +507,11 @@ EOF
 	    END { for (k in n) printf "  %-12s %3d matrices  %.4f s mean\n",
 	    k, n[k], s[k] / n[k] }' "$E2E/t7b.tsv"
 	rm -rf "$E2E"
+	result "end to end" $est
 else
-	echo "spectrumd not built: skipping the end-to-end checks"
+	echo "NOT RUN: spectrumd or the fixture writer was not built (a" \
+	    "direct build has neither: use a full build or KIT=)"
+	result "end to end" "NOT RUN" "spectrumd not built (no kit, no full build)"
 fi
 
 say "summary (seconds per matrix; ours reads BF16 from host memory each call)"
@@ -353,4 +524,4 @@ for s in $SHAPES; do
 		x=$(awk -v a="$t" -v b="$o" 'BEGIN { printf "%.1fx", a / b }')
 	printf '%-12s %16s %20s %20s %9s\n' "$s" "$o" "$t" "$h" "$x"
 done
-exit $status
+finish
