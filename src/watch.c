@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "spectrumd/model.h"
 #include "spectrumd/safetensors.h"
 #include "spectrumd/watch.h"
 
@@ -33,11 +34,11 @@
 #define DS_PREFIX	"global_step"
 #define TRAINER_STATE	"trainer_state.json"
 #define MODEL_ST	"model.safetensors"
-#define MODEL_INDEX	"model.safetensors.index.json"
+#define MODEL_INDEX	MODEL_INDEX_NAME
 #define WATCH_MASK	(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | \
 			    IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | \
 			    IN_MOVE_SELF | IN_ONLYDIR)
-#define MAX_FILES	100000	/* weight files of one plain checkpoint */
+#define MAX_FILES	MODEL_MAX_SHARDS	/* weight files of one checkpoint */
 
 #define MSG_PICKLE	"%s has only PyTorch pickles (%s); save with " \
 	"safe_serialization=True or export model.safetensors"
@@ -100,41 +101,6 @@ struct watch {
 	struct wrec	*v;
 	size_t		 n, cap;
 };
-
-/* Returns dir + "/" + name (one slash), malloc'ed; NULL on failure. */
-static char *
-path_join(const char *dir, const char *name)
-{
-	size_t	 ld = strlen(dir), ln = strlen(name), n;
-	char	*p;
-
-	while (ld > 1 && dir[ld - 1] == '/')
-		ld--;
-	if (__builtin_add_overflow(ld, ln, &n) ||
-	    __builtin_add_overflow(n, 2, &n) || (p = malloc(n)) == NULL)
-		return NULL;
-	memcpy(p, dir, ld);
-	if (ld > 0 && dir[ld - 1] != '/')
-		p[ld++] = '/';
-	memcpy(p + ld, name, ln + 1);
-	return p;
-}
-
-/* True when s ends with suffix. */
-static bool
-has_suffix(const char *s, const char *suffix)
-{
-	size_t ls = strlen(s), lx = strlen(suffix);
-
-	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
-/* True when s starts with prefix. */
-static bool
-has_prefix(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
 
 /*
  * Parses the leading decimal digits of s into *out (no sign, no overflow)
@@ -207,10 +173,10 @@ is_weight_pickle(const char *name)
 	};
 	size_t i;
 
-	if (!has_suffix(name, ".bin") && !has_suffix(name, ".pt") &&
-	    !has_suffix(name, ".pth"))
+	if (!spd_ends_with(name, ".bin") && !spd_ends_with(name, ".pt") &&
+	    !spd_ends_with(name, ".pth"))
 		return false;
-	if (has_prefix(name, "rng_state") || has_prefix(name, "adapter_"))
+	if (spd_starts_with(name, "rng_state") || spd_starts_with(name, "adapter_"))
 		return false;
 	for (i = 0; i < nitems(extras); i++)
 		if (strcmp(name, extras[i]) == 0)
@@ -339,13 +305,6 @@ names_clear(struct name_list *l)
 	l->n = l->cap = 0;
 }
 
-/* qsort comparator for strings. */
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Sorts l and drops duplicates. */
 static void
 names_sort_unique(struct name_list *l)
@@ -354,7 +313,7 @@ names_sort_unique(struct name_list *l)
 
 	if (l->n == 0)
 		return;
-	qsort(l->v, l->n, sizeof *l->v, cmp_str);
+	qsort(l->v, l->n, sizeof *l->v, spd_cmp_str);
 	for (i = 1, j = 1; i < l->n; i++) {
 		if (strcmp(l->v[i], l->v[j - 1]) == 0)
 			free(l->v[i]);
@@ -364,60 +323,7 @@ names_sort_unique(struct name_list *l)
 	l->n = j;
 }
 
-/*
- * Reads the whole file path if it holds at most max bytes. Returns SPD_OK
- * and *buf (NUL-terminated, caller frees) with its stat, SPD_ENOTFOUND,
- * SPD_EFORMAT (larger than max, or not a file), SPD_EBUSY (it grew while
- * read: still being written), SPD_EIO or SPD_ENOMEM.
- */
-static enum spd_err
-read_small(const char *path, size_t max, char **buf, size_t *len,
-    struct stat *st)
-{
-	enum spd_err	 rc = SPD_EIO;
-	char		*b = NULL;
-	size_t		 have = 0, cap;
-	ssize_t		 r;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? SPD_ENOTFOUND : SPD_EIO;
-	if (fstat(fd, st) == -1)
-		goto out;
-	rc = SPD_EFORMAT;
-	if (!S_ISREG(st->st_mode) || (uintmax_t)st->st_size > max)
-		goto out;
-	cap = (size_t)st->st_size + 1;		/* one more: sees growth */
-	rc = SPD_ENOMEM;
-	if ((b = malloc(cap + 1)) == NULL)
-		goto out;
-	while (have < cap) {
-		r = read(fd, b + have, cap - have);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			rc = SPD_EIO;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		have += (size_t)r;
-	}
-	rc = SPD_EBUSY;
-	if (have == cap)
-		goto out;
-	b[have] = '\0';
-	*buf = b;
-	*len = have;
-	b = NULL;
-	rc = SPD_OK;
-out:
-	free(b);
-	close(fd);
-	return rc;
-}
-
-/* Words for a read_small() failure. */
+/* Words for a spd_read_file() failure. */
 static const char *
 read_problem(enum spd_err rc)
 {
@@ -425,7 +331,9 @@ read_problem(enum spd_err rc)
 	case SPD_ENOTFOUND:
 		return "missing";
 	case SPD_EFORMAT:
-		return "too large or not a file";
+		return "too large";
+	case SPD_EUNSUPPORTED:
+		return "not a regular file";
 	case SPD_EBUSY:
 		return "being written";
 	default:
@@ -433,81 +341,42 @@ read_problem(enum spd_err rc)
 	}
 }
 
-/* True when name may be a shard of an index: a plain file name. */
-static bool
-shard_name_ok(const char *name)
-{
-	return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL &&
-	    strlen(name) <= NAME_MAX;
-}
-
 /*
- * Reads the index in dir and lists the shards it names (sorted, unique)
- * into out. Returns SPD_OK, with *why set when the index is unusable,
- * or SPD_ENOMEM.
+ * Reads the index in dir (model_index_read) and lists the shards it names
+ * (sorted, unique) into out. Returns SPD_OK, with *why set when the index
+ * is unusable, or SPD_ENOMEM.
  */
 static enum spd_err
 index_shards(const char *dir, struct name_list *out, char **why)
 {
-	enum spd_err	 rc;
-	struct stat	 st;
-	const char	*problem = NULL;
-	cJSON		*root = NULL, *map, *e;
-	char		*path, *buf = NULL;
-	size_t		 len;
+	struct spd_errbuf	 eb;
+	struct model_index	 ix;
+	enum spd_err		 rc;
+	const char		*msg = eb.msg;
+	char			*path;
+	size_t			 i, ld;
 
 	*why = NULL;
-	if ((path = path_join(dir, MODEL_INDEX)) == NULL)
+	if ((path = spd_path_join(dir, MODEL_INDEX)) == NULL)
 		return SPD_ENOMEM;
-	rc = read_small(path, WATCH_MAX_JSON, &buf, &len, &st);
+	eb.msg[0] = '\0';
+	rc = model_index_read(path, &ix, &eb);
 	free(path);
 	if (rc == SPD_ENOMEM)
 		return rc;
 	if (rc != SPD_OK) {
-		problem = read_problem(rc);
-		rc = SPD_OK;
-		goto out;
+		for (ld = strlen(dir); ld > 1 && dir[ld - 1] == '/'; ld--)
+			;
+		if (strncmp(msg, dir, ld) == 0 && msg[ld] == '/')
+			msg += ld + 1;	/* the reason names the file alone */
+		*why = msg[0] != '\0' ? spd_asprintf("%s", msg) :
+		    spd_asprintf("%s is %s", MODEL_INDEX, read_problem(rc));
+		return *why == NULL ? SPD_ENOMEM : SPD_OK;
 	}
-	root = cJSON_ParseWithLength(buf, len);
-	map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-	if (!cJSON_IsObject(map) || map->child == NULL) {
-		problem = "not complete JSON with a weight_map";
-		goto out;
-	}
-	cJSON_ArrayForEach(e, map) {
-		if (!cJSON_IsString(e) || !shard_name_ok(e->valuestring)) {
-			problem = "names a shard that is not a plain file name";
-			goto out;
-		}
-		if ((rc = names_push(out, e->valuestring)) == SPD_ENOMEM)
-			goto out;
-		if (rc != SPD_OK) {
-			problem = "names too many shards";
-			rc = SPD_OK;
-			goto out;
-		}
-	}
-	names_sort_unique(out);
-out:
-	cJSON_Delete(root);
-	free(buf);
-	if (rc == SPD_OK && problem != NULL &&
-	    (*why = spd_asprintf("%s is %s", MODEL_INDEX, problem)) == NULL)
-		rc = SPD_ENOMEM;
+	for (i = 0; i < ix.nshards && rc == SPD_OK; i++)
+		rc = names_push(out, ix.shards[i]);	/* ≤ MAX_FILES */
+	model_index_free(&ix);
 	return rc;
-}
-
-/* Folds n bytes into an FNV-1a hash. */
-static uint64_t
-fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	while (n-- > 0) {
-		h ^= *b++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
 }
 
 /* Folds a file's identity (name, size, mtime in ns, inode) into h. */
@@ -517,8 +386,8 @@ hash_file(uint64_t h, const char *name, const struct stat *st)
 	int64_t v[4] = { (int64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
 	    (int64_t)st->st_mtim.tv_nsec, (int64_t)st->st_ino };
 
-	h = fnv1a(h, name, strlen(name) + 1);
-	return fnv1a(h, v, sizeof v);
+	h = spd_fnv1a(h, name, strlen(name) + 1);
+	return spd_fnv1a(h, v, sizeof v);
 }
 
 /*
@@ -535,7 +404,7 @@ check_file(const char *dir, const char *name, struct stat *st, char **why)
 	char			*path;
 
 	*why = NULL;
-	if ((path = path_join(dir, name)) == NULL)
+	if ((path = spd_path_join(dir, name)) == NULL)
 		return SPD_ENOMEM;
 	eb.msg[0] = '\0';
 	if (stat(path, st) == -1)
@@ -579,7 +448,7 @@ check_files(const char *dir, const struct name_list *names,
 
 	wc->why = NULL;
 	wc->mtime = 0;
-	wc->hash = 0xcbf29ce484222325ULL;
+	wc->hash = SPD_FNV1A_INIT;
 	for (i = 0; i < names->n; i++) {
 		rc = check_file(dir, names->v[i], &st, &wc->why);
 		if (rc != SPD_OK)
@@ -611,7 +480,7 @@ dir_has_distcp(DIR *parent, const char *name)
 		return false;
 	}
 	while (!found && (de = readdir(d)) != NULL)
-		found = has_suffix(de->d_name, ".distcp");
+		found = spd_ends_with(de->d_name, ".distcp");
 	closedir(d);
 	return found;
 }
@@ -639,13 +508,13 @@ listing_note(struct ckpt_listing *l, DIR *d, const struct dirent *de)
 		l->model = true;
 	else if (strcmp(n, MODEL_INDEX) == 0)
 		l->index = true;
-	else if (has_prefix(n, "adapter_model."))
+	else if (spd_starts_with(n, "adapter_model."))
 		return keep_min(&l->adapter, n);
 	else if (is_weight_pickle(n))
 		return keep_min(&l->pickle, n);
-	else if (has_suffix(n, ".distcp"))
+	else if (spd_ends_with(n, ".distcp"))
 		return keep_min(&l->fsdp, n);
-	else if (has_prefix(n, DS_PREFIX) && is_dir_in(d, de))
+	else if (spd_starts_with(n, DS_PREFIX) && is_dir_in(d, de))
 		return keep_min(&l->deepspeed, n);
 	else if (l->fsdp == NULL && is_dir_in(d, de) && dir_has_distcp(d, n))
 		return keep_min(&l->fsdp, n);
@@ -717,14 +586,15 @@ read_trainer_state(const char *path, const char *label, long long *step,
 	size_t		 len;
 
 	*why = NULL;
-	if ((file = path_join(path, TRAINER_STATE)) == NULL)
+	if ((file = spd_path_join(path, TRAINER_STATE)) == NULL)
 		return SPD_ENOMEM;
 	memset(&st, 0, sizeof st);
-	rc = read_small(file, WATCH_MAX_JSON, &buf, &len, &st);
+	rc = spd_read_file(AT_FDCWD, file, WATCH_MAX_JSON, &buf, &len, &st,
+	    NULL);
 	free(file);
 	if (rc == SPD_ENOMEM)
 		return rc;
-	if (rc == SPD_EFORMAT && S_ISREG(st.st_mode)) {
+	if (rc == SPD_EFORMAT) {	/* too large: keeps the suffix */
 		*mtime = st_mtime_of(&st);
 		return SPD_OK;
 	}
@@ -821,7 +691,7 @@ scan_ckpt(const char *dir, const char *name, long long step,
 	enum spd_err		 rc;
 	int			 err = 0;
 
-	if ((f.path = path_join(dir, name)) == NULL)
+	if ((f.path = spd_path_join(dir, name)) == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	if (stat(f.path, &st) == 0)
 		f.mtime = st_mtime_of(&st);
@@ -870,7 +740,7 @@ push_unsupported(struct found_list *out, const char *dir, const char *name,
 	struct stat		st;
 
 	f.reason = reason;
-	f.path = name != NULL ? path_join(dir, name) : strdup(dir);
+	f.path = name != NULL ? spd_path_join(dir, name) : strdup(dir);
 	if (f.path != NULL && stat(f.path, &st) == 0)
 		f.mtime = st_mtime_of(&st);
 	return found_push(out, &f, eb);
@@ -917,32 +787,32 @@ scan_entry(const char *dir, DIR *d, const struct dirent *de,
 	struct stat	 st;
 	long long	 step;
 
-	if (has_prefix(n, CKPT_PREFIX) && parse_step(n + strlen(CKPT_PREFIX),
+	if (spd_starts_with(n, CKPT_PREFIX) && parse_step(n + strlen(CKPT_PREFIX),
 	    &step)) {
 		if (!is_dir_in(d, de))
 			return SPD_OK;
 		return scan_ckpt(dir, n, step, out, eb);
 	}
-	if (has_suffix(n, ".safetensors")) {
+	if (spd_ends_with(n, ".safetensors")) {
 		if (names_push(&rl->plain, n) == SPD_ENOMEM)
 			return spd_fail(eb, SPD_ENOMEM, "out of memory");
 		return SPD_OK;	/* beyond MAX_FILES: not one model */
 	}
 	if (strcmp(n, MODEL_INDEX) == 0)
 		rl->index = true;
-	else if (has_suffix(n, ".distcp"))
+	else if (spd_ends_with(n, ".distcp"))
 		rl->distcp = true;
-	else if (has_suffix(n, ".ckpt") && stat_in(d, n, &st) == 0)
+	else if (spd_ends_with(n, ".ckpt") && stat_in(d, n, &st) == 0)
 		return push_unsupported(out, dir, n, lightning_step(n),
 		    spd_asprintf(MSG_LIGHTNING, n), eb);
 	else if (is_weight_pickle(n))
 		return keep_min(&rl->pickle, n) == SPD_OK ? SPD_OK :
 		    spd_fail(eb, SPD_ENOMEM, "out of memory");
-	else if (has_prefix(n, DS_PREFIX) && is_dir_in(d, de))
+	else if (spd_starts_with(n, DS_PREFIX) && is_dir_in(d, de))
 		return push_unsupported(out, dir, n,
 		    parse_step(n + strlen(DS_PREFIX), &step) ? step : -1,
 		    spd_asprintf(MSG_DEEPSPEED, n, n), eb);
-	else if (!has_prefix(n, "tmp-checkpoint-") && is_dir_in(d, de) &&
+	else if (!spd_starts_with(n, "tmp-checkpoint-") && is_dir_in(d, de) &&
 	    dir_has_distcp(d, n))
 		return push_unsupported(out, dir, n, trailing_step(n),
 		    spd_asprintf(MSG_FSDP, n, n), eb);
@@ -960,7 +830,7 @@ plain_step(const char *dir, const char *first, long long *step, char **why)
 	char			*path;
 
 	*why = NULL;
-	if ((path = path_join(dir, first)) == NULL)
+	if ((path = spd_path_join(dir, first)) == NULL)
 		return SPD_ENOMEM;
 	eb.msg[0] = '\0';
 	rc = safetensors_open(path, &f, &eb);
@@ -1005,7 +875,7 @@ scan_plain(const char *dir, struct run_listing *rl, struct found_list *out,
 	if (rc == SPD_OK && why == NULL && (why = wc.why) == NULL)
 		rc = plain_step(dir, names->v[0], &f.step, &why);
 	if (rc == SPD_OK && why == NULL && rl->index) {
-		if ((ipath = path_join(dir, MODEL_INDEX)) == NULL)
+		if ((ipath = spd_path_join(dir, MODEL_INDEX)) == NULL)
 			rc = SPD_ENOMEM;
 		else if (stat(ipath, &st) == 0)
 			wc.hash = hash_file(wc.hash, MODEL_INDEX, &st);
@@ -1233,7 +1103,7 @@ add_sub(struct watch *w, int tag, const char *dir, const char *name,
 	enum spd_err	 rc;
 	char		*path;
 
-	if ((path = path_join(dir, name)) == NULL)
+	if ((path = spd_path_join(dir, name)) == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	rc = add_one(w, tag, false, path, eb);
 	free(path);
@@ -1246,7 +1116,7 @@ is_ckpt_name(const char *name)
 {
 	long long step;
 
-	return has_prefix(name, CKPT_PREFIX) &&
+	return spd_starts_with(name, CKPT_PREFIX) &&
 	    parse_step(name + strlen(CKPT_PREFIX), &step);
 }
 
