@@ -21,7 +21,7 @@
 
 #include "spectrumd/log.h"
 #include "spectrumd/select.h"
-#include "spectrumd/watch.h"
+#include "spectrumd/layout.h"
 #include "notify.h"
 #include "worker.h"
 

@@ -27,7 +27,7 @@ check 'cuda_runtime\.h' src/svd_cuda.c
 check 'sys/inotify\.h' src/watch.c
 check 'pcre2\.h' src/match.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
-    src/select.c src/api.c src/watch.c src/cfg.c \
+    src/select.c src/api.c src/layout.c src/cfg.c \
     daemon/worker.c
 n=$((n + 1))
 if grep -l '#include "\.\./daemon\|#include "scan\.h"\|#include "http\.h"' \
