@@ -21,7 +21,9 @@ struct analyze_opts {
 	bool		 include_1d;	/* 1-D weights as 1×d, SNR 1 */
 	bool		 split_3d;	/* [E,r,c] as E matrices "<name>.<e>" */
 	bool		 group_experts;
-	uint64_t	 max_inflight_bytes;	/* 0 = 1 GiB */
+	/* Bytes of weights (as stored) the workers hold at once; a matrix
+	   larger than this still runs, alone. 0 = 1 GiB. */
+	uint64_t	 max_inflight_bytes;
 	/* Called from worker threads, serialised, after each matrix. */
 	void		(*progress)(void *arg, size_t done, size_t total,
 			    uint64_t bytes_done, uint64_t bytes_total);
