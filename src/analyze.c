@@ -213,7 +213,7 @@ analyzer_backend(const struct analyzer *a)
 void
 analyzer_set_hooks(struct analyzer *a,
     void (*progress)(void *, size_t, size_t, uint64_t, uint64_t), void *arg,
-    volatile int *cancel)
+    atomic_int *cancel)
 {
 	a->o.progress = progress;
 	a->o.progress_arg = arg;
@@ -504,7 +504,7 @@ worker(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&st->lock);
 		if (st->fatal != SPD_OK || st->next == st->njobs ||
-		    (o->cancel != NULL && *o->cancel)) {
+		    (o->cancel != NULL && atomic_load(o->cancel))) {
 			pthread_mutex_unlock(&st->lock);
 			break;
 		}
@@ -600,7 +600,7 @@ analyzer_run(struct analyzer *a, const char *path, struct report **out,
 		rc = spd_fail(eb, st.fatal, "%s", st.fatal_eb.msg);
 		goto out;
 	}
-	if (a->o.cancel != NULL && *a->o.cancel && st.done < st.njobs) {
+	if (a->o.cancel != NULL && atomic_load(a->o.cancel) && st.done < st.njobs) {
 		rc = spd_fail(eb, SPD_ECANCELED, "analysis of %s stopped "
 		    "after %zu of %zu matrices", path, st.done, st.njobs);
 		goto out;

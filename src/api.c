@@ -603,7 +603,7 @@ api_ready(struct ctx *c)
 	char		 why[200];
 	enum health_db	 db;
 
-	if (c->cfg->ready == NULL || *c->cfg->ready == 0)
+	if (c->cfg->ready == NULL || atomic_load(c->cfg->ready) == 0)
 		return reply_error(c, 503, "not_ready", "starting up");
 	db = c->cfg->health != NULL ?
 	    health_db(c->cfg->health, why, sizeof why) : HEALTH_DB_OK;

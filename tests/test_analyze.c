@@ -70,7 +70,7 @@ find(const struct report *r, const char *module)
 }
 
 static size_t	progress_calls, progress_done, progress_total;
-static volatile int cancel_flag;
+static atomic_int cancel_flag;
 
 /* Records progress; cancels after the third matrix when asked. */
 static void
@@ -83,7 +83,7 @@ on_progress(void *arg, size_t done, size_t total, uint64_t b, uint64_t bt)
 	progress_done = done;
 	progress_total = total;
 	if (arg != NULL && done == 3)
-		cancel_flag = 1;
+		atomic_store(&cancel_flag, 1);
 }
 
 static void

@@ -6,6 +6,7 @@
 #ifndef SPECTRUMD_ANALYZE_H
 #define SPECTRUMD_ANALYZE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,7 +30,7 @@ struct analyze_opts {
 			    uint64_t bytes_done, uint64_t bytes_total);
 	void		*progress_arg;
 	/* Polled between matrices; nonzero stops with SPD_ECANCELED. */
-	volatile int	*cancel;
+	atomic_int	*cancel;
 };
 
 /* Fills o with the defaults above. */
@@ -53,7 +54,7 @@ const char	*analyzer_backend(const struct analyzer *a);
  */
 void		 analyzer_set_hooks(struct analyzer *a,
 		    void (*progress)(void *, size_t, size_t, uint64_t,
-		    uint64_t), void *arg, volatile int *cancel);
+		    uint64_t), void *arg, atomic_int *cancel);
 
 /*
  * Analyses the checkpoint at path (see model_open for layouts). Per-matrix
