@@ -126,6 +126,17 @@ test_llama(void)
 		same &= strcmp(r->mats[i].name, s->mats[i].name) == 0 &&
 		    r->mats[i].m.snr == s->mats[i].m.snr;
 	ok(same, "sharded and single-file results are identical");
+	report_free(s);
+	s = NULL;
+
+	/* A bound below every matrix: each still runs, alone, in order. */
+	o.max_inflight_bytes = 1;
+	ok(run(&o, "one", &s, &eb) == SPD_OK && s->nmats == r->nmats,
+	    "max_inflight_bytes below one matrix: every matrix still runs");
+	for (i = 0, same = 1; s != NULL && i < r->nmats && i < s->nmats; i++)
+		same &= strcmp(r->mats[i].name, s->mats[i].name) == 0 &&
+		    r->mats[i].m.snr == s->mats[i].m.snr;
+	ok(same, "and gives the same results");
 	report_free(r);
 	report_free(s);
 }
