@@ -56,7 +56,7 @@ graph() {
 	report)			echo "common snr tensor" ;;
 	select)			echo "common report names" ;;
 	store)			echo "common report" ;;
-	svd)			echo "common tensor svd_backend.h" ;;
+	svd)			echo "common snr tensor svd_backend.h" ;;
 	svd_backend)		echo "svd" ;;
 	svd_cpu)		echo "common svd tensor svd_backend.h" ;;
 	cuda_dl)		echo "common" ;;
