@@ -11,6 +11,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ struct daemon {
 	struct health		*health;
 	struct store_lock	*lock;		/* on the database file */
 	int			 status;	/* exit status */
-	volatile int		 ready;
+	atomic_int		 ready;	/* read by the HTTP thread */
 	char			 backend[16];
 };
 
@@ -332,7 +333,7 @@ startup(struct daemon *d, struct spd_errbuf *eb)
 	if ((rc = watch_open(&d->watch, eb)) != SPD_OK)
 		return rc;
 	watch_runs(d);
-	d->ready = 1;
+	atomic_store(&d->ready, 1);
 	return SPD_OK;
 }
 
@@ -398,7 +399,7 @@ on_signals(struct daemon *d)
 
 	while (read(d->sfd, &sig, 1) == 1) {
 		if (sig == FATAL_BYTE) {	/* logged by the worker */
-			d->ready = 0;
+			atomic_store(&d->ready, 0);
 			d->status = 1;
 			return 1;
 		}
@@ -463,7 +464,7 @@ tick(struct daemon *d)
 		heal_run(d, i);
 	if (store_lock_check(d->lock, &eb) != SPD_ENOTFOUND)
 		return 0;
-	d->ready = 0;
+	atomic_store(&d->ready, 0);
 	health_set_db(d->health, HEALTH_DB_GONE, eb.msg);
 	health_count_db_error(d->health, HEALTH_DB_GONE);
 	log_msg(LOG_ERR, "database: %s: nothing more can be stored; stopping",

@@ -23,7 +23,7 @@
 #include "spectrumd/names.h"
 #include "spectrumd/report.h"
 #include "spectrumd/select.h"
-#include "spectrumd/watch.h"
+#include "spectrumd/layout.h"
 #include "scan.h"
 
 enum scan_format { FMT_TABLE, FMT_JSON, FMT_YAML, FMT_REGEX };

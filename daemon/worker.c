@@ -11,6 +11,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 
 #include "spectrumd/log.h"
 #include "spectrumd/select.h"
-#include "spectrumd/watch.h"
+#include "spectrumd/layout.h"
 #include "notify.h"
 #include "worker.h"
 
@@ -54,7 +55,7 @@ struct worker {
 	bool			 dead;		/* the database is gone */
 	int			 handled;	/* seconds to wait after an error
 					   analyse() already reported; 0 */
-	volatile int		 cancel;
+	atomic_int		 cancel;	/* read by analysis threads */
 	char			 status[256];	/* under lock */
 	double			 last_progress;
 	int64_t			 cur_ckpt;
@@ -983,7 +984,7 @@ worker_stop(struct worker *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
-	w->cancel = 1;
+	atomic_store(&w->cancel, 1);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->tid, NULL);

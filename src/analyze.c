@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "spectrumd/analyze.h"
+#include "spectrumd/budget.h"
 #include "spectrumd/model.h"
 #include "spectrumd/names.h"
 #include "spectrumd/snr.h"
@@ -53,6 +54,7 @@ struct run_state {
 	enum spd_err		 fatal;		/* first fatal error */
 	struct spd_errbuf	 fatal_eb;
 	pthread_mutex_t		 lock;
+	struct budget		 inflight;	/* max_inflight_bytes */
 };
 
 /* Fills o with the defaults documented in analyze.h. */
@@ -211,7 +213,7 @@ analyzer_backend(const struct analyzer *a)
 void
 analyzer_set_hooks(struct analyzer *a,
     void (*progress)(void *, size_t, size_t, uint64_t, uint64_t), void *arg,
-    volatile int *cancel)
+    atomic_int *cancel)
 {
 	a->o.progress = progress;
 	a->o.progress_arg = arg;
@@ -484,7 +486,12 @@ solve_guarded(struct run_state *st, struct svd *s, const struct job *j,
 	return rc;
 }
 
-/* Worker loop: takes the next job until none is left or a stop. */
+/*
+ * Worker loop: takes the next job until none is left or a stop. A job
+ * whose weights would overflow max_inflight_bytes waits, holding st->lock
+ * so that no later job passes it, until the workers in flight give their
+ * bytes back (budget_give takes no st->lock, so they can).
+ */
 static void *
 worker(void *arg)
 {
@@ -497,11 +504,14 @@ worker(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&st->lock);
 		if (st->fatal != SPD_OK || st->next == st->njobs ||
-		    (o->cancel != NULL && *o->cancel)) {
+		    (o->cancel != NULL && atomic_load(o->cancel))) {
 			pthread_mutex_unlock(&st->lock);
 			break;
 		}
-		i = st->next++;
+		i = st->next;
+		/* In job order: the next job waits for room, so do the rest. */
+		budget_take(&st->inflight, st->jobs[i].bytes);
+		st->next++;
 		if (st->next < st->njobs)
 			safetensors_prefetch(st->jobs[st->next].mt->file,
 			    st->jobs[st->next].mt->index);
@@ -511,6 +521,7 @@ worker(void *arg)
 		if (rc != SPD_EIO)
 			safetensors_release(st->jobs[i].mt->file,
 			    st->jobs[i].mt->index);
+		budget_give(&st->inflight, st->jobs[i].bytes);
 
 		pthread_mutex_lock(&st->lock);
 		if (rc != SPD_OK && st->fatal == SPD_OK) {
@@ -570,6 +581,8 @@ analyzer_run(struct analyzer *a, const char *path, struct report **out,
 	memset(&st, 0, sizeof st);
 	st.a = a;
 	pthread_mutex_init(&st.lock, NULL);
+	budget_init(&st.inflight, a->o.max_inflight_bytes != 0 ?
+	    a->o.max_inflight_bytes : (uint64_t)1 << 30);
 	if ((rc = model_open(path, &m, eb)) != SPD_OK)
 		goto out;
 	rc = SPD_ENOMEM;
@@ -587,7 +600,7 @@ analyzer_run(struct analyzer *a, const char *path, struct report **out,
 		rc = spd_fail(eb, st.fatal, "%s", st.fatal_eb.msg);
 		goto out;
 	}
-	if (a->o.cancel != NULL && *a->o.cancel && st.done < st.njobs) {
+	if (a->o.cancel != NULL && atomic_load(a->o.cancel) && st.done < st.njobs) {
 		rc = spd_fail(eb, SPD_ECANCELED, "analysis of %s stopped "
 		    "after %zu of %zu matrices", path, st.done, st.njobs);
 		goto out;
@@ -610,6 +623,7 @@ out:
 	free(st.res);
 	report_free(rep);
 	model_close(m);
+	budget_destroy(&st.inflight);
 	pthread_mutex_destroy(&st.lock);
 	return rc;
 }

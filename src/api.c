@@ -603,7 +603,7 @@ api_ready(struct ctx *c)
 	char		 why[200];
 	enum health_db	 db;
 
-	if (c->cfg->ready == NULL || *c->cfg->ready == 0)
+	if (c->cfg->ready == NULL || atomic_load(c->cfg->ready) == 0)
 		return reply_error(c, 503, "not_ready", "starting up");
 	db = c->cfg->health != NULL ?
 	    health_db(c->cfg->health, why, sizeof why) : HEALTH_DB_OK;
@@ -1458,20 +1458,6 @@ sel_current(struct ctx *c, const struct run_ref *run, unsigned tp,
 	return sel_walk(c, run, tp, fmt, out);
 }
 
-/* FNV-1a, 64 bits. */
-static uint64_t
-fnv1a(const void *p, size_t n)
-{
-	const unsigned char	*b = p;
-	uint64_t		 h = 0xcbf29ce484222325ULL;
-
-	while (n-- > 0) {
-		h ^= *b++;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /*
  * Writes the quoted ETag "<run>-<tp>-<version>" into buf (48 bytes); a run
  * name that is long or holds characters an ETag cannot carry is replaced
@@ -1491,7 +1477,7 @@ sel_etag(char *buf, size_t len, const char *run, unsigned tp,
 		n = snprintf(buf, len, "\"%s-%u-%lld\"", run, tp, version);
 	else
 		n = snprintf(buf, len, "\"h%016" PRIx64 "-%u-%lld\"",
-		    fnv1a(run, strlen(run)), tp, version);
+		    spd_fnv1a(SPD_FNV1A_INIT, run, strlen(run)), tp, version);
 	if (n < 0 || (size_t)n >= len)
 		buf[0] = '\0';
 }
@@ -1901,57 +1887,6 @@ safe_name(const char *name)
 	return true;
 }
 
-/*
- * Reads the regular file name in directory dfd into *data (malloc'ed).
- * SPD_ENOTFOUND when it is not a regular file (skipped).
- */
-static enum spd_err
-read_file(int dfd, const char *name, char **data, size_t *len,
-    struct spd_errbuf *eb)
-{
-	struct stat	 sb;
-	char		*buf = NULL;
-	size_t		 got = 0;
-	ssize_t		 r;
-	int		 fd;
-	enum spd_err	 rc = SPD_EIO;
-
-	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
-		return spd_fail(eb, SPD_EIO, "%s: %s", name, strerror(errno));
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		return SPD_ENOTFOUND;
-	}
-	if ((uint64_t)sb.st_size > API_MAX_FILE) {
-		rc = spd_fail(eb, SPD_EIO, "%s: larger than %u bytes", name,
-		    API_MAX_FILE);
-		goto out;
-	}
-	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
-		rc = SPD_ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)sb.st_size &&
-	    (r = read(fd, buf + got, (size_t)sb.st_size - got)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = spd_fail(eb, SPD_EIO, "%s: %s", name,
-			    strerror(errno));
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	*data = buf;
-	*len = got;
-	buf = NULL;
-	rc = SPD_OK;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
 /* Adds the file prefix+name of dfd to the whitelist. */
 static enum spd_err
 add_file(struct api *a, int dfd, const char *prefix, const char *name,
@@ -1967,15 +1902,16 @@ add_file(struct api *a, int dfd, const char *prefix, const char *name,
 		return SPD_ENOMEM;
 	f = &a->files[a->nfiles];
 	memset(f, 0, sizeof *f);
-	rc = read_file(dfd, name, &f->data, &f->len, eb);
-	if (rc == SPD_ENOTFOUND)
+	rc = spd_read_file(dfd, name, API_MAX_FILE, &f->data, &f->len, NULL,
+	    eb);
+	if (rc == SPD_EUNSUPPORTED)		/* not a regular file: skipped */
 		return SPD_OK;
 	if (rc != SPD_OK)
 		return rc;
 	a->nfiles++;
 	f->ctype = ctype_of(name);
 	snprintf(f->etag, sizeof f->etag, "\"%016" PRIx64 "\"",
-	    fnv1a(f->data, f->len));
+	    spd_fnv1a(SPD_FNV1A_INIT, f->data, f->len));
 	if (asprintf(&f->url, "%s%s", prefix, name) < 0) {
 		f->url = NULL;
 		return SPD_ENOMEM;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 
 #include <errno.h>
@@ -758,47 +759,6 @@ file_line(struct cfg_file *f, char *s, struct spd_errbuf *eb)
 	return key_value(f, s, eb);
 }
 
-/*
- * Reads all of path (at most CFG_MAX_FILE bytes) into *buf, NUL-terminated.
- */
-static enum spd_err
-read_file(const char *path, char **buf, size_t *len, struct spd_errbuf *eb)
-{
-	enum spd_err	 rc = SPD_EIO;
-	char		*b = NULL;
-	size_t		 n = 0, r;
-	FILE		*fp;
-
-	if ((fp = fopen(path, "re")) == NULL)
-		return spd_fail(eb, errno == ENOENT ? SPD_ENOTFOUND : SPD_EIO,
-		    "%s: %s", path, strerror(errno));
-	if ((b = malloc(CFG_MAX_FILE + 2)) == NULL) {
-		rc = spd_fail(eb, SPD_ENOMEM, "out of memory");
-		goto out;
-	}
-	while (n <= CFG_MAX_FILE &&
-	    (r = fread(b + n, 1, CFG_MAX_FILE + 1 - n, fp)) > 0)
-		n += r;
-	if (ferror(fp)) {
-		rc = spd_fail(eb, SPD_EIO, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (n > CFG_MAX_FILE) {
-		rc = spd_fail(eb, SPD_EINVAL, "%s: larger than %u bytes", path,
-		    CFG_MAX_FILE);
-		goto out;
-	}
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
-	b = NULL;
-	rc = SPD_OK;
-out:
-	free(b);
-	fclose(fp);
-	return rc;
-}
-
 /* Reads the config file (see cfg.h). */
 enum spd_err
 cfg_load_file(struct cfg *c, const char *path, struct spd_errbuf *eb)
@@ -808,7 +768,8 @@ cfg_load_file(struct cfg *c, const char *path, struct spd_errbuf *eb)
 	char		*buf = NULL, *line, *nl;
 	size_t		 len = 0, n;
 
-	if ((rc = read_file(path, &buf, &len, eb)) != SPD_OK)
+	rc = spd_read_file(AT_FDCWD, path, CFG_MAX_FILE, &buf, &len, NULL, eb);
+	if (rc != SPD_OK)
 		return rc;
 	for (line = buf; rc == SPD_OK && line < buf + len; line += n + 1) {
 		f.line++;

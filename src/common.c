@@ -1,12 +1,20 @@
-/* common.c: error strings and formatting, shared by every module. */
+/*
+ * common.c: error strings and formatting, and the small helpers every
+ * module shares (strings, paths, hashing, the bounded file reader).
+ */
 #include "config.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "spectrumd/common.h"
 
@@ -84,6 +92,129 @@ spd_ends_with(const char *s, const char *suffix)
 	size_t n = strlen(s), m = strlen(suffix);
 
 	return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* True when s starts with prefix. */
+bool
+spd_starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Orders two char * array elements by strcmp. */
+int
+spd_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Returns dir + "/" + name (one slash), malloc'ed; NULL on failure. */
+char *
+spd_path_join(const char *dir, const char *name)
+{
+	size_t	 ld = strlen(dir), ln = strlen(name), n;
+	char	*p;
+
+	while (ld > 1 && dir[ld - 1] == '/')
+		ld--;
+	if (__builtin_add_overflow(ld, ln, &n) ||
+	    __builtin_add_overflow(n, 2, &n) || (p = malloc(n)) == NULL)
+		return NULL;
+	memcpy(p, dir, ld);
+	if (ld > 0 && dir[ld - 1] != '/')
+		p[ld++] = '/';
+	memcpy(p + ld, name, ln + 1);
+	return p;
+}
+
+/* Folds n bytes into a 64-bit FNV-1a hash. */
+uint64_t
+spd_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n-- > 0) {
+		h ^= *b++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Reads up to cap bytes of fd into b; returns the count, or -1 (errno). */
+static ssize_t
+read_upto(int fd, char *b, size_t cap)
+{
+	size_t	have = 0;
+	ssize_t	r;
+
+	while (have < cap) {
+		r = read(fd, b + have, cap - have);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0)
+			break;
+		have += (size_t)r;
+	}
+	return (ssize_t)have;
+}
+
+/* Reads a whole small regular file (see common.h). */
+enum spd_err
+spd_read_file(int dfd, const char *name, size_t max, char **buf,
+    size_t *len, struct stat *st, struct spd_errbuf *eb)
+{
+	struct stat	 sb;
+	enum spd_err	 rc;
+	char		*b = NULL;
+	size_t		 cap;
+	ssize_t		 got;
+	int		 fd;
+
+	if (st == NULL)
+		st = &sb;
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd == -1)
+		return spd_fail(eb, errno == ENOENT || errno == ENOTDIR ?
+		    SPD_ENOTFOUND : SPD_EIO, "%s: %s", name, strerror(errno));
+	if (fstat(fd, st) == -1) {
+		rc = spd_fail(eb, SPD_EIO, "%s: %s", name, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		rc = spd_fail(eb, SPD_EUNSUPPORTED, "%s: not a regular file",
+		    name);
+		goto out;
+	}
+	if ((uintmax_t)st->st_size > max) {
+		rc = spd_fail(eb, SPD_EFORMAT, "%s: %jd bytes, over the "
+		    "%zu-byte limit", name, (intmax_t)st->st_size, max);
+		goto out;
+	}
+	cap = (size_t)st->st_size + 1;		/* one more: sees growth */
+	if ((b = malloc(cap + 1)) == NULL) {
+		rc = spd_fail(eb, SPD_ENOMEM, "%s: out of memory", name);
+		goto out;
+	}
+	if ((got = read_upto(fd, b, cap)) == -1) {
+		rc = spd_fail(eb, SPD_EIO, "%s: %s", name, strerror(errno));
+		goto out;
+	}
+	if ((size_t)got == cap) {
+		rc = spd_fail(eb, SPD_EBUSY, "%s: grew while read (still "
+		    "being written)", name);
+		goto out;
+	}
+	b[got] = '\0';
+	*buf = b;
+	*len = (size_t)got;
+	b = NULL;
+	rc = SPD_OK;
+out:
+	free(b);
+	close(fd);
+	return rc;
 }
 
 /* Copies name into buf for a message: '?' for control bytes, cut long. */

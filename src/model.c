@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,11 +26,10 @@
 #include "spectrumd/model.h"
 
 #define SINGLE_NAME	"model.safetensors"
-#define INDEX_NAME	"model.safetensors.index.json"
+#define INDEX_NAME	MODEL_INDEX_NAME
 #define INDEX_SUFFIX	".index.json"
 #define ST_SUFFIX	".safetensors"
-#define MAX_INDEX	(64u << 20)	/* bytes of an index file */
-#define MAX_FILES	100000u		/* shards or files in a directory */
+#define MAX_FILES	MODEL_MAX_SHARDS	/* files in a directory */
 
 struct model {
 	struct st_file		**files;
@@ -47,23 +47,6 @@ struct name_ref {
 	bool		 seen;		/* named by the index */
 };
 
-
-/* Returns a malloc'd "dir/name", or NULL. */
-static char *
-join(const char *dir, const char *name)
-{
-	size_t	 a = strlen(dir), b = strlen(name);
-	char	*p;
-
-	while (a > 1 && dir[a - 1] == '/')
-		a--;
-	if ((p = malloc(a + b + 2)) == NULL)
-		return NULL;
-	memcpy(p, dir, a);
-	p[a] = '/';
-	memcpy(p + a + 1, name, b + 1);
-	return p;
-}
 
 /* Returns a malloc'd copy of the directory part of path ("." if none). */
 static char *
@@ -99,15 +82,6 @@ exists(const char *path)
 	struct stat st;
 
 	return lstat(path, &st) == 0;
-}
-
-/* qsort: strings. */
-static int
-cmp_str(const void *a, const void *b)
-{
-	const char *const *x = a, *const *y = b;
-
-	return strcmp(*x, *y);
 }
 
 /* qsort: name_ref by name. */
@@ -231,130 +205,95 @@ build_list(struct model *m, struct spd_errbuf *eb)
 	return SPD_OK;
 }
 
-/* Reads a whole small regular file (≤ max bytes) into a NUL-terminated buffer. */
-static enum spd_err
-slurp(const char *path, size_t max, char **out, size_t *len,
-    struct spd_errbuf *eb)
-{
-	struct stat	 st;
-	char		*buf = NULL;
-	size_t		 got = 0;
-	ssize_t		 r;
-	int		 fd;
-	enum spd_err	 rc = SPD_OK;
-
-	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return spd_fail(eb, SPD_ENOTFOUND, "%s: no such file",
-			    path);
-		return spd_fail(eb, SPD_EIO, "%s: open: %s", path,
-		    strerror(errno));
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = spd_fail(eb, SPD_EFORMAT, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		rc = spd_fail(eb, SPD_EFORMAT, "%s: index is %jd bytes, over "
-		    "the %zu-byte limit", path, (intmax_t)st.st_size, max);
-		goto out;
-	}
-	/* Reads at most st_size bytes: a file growing meanwhile is cut. */
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		rc = spd_fail(eb, SPD_ENOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = spd_fail(eb, SPD_EIO, "%s: read: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
 /* True for a shard name that stays inside the index's directory. */
 static bool
 plain_name(const char *s)
 {
 	return s[0] != '\0' && s[0] != '.' && strchr(s, '/') == NULL &&
-	    strlen(s) <= 255;
+	    strlen(s) <= NAME_MAX;
+}
+
+/* Frees what an index holds and empties it (NULL-safe, safe to repeat). */
+void
+model_index_free(struct model_index *ix)
+{
+	size_t i;
+
+	if (ix == NULL)
+		return;
+	free_names(ix->shards, ix->nshards);
+	for (i = 0; i < ix->nentries; i++)
+		free(ix->entries[i].tensor);
+	free(ix->entries);
+	memset(ix, 0, sizeof *ix);
 }
 
 /*
- * Parses the index's weight_map into the sorted list of distinct shard
- * names (*shards) and checks it is an object of plain names.
+ * Checks every entry of the weight_map wm (strings naming plain files) and
+ * counts them into *n.
  */
 static enum spd_err
-index_shards(const cJSON *wm, const char *ipath, char ***shards,
-    size_t *nshards, struct spd_errbuf *eb)
+index_validate(const cJSON *wm, const char *ipath, size_t *n,
+    struct spd_errbuf *eb)
 {
 	const cJSON	*it;
-	char		**v = NULL, nm[SPD_NAME_SHOWN + 8], sh[SPD_NAME_SHOWN + 8];
-	size_t		 n = 0, cap = 0, i, k;
-	enum spd_err	 rc = SPD_OK;
+	char		 nm[SPD_NAME_SHOWN + 8], sh[SPD_NAME_SHOWN + 8];
 
-	cJSON_ArrayForEach(it, wm)
-		cap++;
-	if (cap > 0 && (v = calloc(cap, sizeof *v)) == NULL)
-		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	*n = 0;
 	cJSON_ArrayForEach(it, wm) {
-		if (!cJSON_IsString(it)) {
-			rc = spd_fail(eb, SPD_EFORMAT, "%s: weight_map entry "
+		if (!cJSON_IsString(it))
+			return spd_fail(eb, SPD_EFORMAT, "%s: weight_map entry "
 			    "\"%s\" is not a string", ipath,
 			    spd_shown(it->string, nm, sizeof nm));
-			goto out;
-		}
-		if (!plain_name(it->valuestring)) {
-			rc = spd_fail(eb, SPD_EFORMAT, "%s: weight_map names "
+		if (!plain_name(it->valuestring))
+			return spd_fail(eb, SPD_EFORMAT, "%s: weight_map names "
 			    "shard \"%s\" for \"%s\": shard names must be plain "
 			    "file names (no '/', not starting with '.')", ipath,
 			    spd_shown(it->valuestring, sh, sizeof sh),
 			    spd_shown(it->string, nm, sizeof nm));
-			goto out;
-		}
-		if ((v[n] = strdup(it->valuestring)) == NULL) {
-			rc = spd_fail(eb, SPD_ENOMEM, "out of memory");
-			goto out;
-		}
-		n++;
+		(*n)++;
 	}
-	if (n > 0)
-		qsort(v, n, sizeof *v, cmp_str);
-	for (i = k = 0; i < n; i++) {	/* unique, in place */
-		if (k > 0 && strcmp(v[k - 1], v[i]) == 0)
-			free(v[i]);
-		else
+	if (*n == 0)
+		return spd_fail(eb, SPD_EFORMAT, "%s: weight_map is empty",
+		    ipath);
+	return SPD_OK;
+}
+
+/*
+ * Fills ix->shards with the sorted, distinct shard names of the n entries
+ * of wm (known valid).
+ */
+static enum spd_err
+index_shards(const cJSON *wm, size_t n, const char *ipath,
+    struct model_index *ix, struct spd_errbuf *eb)
+{
+	const cJSON	 *it;
+	const char	**v;
+	size_t		  i = 0, k;
+
+	if ((v = calloc(n, sizeof *v)) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	cJSON_ArrayForEach(it, wm)
+		v[i++] = it->valuestring;
+	qsort(v, n, sizeof *v, spd_cmp_str);
+	for (i = k = 0; i < n; i++)	/* unique, in place */
+		if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
 			v[k++] = v[i];
+	if (k > MODEL_MAX_SHARDS) {
+		free(v);
+		return spd_fail(eb, SPD_EFORMAT, "%s: names %zu shards, over "
+		    "the limit of %u", ipath, k, MODEL_MAX_SHARDS);
 	}
-	n = k;
-	if (n > MAX_FILES) {
-		rc = spd_fail(eb, SPD_EFORMAT, "%s: names %zu shards, over the "
-		    "limit of %u", ipath, n, MAX_FILES);
-		goto out;
+	if ((ix->shards = calloc(k, sizeof *ix->shards)) == NULL) {
+		free(v);
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	}
-out:
-	if (rc != SPD_OK) {
-		free_names(v, n);
-		return rc;
-	}
-	*shards = v;
-	*nshards = n;
+	for (i = 0; i < k; i++, ix->nshards++)
+		if ((ix->shards[i] = strdup(v[i])) == NULL) {
+			free(v);
+			return spd_fail(eb, SPD_ENOMEM, "out of memory");
+		}
+	free(v);
 	return SPD_OK;
 }
 
@@ -362,33 +301,91 @@ out:
 static size_t
 find_name(char **v, size_t n, const char *name)
 {
-	char **p = bsearch(&name, v, n, sizeof *v, cmp_str);
+	char **p = bsearch(&name, v, n, sizeof *v, spd_cmp_str);
 
 	return p != NULL ? (size_t)(p - v) : n;
 }
 
+/* Fills ix->entries from the n entries of wm, in file order. */
+static enum spd_err
+index_entries(const cJSON *wm, size_t n, struct model_index *ix,
+    struct spd_errbuf *eb)
+{
+	const cJSON			*it;
+	struct model_index_entry	*e;
+
+	if ((ix->entries = calloc(n, sizeof *ix->entries)) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "out of memory");
+	cJSON_ArrayForEach(it, wm) {
+		e = &ix->entries[ix->nentries];
+		if ((e->tensor = strdup(it->string)) == NULL)
+			return spd_fail(eb, SPD_ENOMEM, "out of memory");
+		e->shard = find_name(ix->shards, ix->nshards,
+		    it->valuestring);
+		ix->nentries++;
+	}
+	return SPD_OK;
+}
+
+/* Reads and checks an index file (see model.h). */
+enum spd_err
+model_index_read(const char *ipath, struct model_index *ix,
+    struct spd_errbuf *eb)
+{
+	cJSON		*root = NULL;
+	const cJSON	*wm;
+	char		*text = NULL;
+	const char	*end = NULL;
+	size_t		 len = 0, n = 0;
+	enum spd_err	 rc;
+
+	memset(ix, 0, sizeof *ix);
+	rc = spd_read_file(AT_FDCWD, ipath, MODEL_MAX_INDEX, &text, &len, NULL,
+	    eb);
+	if (rc != SPD_OK)
+		return rc;
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+	if (root == NULL)
+		rc = spd_fail(eb, SPD_EFORMAT, "%s: not valid JSON (error at "
+		    "offset %td)", ipath, end != NULL ? end - text : 0);
+	else if (!cJSON_IsObject(root) || !cJSON_IsObject(wm))
+		rc = spd_fail(eb, SPD_EFORMAT, "%s: not an index: expected a "
+		    "JSON object with a \"weight_map\" object", ipath);
+	else if ((rc = index_validate(wm, ipath, &n, eb)) == SPD_OK &&
+	    (rc = index_shards(wm, n, ipath, ix, eb)) == SPD_OK)
+		rc = index_entries(wm, n, ix, eb);
+	if (rc != SPD_OK)
+		model_index_free(ix);
+	cJSON_Delete(root);
+	free(text);
+	return rc;
+}
+
 /*
- * Checks the index against the shards: every listed tensor is in the
- * shard it names, every tensor of a shard is listed, none is listed twice.
+ * Checks the index against the opened shards (in ix->shards order): every
+ * listed tensor is in the shard it names, every tensor of a shard is
+ * listed, none is listed twice.
  */
 static enum spd_err
-index_check(const struct model *m, const cJSON *wm, char **shards,
+index_check(const struct model *m, const struct model_index *ix,
     const char *dir, const char *iname, struct spd_errbuf *eb)
 {
-	struct name_ref	*refs, key, *r;
-	const cJSON	*it;
-	char		 nm[SPD_NAME_SHOWN + 8];
-	size_t		 nrefs, i, s;
-	enum spd_err	 rc;
+	const struct model_index_entry	*e;
+	struct name_ref			*refs, key, *r;
+	char				 nm[SPD_NAME_SHOWN + 8];
+	char				**shards = ix->shards;
+	size_t				 nrefs, i, s;
+	enum spd_err			 rc;
 
 	if ((rc = build_refs(m, &refs, &nrefs, eb)) != SPD_OK)
 		return rc;
-	cJSON_ArrayForEach(it, wm) {
-		s = find_name(shards, m->nfiles, it->valuestring);
-		key.name = it->string;
+	for (e = ix->entries; e < ix->entries + ix->nentries; e++) {
+		s = e->shard;
+		key.name = e->tensor;
 		r = nrefs > 0 ? bsearch(&key, refs, nrefs, sizeof *refs,
 		    cmp_ref) : NULL;
-		spd_shown(it->string, nm, sizeof nm);
+		spd_shown(e->tensor, nm, sizeof nm);
 		if (r == NULL) {
 			rc = spd_fail(eb, SPD_EFORMAT, "%s: index %s puts "
 			    "tensor \"%s\" in shard \"%s\", which does not "
@@ -428,60 +425,38 @@ out:
 static enum spd_err
 open_index(struct model *m, const char *ipath, struct spd_errbuf *eb)
 {
-	cJSON		*root = NULL;
-	const cJSON	*wm;
-	char		*text = NULL, *dir = NULL, **shards = NULL, **paths = NULL;
-	const char	*iname = base_of(ipath), *end = NULL;
-	size_t		 len = 0, nshards = 0, i;
-	enum spd_err	 rc;
+	struct model_index	 ix;
+	char			*dir = NULL, **paths = NULL;
+	const char		*iname = base_of(ipath);
+	size_t			 i;
+	enum spd_err		 rc;
 
-	if ((rc = slurp(ipath, MAX_INDEX, &text, &len, eb)) != SPD_OK)
+	if ((rc = model_index_read(ipath, &ix, eb)) != SPD_OK)
 		return rc;
-	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (root == NULL) {
-		rc = spd_fail(eb, SPD_EFORMAT, "%s: not valid JSON (error at "
-		    "offset %td)", ipath, end != NULL ? end - text : 0);
-		goto out;
-	}
-	wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-	if (!cJSON_IsObject(root) || !cJSON_IsObject(wm)) {
-		rc = spd_fail(eb, SPD_EFORMAT, "%s: not an index: expected a "
-		    "JSON object with a \"weight_map\" object", ipath);
-		goto out;
-	}
-	if ((rc = index_shards(wm, ipath, &shards, &nshards, eb)) != SPD_OK)
-		goto out;
-	if (nshards == 0) {
-		rc = spd_fail(eb, SPD_EFORMAT, "%s: weight_map is empty",
-		    ipath);
-		goto out;
-	}
 	if ((dir = dir_of(ipath)) == NULL ||
-	    (paths = calloc(nshards, sizeof *paths)) == NULL) {
+	    (paths = calloc(ix.nshards, sizeof *paths)) == NULL) {
 		rc = spd_fail(eb, SPD_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < nshards; i++) {
-		if ((paths[i] = join(dir, shards[i])) == NULL) {
+	for (i = 0; i < ix.nshards; i++) {
+		if ((paths[i] = spd_path_join(dir, ix.shards[i])) == NULL) {
 			rc = spd_fail(eb, SPD_ENOMEM, "out of memory");
 			goto out;
 		}
 		if (!exists(paths[i])) {
 			rc = spd_fail(eb, SPD_ENOTFOUND, "%s: index %s names "
 			    "shard \"%s\", which does not exist", dir, iname,
-			    shards[i]);
+			    ix.shards[i]);
 			goto out;
 		}
 	}
-	if ((rc = open_files(m, paths, nshards, eb)) != SPD_OK)
+	if ((rc = open_files(m, paths, ix.nshards, eb)) != SPD_OK)
 		goto out;
-	rc = index_check(m, wm, shards, dir, iname, eb);
+	rc = index_check(m, &ix, dir, iname, eb);
 out:
-	free_names(paths, nshards);
-	free_names(shards, nshards);
+	free_names(paths, ix.nshards);
 	free(dir);
-	cJSON_Delete(root);
-	free(text);
+	model_index_free(&ix);
 	return rc;
 }
 
@@ -520,7 +495,7 @@ list_dir(const char *dir, char ***out, size_t *nout, struct spd_errbuf *eb)
 			}
 			v = nv;
 		}
-		if ((v[n] = join(dir, de->d_name)) == NULL) {
+		if ((v[n] = spd_path_join(dir, de->d_name)) == NULL) {
 			rc = spd_fail(eb, SPD_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -532,7 +507,7 @@ list_dir(const char *dir, char ***out, size_t *nout, struct spd_errbuf *eb)
 		goto out;
 	}
 	if (n > 0)
-		qsort(v, n, sizeof *v, cmp_str);
+		qsort(v, n, sizeof *v, spd_cmp_str);
 out:
 	closedir(d);
 	if (rc != SPD_OK) {
@@ -553,7 +528,7 @@ open_dir(struct model *m, const char *dir, struct spd_errbuf *eb)
 	struct name_ref	*refs;
 	enum spd_err	 rc;
 
-	if ((p = join(dir, SINGLE_NAME)) == NULL)
+	if ((p = spd_path_join(dir, SINGLE_NAME)) == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	if (exists(p)) {
 		rc = open_files(m, &p, 1, eb);
@@ -561,7 +536,7 @@ open_dir(struct model *m, const char *dir, struct spd_errbuf *eb)
 		return rc;
 	}
 	free(p);
-	if ((p = join(dir, INDEX_NAME)) == NULL)
+	if ((p = spd_path_join(dir, INDEX_NAME)) == NULL)
 		return spd_fail(eb, SPD_ENOMEM, "out of memory");
 	if (exists(p)) {
 		rc = open_index(m, p, eb);
@@ -693,9 +668,10 @@ model_config_name(const char *dir)
 	char		*path, *buf = NULL, *name = NULL;
 	size_t		 len = 0;
 
-	if ((path = join(dir, "config.json")) == NULL)
+	if ((path = spd_path_join(dir, "config.json")) == NULL)
 		return NULL;
-	if (slurp(path, MODEL_MAX_CONFIG, &buf, &len, NULL) == SPD_OK &&
+	if (spd_read_file(AT_FDCWD, path, MODEL_MAX_CONFIG, &buf, &len, NULL,
+	    NULL) == SPD_OK &&
 	    (root = cJSON_ParseWithLength(buf, len)) != NULL) {
 		v = cJSON_GetObjectItemCaseSensitive(root, "_name_or_path");
 		if (cJSON_IsString(v) && v->valuestring[0] != '\0')

@@ -70,7 +70,7 @@ find(const struct report *r, const char *module)
 }
 
 static size_t	progress_calls, progress_done, progress_total;
-static volatile int cancel_flag;
+static atomic_int cancel_flag;
 
 /* Records progress; cancels after the third matrix when asked. */
 static void
@@ -83,7 +83,7 @@ on_progress(void *arg, size_t done, size_t total, uint64_t b, uint64_t bt)
 	progress_done = done;
 	progress_total = total;
 	if (arg != NULL && done == 3)
-		cancel_flag = 1;
+		atomic_store(&cancel_flag, 1);
 }
 
 static void
@@ -126,6 +126,17 @@ test_llama(void)
 		same &= strcmp(r->mats[i].name, s->mats[i].name) == 0 &&
 		    r->mats[i].m.snr == s->mats[i].m.snr;
 	ok(same, "sharded and single-file results are identical");
+	report_free(s);
+	s = NULL;
+
+	/* A bound below every matrix: each still runs, alone, in order. */
+	o.max_inflight_bytes = 1;
+	ok(run(&o, "one", &s, &eb) == SPD_OK && s->nmats == r->nmats,
+	    "max_inflight_bytes below one matrix: every matrix still runs");
+	for (i = 0, same = 1; s != NULL && i < r->nmats && i < s->nmats; i++)
+		same &= strcmp(r->mats[i].name, s->mats[i].name) == 0 &&
+		    r->mats[i].m.snr == s->mats[i].m.snr;
+	ok(same, "and gives the same results");
 	report_free(r);
 	report_free(s);
 }

@@ -386,7 +386,7 @@ fill(struct store *rw, int64_t *run_id)
 
 /* --- routes ------------------------------------------------------------------ */
 
-static volatile int	ready_flag;
+static atomic_int	ready_flag;
 static int		rescans;
 static char		last_rescan[64];
 
@@ -438,9 +438,9 @@ test_runs(struct api *a)
 	struct api_resp	 r;
 	cJSON		*j, *o, *c;
 
-	ready_flag = 0;
+	atomic_store(&ready_flag, 0);
 	expect_error(a, "GET", "/ready", NULL, 503, "not_ready");
-	ready_flag = 1;
+	atomic_store(&ready_flag, 1);
 	get(a, "/ready", NULL, &r);
 	j = parse(&r);
 	ok(r.status == 200 && cJSON_IsTrue(cJSON_GetObjectItem(j, "ready")),

@@ -214,7 +214,8 @@ test_file_errors(void)
 	cfg_init(&c, &eb);
 	ok(cfg_load_file(&c, "/nonexistent/spectrumd.conf", &eb) ==
 	    SPD_ENOTFOUND, "missing file: SPD_ENOTFOUND");
-	ok(cfg_load_file(&c, top, &eb) == SPD_EIO, "a directory: SPD_EIO");
+	ok(cfg_load_file(&c, top, &eb) == SPD_EUNSUPPORTED,
+	    "a directory: SPD_EUNSUPPORTED");
 	cfg_cleanup(&c);
 }
 

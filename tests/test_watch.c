@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "spectrumd/layout.h"
 #include "spectrumd/watch.h"
 #include "tap.h"
 
@@ -564,6 +565,27 @@ test_inotify(void)
 	watch_close(NULL);
 }
 
+/* Which names are HF Trainer checkpoint directories (watched, scanned). */
+static void
+test_ckpt_names(void)
+{
+	static const struct {
+		const char	*name;
+		bool		 want;
+	} cases[] = {
+		{ "checkpoint-0", true }, { "checkpoint-1500", true },
+		{ "checkpoint-", false }, { "checkpoint-12a", false },
+		{ "tmp-checkpoint-10", false }, { "checkpoint--1", false },
+		{ "checkpoint-99999999999999999999999", false },
+	};
+	size_t i;
+
+	for (i = 0; i < nitems(cases); i++)
+		ok(layout_ckpt_name(cases[i].name) == cases[i].want,
+		    "layout_ckpt_name(\"%s\") is %d", cases[i].name,
+		    cases[i].want);
+}
+
 int
 main(void)
 {
@@ -575,6 +597,7 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	test_ckpt_names();
 	test_hf();
 	test_plain();
 	test_vanish();

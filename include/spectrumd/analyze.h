@@ -6,6 +6,7 @@
 #ifndef SPECTRUMD_ANALYZE_H
 #define SPECTRUMD_ANALYZE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,13 +22,15 @@ struct analyze_opts {
 	bool		 include_1d;	/* 1-D weights as 1×d, SNR 1 */
 	bool		 split_3d;	/* [E,r,c] as E matrices "<name>.<e>" */
 	bool		 group_experts;
-	uint64_t	 max_inflight_bytes;	/* 0 = 1 GiB */
+	/* Bytes of weights (as stored) the workers hold at once; a matrix
+	   larger than this still runs, alone. 0 = 1 GiB. */
+	uint64_t	 max_inflight_bytes;
 	/* Called from worker threads, serialised, after each matrix. */
 	void		(*progress)(void *arg, size_t done, size_t total,
 			    uint64_t bytes_done, uint64_t bytes_total);
 	void		*progress_arg;
 	/* Polled between matrices; nonzero stops with SPD_ECANCELED. */
-	volatile int	*cancel;
+	atomic_int	*cancel;
 };
 
 /* Fills o with the defaults above. */
@@ -51,7 +54,7 @@ const char	*analyzer_backend(const struct analyzer *a);
  */
 void		 analyzer_set_hooks(struct analyzer *a,
 		    void (*progress)(void *, size_t, size_t, uint64_t,
-		    uint64_t), void *arg, volatile int *cancel);
+		    uint64_t), void *arg, atomic_int *cancel);
 
 /*
  * Analyses the checkpoint at path (see model_open for layouts). Per-matrix

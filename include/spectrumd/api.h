@@ -6,6 +6,7 @@
 #ifndef SPECTRUMD_API_H
 #define SPECTRUMD_API_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +35,7 @@ struct api_config {
 	enum spd_err	(*rescan)(void *arg, const char *run);
 	void		*rescan_arg;
 	/* Readiness and backend, read at each request (set by the daemon). */
-	volatile int	*ready;
+	atomic_int	*ready;
 	const char	*backend;
 	/* Database state, run states, fault counters; NULL = not shown. */
 	struct health	*health;

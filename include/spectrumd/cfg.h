@@ -99,10 +99,12 @@ const struct cfg_run *cfg_run_find(const struct cfg *c, const char *name);
  * Reads the config file at path on top of c: `key = value` lines, `#` or
  * `;` comments (whole lines, or after whitespace in an unquoted value),
  * values optionally in "double quotes" (\" and \\ escapes), and
- * `[run NAME]` sections whose only key is `dir`. Returns SPD_OK,
- * SPD_ENOTFOUND (no such file), SPD_EIO, SPD_EINVAL (eb: "path:line: key:
- * why" for unknown keys, bad values, bad sections, a section without dir,
- * duplicate runs, lines over CFG_MAX_LINE, files over CFG_MAX_FILE) or
+ * `[run NAME]` sections whose only key is `dir`. Returns SPD_OK, what
+ * spd_read_file() returns for the file itself (SPD_ENOTFOUND: no such
+ * file; SPD_EUNSUPPORTED: not a regular file; SPD_EFORMAT: over
+ * CFG_MAX_FILE bytes; SPD_EBUSY: grew while read; SPD_EIO), SPD_EINVAL (eb:
+ * "path:line: key: why" for unknown keys, bad values, bad sections, a
+ * section without dir, duplicate runs, lines over CFG_MAX_LINE) or
  * SPD_ENOMEM. On failure c may hold part of the file: cfg_cleanup it.
  */
 enum spd_err	 cfg_load_file(struct cfg *c, const char *path,

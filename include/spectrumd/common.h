@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum spd_err {
@@ -45,6 +46,42 @@ char		*spd_asprintf(const char *fmt, ...)
 
 /* True when s ends with suffix. */
 bool		 spd_ends_with(const char *s, const char *suffix);
+
+/* True when s starts with prefix. */
+bool		 spd_starts_with(const char *s, const char *prefix);
+
+/* qsort/bsearch comparator for an array of C strings (char *), by strcmp. */
+int		 spd_cmp_str(const void *a, const void *b);
+
+/*
+ * Returns malloc'ed dir + "/" + name with exactly one slash between them
+ * (trailing slashes of dir dropped, "/" kept), or NULL when out of memory.
+ */
+char		*spd_path_join(const char *dir, const char *name);
+
+/* FNV-1a, 64 bits: start from SPD_FNV1A_INIT, fold n bytes of p into h. */
+#define SPD_FNV1A_INIT	0xcbf29ce484222325ULL
+uint64_t	 spd_fnv1a(uint64_t h, const void *p, size_t n);
+
+struct stat;
+
+/*
+ * The one bounded reader of small files (configs, JSON side files, web
+ * files). Reads the whole regular file name, relative to the directory
+ * descriptor dfd (AT_FDCWD: relative to the working directory, or an
+ * absolute path), into *buf, NUL-terminated (the caller frees), its length
+ * into *len and, when st is not NULL, its fstat into *st (filled for every
+ * file that could be opened, even one refused as too large). Returns
+ * SPD_OK; SPD_ENOTFOUND when it does not exist; SPD_EUNSUPPORTED when it is
+ * not a regular file; SPD_EFORMAT when it holds more than max bytes;
+ * SPD_EBUSY when it grew while read (still being written: the reader takes
+ * at most its size at open time, plus one byte to notice growth; a file
+ * that shrank is read as it now is); SPD_EIO; SPD_ENOMEM. eb (may be NULL)
+ * names the file and the cause.
+ */
+enum spd_err	 spd_read_file(int dfd, const char *name, size_t max,
+		    char **buf, size_t *len, struct stat *st,
+		    struct spd_errbuf *eb);
 
 /* Bytes of a name quoted in a message before it is cut. */
 #define SPD_NAME_SHOWN	160

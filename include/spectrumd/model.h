@@ -46,6 +46,38 @@ const char	*model_file_path(const struct model *m, size_t i);
 /* Metadata value of the first file that has key, or NULL (borrowed). */
 const char	*model_meta(const struct model *m, const char *key);
 
+#define MODEL_INDEX_NAME	"model.safetensors.index.json"
+#define MODEL_MAX_INDEX		(64u << 20)	/* bytes of an index file */
+#define MODEL_MAX_SHARDS	100000u		/* distinct shards of an index */
+
+/* One entry of an index's weight_map: a tensor and the shard it is in. */
+struct model_index_entry {
+	char	*tensor;
+	size_t	 shard;		/* into model_index.shards */
+};
+
+/* What a model.safetensors.index.json says: the one parser of it. */
+struct model_index {
+	char				**shards;	/* sorted, distinct */
+	size_t				  nshards;	/* ≥ 1 */
+	struct model_index_entry	 *entries;	/* in file order */
+	size_t				  nentries;
+};
+
+/*
+ * Reads the index file at path into *ix (zeroed first; model_index_free it
+ * on success). Its weight_map must be a non-empty object whose values are
+ * plain file names (not empty, no '/', not starting with '.', at most
+ * NAME_MAX bytes), naming at most MODEL_MAX_SHARDS distinct shards. Checks
+ * nothing on disk besides the index. Returns SPD_OK, what spd_read_file()
+ * returns for a file of at most MODEL_MAX_INDEX bytes (SPD_ENOTFOUND,
+ * SPD_EUNSUPPORTED, SPD_EFORMAT, SPD_EBUSY, SPD_EIO), SPD_EFORMAT (not
+ * such an index) or SPD_ENOMEM; eb says why, naming path.
+ */
+enum spd_err	 model_index_read(const char *path, struct model_index *ix,
+		    struct spd_errbuf *eb);
+void		 model_index_free(struct model_index *ix);
+
 #define MODEL_MAX_CONFIG	(1u << 20)	/* bytes of config.json */
 
 /*

@@ -1,7 +1,8 @@
 /*
- * report.h: the results of analysing one checkpoint, as plain data, and
- * their serialisations (strict JSON for the API, the reference script's
- * snr_results_<slug>.json, a human table).
+ * report.h: the results of analysing one checkpoint, as plain data, the
+ * grouping of its matrices by type, and two serialisations: the reference
+ * script's snr_results_<slug>.json (Python-style JSON) and a human table.
+ * The strict JSON of the HTTP API is built in api.c from these structs.
  */
 #ifndef SPECTRUMD_REPORT_H
 #define SPECTRUMD_REPORT_H
