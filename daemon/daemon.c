@@ -230,6 +230,27 @@ watch_runs(struct daemon *d)
 	}
 }
 
+/*
+ * Before anything is served: every analysed checkpoint gets its selection
+ * for the configured top_percent and include_embeddings, from the stored
+ * metrics (after an upgrade, or a restart with other settings).
+ */
+static enum spd_err
+sync_selections(struct daemon *d, struct store *st, struct spd_errbuf *eb)
+{
+	size_t		added = 0;
+	enum spd_err	rc;
+
+	rc = store_selection_sync(st, d->cfg.top_percent,
+	    d->cfg.include_embeddings, &added, eb);
+	if (rc == SPD_OK && added > 0)
+		log_msg(LOG_NOTICE, "selected %zu analysed checkpoint%s at "
+		    "top_percent %u%s from stored metrics", added,
+		    added == 1 ? "" : "s", d->cfg.top_percent,
+		    d->cfg.include_embeddings ? "" : " without embeddings");
+	return rc;
+}
+
 /* Opens the database, probes the backend and starts the worker. */
 static enum spd_err
 start_worker(struct daemon *d, struct spd_errbuf *eb)
@@ -244,7 +265,8 @@ start_worker(struct daemon *d, struct spd_errbuf *eb)
 		return rc;
 	if ((rc = store_open(d->cfg.db, STORE_RW, &st, eb)) != SPD_OK)
 		return rc;
-	if ((rc = store_reset_interrupted(st, eb)) != SPD_OK) {
+	if ((rc = store_reset_interrupted(st, eb)) != SPD_OK ||
+	    (rc = sync_selections(d, st, eb)) != SPD_OK) {
 		store_close(st);
 		return rc;
 	}

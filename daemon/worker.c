@@ -477,29 +477,12 @@ key_path(const struct wrun *r, const char *key)
 	return strdup(key);
 }
 
-/* Builds the selection body for put_report once the version is known. */
-struct body_arg {
-	const struct selection	*sel;
-	const char		*run, *ckpt;
-	long long		 step;
-};
-
-static char *
-make_body(void *arg, long long version)
-{
-	struct body_arg *b = arg;
-
-	return selection_json(b->sel, b->run, b->step, b->ckpt, version);
-}
-
 /* Stores a finished analysis and announces it. */
 static enum spd_err
 store_result(struct worker *w, const struct wrun *r, const struct cand *c,
     const struct report *rep, struct spd_errbuf *eb)
 {
 	struct selection	*sel = NULL;
-	struct body_arg		 b;
-	char			*mods = NULL;
 	long long		 version = 0;
 	bool			 changed = false;
 	enum spd_err		 rc;
@@ -509,17 +492,7 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 	    &sel);
 	if (rc != SPD_OK)
 		return spd_fail(eb, rc, "selection: %s", spd_strerror(rc));
-	mods = selection_modules(sel);
-	if (mods == NULL) {
-		selection_free(sel);
-		return spd_fail(eb, SPD_ENOMEM, "out of memory");
-	}
-	b.sel = sel;
-	b.run = r->name;
-	b.ckpt = c->path;
-	b.step = c->step;
-	rc = store_put_report(w->st, c->id, rep, w->wc.top_percent, mods,
-	    make_body, &b, &version, &changed, eb);
+	rc = store_put_report(w->st, c->id, rep, sel, &version, &changed, eb);
 	if (rc == SPD_OK) {
 		hub_count_analysis(w->hub, rep->nmats, rep->seconds);
 		hub_count_nonfinite(w->hub, report_nonfinite(rep));
@@ -544,7 +517,6 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 			    report_nonfinite(rep),
 			    report_nonfinite(rep) == 1 ? "x" : "ces");
 	}
-	free(mods);
 	selection_free(sel);
 	return rc;
 }

@@ -1287,10 +1287,8 @@ out:
 
 /* --- /selection ------------------------------------------------------------ */
 
-enum sel_fmt { SF_JSON, SF_YAML, SF_REGEX };
-
 static const char *const sel_formats[] = { "json", "yaml", "regex", NULL };
-static const char *const sel_ctypes[] = {
+static const char *const sel_ctypes[] = {	/* by enum sel_format */
 	CT_JSON, "application/yaml; charset=utf-8", CT_TEXT
 };
 
@@ -1362,86 +1360,78 @@ select_ckpt(struct ctx *c, int64_t ckpt_id, unsigned tp,
 	return SPD_OK;
 }
 
-/* Renders s in fmt; NULL on allocation failure. */
-static char *
-sel_render(const struct selection *s, enum sel_fmt fmt, const char *run,
-    long long step, const char *path, long long version)
+/* Renders sel as the answer (takes nothing; NULL body: out of memory). */
+static enum spd_err
+sel_answer(const struct selection *sel, enum sel_format fmt,
+    const char *run, long long step, const char *path, long long version,
+    struct sel_now *out)
 {
-	switch (fmt) {
-	case SF_YAML:
-		return selection_yaml(s);
-	case SF_REGEX:
-		return selection_regex(s);
-	default:
-		return selection_json(s, run, step, path, version);
-	}
+	out->found = true;
+	out->version = version;
+	out->body = selection_render(sel, fmt, run, step, path, version);
+	return out->body != NULL ? SPD_OK : SPD_ENOMEM;
 }
 
-/* The configured top_percent: the stored selection and its version. */
+/* The configured top_percent: the stored facts of the served selection. */
 static enum spd_err
 sel_stored(struct ctx *c, const struct run_ref *run, unsigned tp,
-    enum sel_fmt fmt, struct sel_now *out)
+    enum sel_format fmt, struct sel_now *out)
 {
-	struct selection	*s = NULL;
-	struct ckpt_copy	 ck = { 0 };
-	long long		 step;
-	char			*json = NULL;
+	struct selection	*sel = NULL;
+	long long		 step = 0, version = 0;
+	char			*path = NULL;
 	enum spd_err		 rc;
 
-	rc = store_selection_latest(c->st, run->id, tp, &json, &out->version,
-	    &step, c->eb);
+	rc = store_selection_latest(c->st, run->id, tp,
+	    c->cfg->include_embeddings, &sel, &version, &step, &path, c->eb);
 	if (rc == SPD_ENOTFOUND)
 		return SPD_OK;
-	if (rc != SPD_OK)
-		return rc;
-	out->found = true;
-	if (fmt == SF_JSON) {
-		out->body = json;
-		return SPD_OK;
-	}
-	free(json);
-	if ((rc = find_ckpt(c, run, step, &ck)) == SPD_OK &&
-	    (rc = select_ckpt(c, ck.id, tp, &s)) == SPD_OK &&
-	    (out->body = sel_render(s, fmt, NULL, 0, NULL, 0)) == NULL)
-		rc = SPD_ENOMEM;
-	selection_free(s);
-	ckpt_copy_cleanup(&ck);
+	if (rc == SPD_OK)
+		rc = sel_answer(sel, fmt, run->name, step, path, version, out);
+	selection_free(sel);
+	free(path);
 	return rc;
 }
 
 /*
- * Another top_percent: selects at every done checkpoint in step order;
- * the version counts the distinct consecutive sets, the last one is
- * current.
+ * Another top_percent: selects at every done checkpoint in step order,
+ * versions by selection_version(), the rule the store uses; the last one
+ * is current.
  */
 static enum spd_err
 sel_walk(struct ctx *c, const struct run_ref *run, unsigned tp,
-    enum sel_fmt fmt, struct sel_now *out)
+    enum sel_format fmt, struct sel_now *out)
 {
 	struct done_list	 l = { 0 };
-	struct selection	*prev = NULL, *s = NULL;
+	struct selection	*s = NULL;
+	char			*mods = NULL, *prev = NULL;
+	long long		 version = 0;
 	size_t			 i;
+	bool			 changed;
 	enum spd_err		 rc;
 
 	rc = store_ckpts(c->st, run->id, done_cb, &l, c->eb);
 	if (l.oom || rc == SPD_ECANCELED)
 		rc = SPD_ENOMEM;
 	for (i = 0; rc == SPD_OK && i < l.n; i++) {
+		selection_free(s);
+		s = NULL;
 		if ((rc = select_ckpt(c, l.v[i].id, tp, &s)) != SPD_OK)
 			break;
-		if (prev == NULL || !selection_equal(prev, s))
-			out->version++;
-		selection_free(prev);
-		prev = s;
-	}
-	if (rc == SPD_OK && prev != NULL) {
-		out->found = true;
-		out->body = sel_render(prev, fmt, run->name, l.v[l.n - 1].step,
-		    l.v[l.n - 1].path, out->version);
-		if (out->body == NULL)
+		if ((mods = selection_modules(s)) == NULL) {
 			rc = SPD_ENOMEM;
+			break;
+		}
+		version = selection_version(prev, version, version, false,
+		    mods, &changed);
+		free(prev);
+		prev = mods;
 	}
-	selection_free(prev);
+	if (rc == SPD_OK && s != NULL)
+		rc = sel_answer(s, fmt, run->name, l.v[l.n - 1].step,
+		    l.v[l.n - 1].path, version, out);
+	selection_free(s);
+	free(prev);
 	done_cleanup(&l);
 	return rc;
 }
@@ -1449,7 +1439,7 @@ sel_walk(struct ctx *c, const struct run_ref *run, unsigned tp,
 /* Computes the current selection (found is false when there is none). */
 static enum spd_err
 sel_current(struct ctx *c, const struct run_ref *run, unsigned tp,
-    enum sel_fmt fmt, struct sel_now *out)
+    enum sel_format fmt, struct sel_now *out)
 {
 	free(out->body);
 	memset(out, 0, sizeof *out);
@@ -1459,12 +1449,13 @@ sel_current(struct ctx *c, const struct run_ref *run, unsigned tp,
 }
 
 /*
- * Writes the quoted ETag "<run>-<tp>-<version>" into buf (48 bytes); a run
- * name that is long or holds characters an ETag cannot carry is replaced
- * by "h" and the hex FNV-1a hash of it.
+ * Writes the quoted ETag "<run>-<tp>-<version>" into buf (48 bytes), with
+ * "n" after tp when embeddings are not listed (another series of
+ * versions); a run name that is long or holds characters an ETag cannot
+ * carry is replaced by "h" and the hex FNV-1a hash of it.
  */
 static void
-sel_etag(char *buf, size_t len, const char *run, unsigned tp,
+sel_etag(char *buf, size_t len, const char *run, unsigned tp, bool emb,
     long long version)
 {
 	const char	*p;
@@ -1474,10 +1465,12 @@ sel_etag(char *buf, size_t len, const char *run, unsigned tp,
 	for (p = run; plain && *p != '\0'; p++)
 		plain = *p > 0x20 && *p < 0x7f && *p != '"';
 	if (plain)
-		n = snprintf(buf, len, "\"%s-%u-%lld\"", run, tp, version);
+		n = snprintf(buf, len, "\"%s-%u%s-%lld\"", run, tp, emb ? "" :
+		    "n", version);
 	else
-		n = snprintf(buf, len, "\"h%016" PRIx64 "-%u-%lld\"",
-		    spd_fnv1a(SPD_FNV1A_INIT, run, strlen(run)), tp, version);
+		n = snprintf(buf, len, "\"h%016" PRIx64 "-%u%s-%lld\"",
+		    spd_fnv1a(SPD_FNV1A_INIT, run, strlen(run)), tp, emb ? "" :
+		    "n", version);
 	if (n < 0 || (size_t)n >= len)
 		buf[0] = '\0';
 }
@@ -1515,7 +1508,7 @@ etag_match(const char *inm, const char *etag)
 struct sel_args {
 	struct run_ref	 run;
 	unsigned	 tp;
-	enum sel_fmt	 fmt;
+	enum sel_format	 fmt;
 	int		 wait_ms;
 };
 
@@ -1534,7 +1527,7 @@ parse_sel_args(struct ctx *c, struct sel_args *sa)
 	    (rc = arg_num(c, "wait", 0, API_MAX_WAIT, 0, &wait)) != SPD_OK)
 		return rc;
 	sa->tp = (unsigned)tp;
-	sa->fmt = (enum sel_fmt)fmt;
+	sa->fmt = (enum sel_format)fmt;
 	sa->wait_ms = (int)wait * 1000;
 	return resolve_run(c, &sa->run);
 }
@@ -1588,7 +1581,7 @@ sel_park(struct ctx *c, uint64_t seq, double until)
 static enum spd_err
 api_selection(struct ctx *c)
 {
-	struct sel_args	 sa = { { 0, NULL }, 0, SF_JSON, 0 };
+	struct sel_args	 sa = { { 0, NULL }, 0, SEL_JSON, 0 };
 	struct sel_now	 cur = { false, 0, NULL };
 	struct hub	*hub = c->cfg->hub;
 	const struct api_req *q = c->req;
@@ -1617,7 +1610,7 @@ api_selection(struct ctx *c)
 	if ((rc = sel_current(c, &sa.run, sa.tp, sa.fmt, &cur)) != SPD_OK)
 		goto out;
 	sel_etag(c->resp->etag, sizeof c->resp->etag, sa.run.name, sa.tp,
-	    cur.version);
+	    c->cfg->include_embeddings, cur.version);
 	until = q->resumed ? q->resume_until : spd_now() + sa.wait_ms / 1000.0;
 	if (!final && sa.wait_ms > 0 && until > spd_now() && (!cur.found ||
 	    etag_match(q->if_none_match, c->resp->etag))) {
@@ -1705,8 +1698,7 @@ static void
 prom_store(struct ctx *c, FILE *fp)
 {
 	struct prom_runs	 pr = { fp, NULL, 0, 0 };
-	char			*body;
-	long long		 version, step;
+	long long		 version;
 	size_t			 i;
 	bool			 up = thread_store(c) == SPD_OK;
 
@@ -1718,9 +1710,8 @@ prom_store(struct ctx *c, FILE *fp)
 	    "Version of the current selection at the configured top_percent.");
 	for (i = 0; i < pr.n; i++) {
 		if (store_selection_latest(c->st, pr.v[i].id,
-		    c->cfg->top_percent, &body, &version, &step, c->eb) ==
-		    SPD_OK) {
-			free(body);
+		    c->cfg->top_percent, c->cfg->include_embeddings, NULL,
+		    &version, NULL, NULL, c->eb) == SPD_OK) {
 			fputs("spectrumd_selection_version{run=\"", fp);
 			prom_label(fp, pr.v[i].name);
 			fprintf(fp, "\"} %lld\n", version);

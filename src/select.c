@@ -198,6 +198,7 @@ select_compute(const struct report *r, unsigned top_percent,
 	if ((s = calloc(1, sizeof *s)) == NULL)
 		return SPD_ENOMEM;
 	s->top_percent = top_percent;
+	s->with_embeddings = include_embeddings;
 	if ((skip = calloc(r->nmats + 1, sizeof *skip)) == NULL) {
 		free(s);
 		return SPD_ENOMEM;
@@ -496,4 +497,106 @@ selection_json(const struct selection *s, const char *run, long long step,
 		out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	return out;
+}
+
+/* --- the selection as stored facts ------------------------------------ */
+
+/* Appends a strdup of str to the n strings of *v. */
+static enum spd_err
+push_str(char ***v, size_t *n, const char *str)
+{
+	char **nv;
+
+	if ((nv = realloc(*v, (*n + 1) * sizeof **v)) == NULL)
+		return SPD_ENOMEM;
+	*v = nv;
+	if ((nv[*n] = strdup(str)) == NULL)
+		return SPD_ENOMEM;
+	(*n)++;
+	return SPD_OK;
+}
+
+/* An empty selection to fill from facts. */
+struct selection *
+selection_new(unsigned top_percent, bool embeddings)
+{
+	struct selection *s = calloc(1, sizeof *s);
+
+	if (s != NULL) {
+		s->top_percent = top_percent;
+		s->with_embeddings = embeddings;
+	}
+	return s;
+}
+
+/* Appends an embedding or head module. */
+enum spd_err
+selection_add_embedding(struct selection *s, const char *module)
+{
+	return push_str(&s->embeddings, &s->nembed, module);
+}
+
+/* Appends a type with n members and nothing selected. */
+enum spd_err
+selection_add_type(struct selection *s, const char *type, size_t n)
+{
+	struct sel_type *nt;
+
+	nt = realloc(s->types, (s->ntypes + 1) * sizeof *s->types);
+	if (nt == NULL)
+		return SPD_ENOMEM;
+	s->types = nt;
+	memset(&nt[s->ntypes], 0, sizeof *nt);
+	if ((nt[s->ntypes].type = strdup(type)) == NULL)
+		return SPD_ENOMEM;
+	nt[s->ntypes++].n = n;
+	return SPD_OK;
+}
+
+/* Appends the next selected member of the last type. */
+enum spd_err
+selection_add_member(struct selection *s, const char *module)
+{
+	struct sel_type *t;
+
+	if (s->ntypes == 0)
+		return SPD_EINVAL;
+	t = &s->types[s->ntypes - 1];
+	if (t->nsel >= t->n)
+		return SPD_EINVAL;
+	return push_str(&t->modules, &t->nsel, module);
+}
+
+/* The version of a new selection against the served one (see select.h). */
+long long
+selection_version(const char *served, long long served_version,
+    long long max_version, bool older, const char *modules, bool *changed)
+{
+	if (served == NULL) {
+		*changed = true;
+		return max_version + 1;
+	}
+	if (older) {
+		*changed = false;
+		return served_version;
+	}
+	*changed = strcmp(served, modules) != 0;
+	return *changed ? max_version + 1 : served_version;
+}
+
+/* s in one format (see select.h). */
+char *
+selection_render(const struct selection *s, enum sel_format fmt,
+    const char *run, long long step, const char *checkpoint,
+    long long version)
+{
+	switch (fmt) {
+	case SEL_YAML:
+		return selection_yaml(s);
+	case SEL_REGEX:
+		return selection_regex(s);
+	case SEL_JSON:
+	default:
+		return selection_json(s, run, step, checkpoint, version);
+	}
 }

@@ -159,6 +159,49 @@ static const char *const migrations[] = {
 	"DROP TABLE checkpoints;"
 	"ALTER TABLE checkpoints_v2 RENAME TO checkpoints;"
 	"CREATE INDEX checkpoints_step ON checkpoints (run_id, step);",
+	/*
+	 * 2 → 3: the selection as facts, not renderings. A selection is
+	 * keyed by top_percent and whether embeddings are listed apart; its
+	 * members are rows: the embeddings (type NULL), then each type in
+	 * first-seen order with its selected modules by rank (a type with
+	 * none selected is one row with module NULL). The old rows held JSON
+	 * bodies only: they go, and store_selection_sync() rebuilds the
+	 * served selection from the stored metrics at start-up. Versions go
+	 * on from the highest given before (selection_base), so no client
+	 * holding an old ETag can mistake a rebuilt selection for its own.
+	 */
+	"CREATE TABLE selection_base ("
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  top_percent INTEGER NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  PRIMARY KEY (run_id, top_percent));"
+	"INSERT INTO selection_base SELECT run_id, top_percent, max(version)"
+	"  FROM selections GROUP BY run_id, top_percent;"
+	"DROP TABLE selections;"
+	"CREATE TABLE selections ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  checkpoint_id INTEGER NOT NULL"
+	"    REFERENCES checkpoints(id) ON DELETE CASCADE,"
+	"  top_percent INTEGER NOT NULL CHECK (top_percent BETWEEN 1 AND 100),"
+	"  embeddings INTEGER NOT NULL CHECK (embeddings IN (0, 1)),"
+	"  version INTEGER NOT NULL CHECK (version >= 1),"
+	"  modules TEXT NOT NULL,"
+	"  created REAL NOT NULL,"
+	"  UNIQUE (run_id, checkpoint_id, top_percent, embeddings));"
+	"CREATE INDEX selections_latest ON selections"
+	"  (run_id, top_percent, embeddings, id);"
+	"CREATE INDEX selections_ckpt ON selections (checkpoint_id);"
+	"CREATE TABLE selection_members ("
+	"  selection_id INTEGER NOT NULL"
+	"    REFERENCES selections(id) ON DELETE CASCADE,"
+	"  ord INTEGER NOT NULL,"
+	"  type TEXT,"
+	"  type_n INTEGER NOT NULL DEFAULT 0,"
+	"  rank INTEGER NOT NULL DEFAULT 0,"
+	"  module TEXT,"
+	"  CHECK (type IS NOT NULL OR module IS NOT NULL),"
+	"  PRIMARY KEY (selection_id, ord)) WITHOUT ROWID;",
 };
 
 _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
@@ -172,7 +215,9 @@ enum q {
 	Q_CKPT_PROGRESS, Q_CKPT_RESET, Q_CKPT_INCOMPLETE, Q_CKPT_RESUME,
 	Q_CKPT_DROP,
 	Q_PUT_RUN, Q_PUT_DEL_METRICS, Q_PUT_DEL_SPECTRA, Q_PUT_MATRIX,
-	Q_PUT_METRIC, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV, Q_SEL_PUT,
+	Q_PUT_METRIC, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV, Q_SEL_BASE,
+	Q_SEL_DEL,
+	Q_SEL_PUT, Q_SEL_MEMBER, Q_SEL_MEMBERS, Q_SEL_MISSING,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
 	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST,
 	Q_COUNT
@@ -184,6 +229,16 @@ enum q {
 	" (SELECT count(*) FROM metrics n" \
 	" WHERE n.checkpoint_id = checkpoints.id AND (n.status = 'nonfinite'" \
 	" OR (n.status = 'ok' AND n.snr_class = 'nan')))"
+/*
+ * The highest selection version given for run ?1 at top_percent ?2 with
+ * embeddings ?3, or before schema 3 (selection_base); NULL when none.
+ */
+#define SEL_MAX \
+	"SELECT max(v) FROM (SELECT max(version) AS v FROM selections" \
+	" WHERE run_id = ?1 AND top_percent = ?2 AND embeddings = ?3" \
+	" UNION ALL SELECT version FROM selection_base" \
+	" WHERE run_id = ?1 AND top_percent = ?2)"
+
 /* The SNR columns in struct snr_result order, read by metric_fill(). */
 #define SNR_COLS \
 	"m.snr, m.snr_class, m.s1, m.sigma_hat, m.tau, m.mp_rank, m.signal," \
@@ -249,15 +304,25 @@ static const char *const sql[Q_COUNT] = {
 	    " backend = ?2, seconds = ?3, bytes = ?4, finished = ?5,"
 	    " started = CASE WHEN started = 0 THEN ?5 - ?3 ELSE started END,"
 	    " done = ?6, total = ?6 WHERE id = ?1",
-	[Q_SEL_PREV] = "SELECT s.version, s.modules, (SELECT max(version)"
-	    " FROM selections WHERE run_id = ?1 AND top_percent = ?2),"
-	    " c.step, (SELECT step FROM checkpoints WHERE id = ?3)"
+	[Q_SEL_PREV] = "SELECT s.version, s.modules, (" SEL_MAX "),"
+	    " c.step, (SELECT step FROM checkpoints WHERE id = ?4)"
 	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
-	    " WHERE s.run_id = ?1 AND s.top_percent = ?2"
+	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
 	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
-	[Q_SEL_PUT] = "REPLACE INTO selections (run_id, checkpoint_id,"
-	    " top_percent, version, modules, body, created)"
+	[Q_SEL_BASE] = "SELECT coalesce((" SEL_MAX "), 0)",
+	[Q_SEL_DEL] = "DELETE FROM selections WHERE checkpoint_id = ?1"
+	    " AND top_percent = ?2 AND embeddings = ?3",
+	[Q_SEL_PUT] = "INSERT INTO selections (run_id, checkpoint_id,"
+	    " top_percent, embeddings, version, modules, created)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_SEL_MEMBER] = "INSERT INTO selection_members (selection_id, ord,"
+	    " type, type_n, rank, module) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_SEL_MEMBERS] = "SELECT type, type_n, module FROM selection_members"
+	    " WHERE selection_id = ?1 ORDER BY ord",
+	[Q_SEL_MISSING] = "SELECT c.id FROM checkpoints c"
+	    " WHERE c.status = 'done' AND NOT EXISTS (SELECT 1 FROM selections s"
+	    " WHERE s.checkpoint_id = c.id AND s.top_percent = ?1"
+	    " AND s.embeddings = ?2) ORDER BY c.run_id, c.step, c.id",
 	[Q_RUNS] = "SELECT r.id, r.name, r.dir, coalesce((SELECT max(c.step)"
 	    " FROM checkpoints c WHERE c.run_id = r.id AND c.status = 'done'),"
 	    " -1) FROM runs r ORDER BY r.name",
@@ -284,9 +349,9 @@ static const char *const sql[Q_COUNT] = {
 	    " WHERE x.run_id = (SELECT run_id FROM checkpoints WHERE id = ?1)"
 	    " AND (x.name = ?2 OR x.module = ?2)"
 	    " ORDER BY x.name = ?2 DESC LIMIT 1",
-	[Q_SEL_LATEST] = "SELECT s.body, s.version, c.step FROM selections s"
-	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
-	    " WHERE s.run_id = ?1 AND s.top_percent = ?2"
+	[Q_SEL_LATEST] = "SELECT s.id, s.version, c.step, c.path"
+	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
+	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
 	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
 };
 
@@ -1308,8 +1373,6 @@ struct put {
 	sqlite3_stmt		*mat, *met, *spec;
 	unsigned char		*buf;		/* encoded spectrum */
 	size_t			 bufcap;
-	store_body_fn		 make_body;
-	void			*body_arg;
 };
 
 /* Runs statement q bound to the checkpoint id only (?1), to completion. */
@@ -1540,65 +1603,138 @@ put_done(struct put *p, const struct report *r)
 	return rc;
 }
 
-/*
- * Decides the version of a selection against the served one (the row of
- * the highest step of this run and top_percent): an older checkpoint
- * (backfill) gets the served version unchanged; otherwise the same module
- * set keeps the served version and a new set gets the highest so far + 1
- * (first: 1).
- */
+/* The highest version given so far for sel's run and key (0: none). */
 static enum spd_err
-sel_version(struct put *p, unsigned top, const char *mods,
-    long long *version, bool *changed)
+sel_base(struct put *p, const struct selection *sel, long long *base)
 {
 	sqlite3_stmt	*st = NULL;
 	enum spd_err	 rc;
 	bool		 row = false;
 	int		 brc = SQLITE_OK;
-	const char	*prev;
+
+	if ((rc = prep(p->s, Q_SEL_BASE, &st, p->op, p->eb)) != SPD_OK)
+		return rc;
+	b_int(st, 1, p->run_id, &brc);
+	b_int(st, 2, sel->top_percent, &brc);
+	b_int(st, 3, sel->with_embeddings, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, &row, p->op, p->eb);
+	*base = rc == SPD_OK && row ? sqlite3_column_int64(st, 0) : 0;
+	release(p->s, st);
+	return rc;
+}
+
+/*
+ * The version of sel_mods for checkpoint p->ckpt_id by selection_version()
+ * (select.h: the one rule), against the served selection of the run.
+ */
+static enum spd_err
+sel_version(struct put *p, const struct selection *sel, const char *mods,
+    long long *version, bool *changed)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false, older;
+	int		 brc = SQLITE_OK;
+	long long	 base = 0;
 
 	rc = prep(p->s, Q_SEL_PREV, &st, p->op, p->eb);
 	if (rc != SPD_OK)
 		return rc;
 	b_int(st, 1, p->run_id, &brc);
-	b_int(st, 2, top, &brc);
-	b_int(st, 3, p->ckpt_id, &brc);
+	b_int(st, 2, sel->top_percent, &brc);
+	b_int(st, 3, sel->with_embeddings, &brc);
+	b_int(st, 4, p->ckpt_id, &brc);
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, st, &row, p->op, p->eb);
 	if (rc == SPD_OK && !row) {
-		*changed = true;
-		*version = 1;
-	} else if (rc == SPD_OK && sqlite3_column_int64(st, 4) <
-	    sqlite3_column_int64(st, 3)) {
-		/* Backfill: the served (newest) selection stays. */
-		*changed = false;
-		*version = sqlite3_column_int64(st, 2);
+		release(p->s, st);
+		st = NULL;
+		if ((rc = sel_base(p, sel, &base)) == SPD_OK)
+			*version = selection_version(NULL, 0, base, false,
+			    mods, changed);
 	} else if (rc == SPD_OK) {
-		prev = col_text(st, 1);
-		*changed = prev == NULL || strcmp(prev, mods) != 0;
-		*version = !*changed ? sqlite3_column_int64(st, 0) :
-		    sqlite3_column_int64(st, 2) + 1;
+		older = sqlite3_column_int64(st, 4) < sqlite3_column_int64(st, 3);
+		*version = selection_version(col_text(st, 1) != NULL ?
+		    col_text(st, 1) : "", sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 2), older, mods, changed);
 	}
 	release(p->s, st);
 	return rc;
 }
 
-/* Stores the selection of the checkpoint with its version and body. */
+/* Inserts one member row of selection id. */
 static enum spd_err
-put_selection(struct put *p, unsigned top, const char *mods,
+put_member(struct put *p, sqlite3_stmt *st, int64_t id, int64_t ord,
+    const char *type, size_t n, size_t rank, const char *module)
+{
+	int brc = SQLITE_OK;
+
+	sqlite3_reset(st);
+	b_int(st, 1, id, &brc);
+	b_int(st, 2, ord, &brc);
+	b_text(st, 3, type, &brc);
+	b_u64(st, 4, n, &brc);
+	b_u64(st, 5, rank, &brc);
+	b_text(st, 6, module, &brc);
+	return brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, NULL, p->op, p->eb);
+}
+
+/*
+ * Inserts the members of sel as selection id: the embeddings, then each
+ * type with its selected modules by rank (a type with none: one row).
+ */
+static enum spd_err
+put_members(struct put *p, int64_t id, const struct selection *sel)
+{
+	const struct sel_type	*t;
+	sqlite3_stmt		*st = NULL;
+	enum spd_err		 rc;
+	int64_t			 ord = 0;
+	size_t			 i, j;
+
+	if ((rc = prep(p->s, Q_SEL_MEMBER, &st, p->op, p->eb)) != SPD_OK)
+		return rc;
+	for (i = 0; rc == SPD_OK && i < sel->nembed; i++)
+		rc = put_member(p, st, id, ord++, NULL, 0, i + 1,
+		    sel->embeddings[i]);
+	for (i = 0; rc == SPD_OK && i < sel->ntypes; i++) {
+		t = &sel->types[i];
+		if (t->nsel == 0)
+			rc = put_member(p, st, id, ord++, t->type, t->n, 0,
+			    NULL);
+		for (j = 0; rc == SPD_OK && j < t->nsel; j++)
+			rc = put_member(p, st, id, ord++, t->type, t->n, j + 1,
+			    t->modules[j]);
+	}
+	release(p->s, st);
+	return rc;
+}
+
+/* Stores sel as the selection of checkpoint p->ckpt_id, with its version. */
+static enum spd_err
+put_selection(struct put *p, const struct selection *sel,
     long long *version, bool *changed)
 {
 	sqlite3_stmt	*st = NULL;
 	enum spd_err	 rc;
 	int		 brc = SQLITE_OK;
-	char		*body = NULL;
+	char		*mods;
 
-	rc = sel_version(p, top, mods, version, changed);
-	if (rc == SPD_OK) {
-		body = p->make_body(p->body_arg, *version);
-		if (body == NULL)
-			rc = spd_fail(p->eb, SPD_ENOMEM, "store: %s: no"
-			    " selection body (out of memory)", p->op);
+	if ((mods = selection_modules(sel)) == NULL)
+		return spd_fail(p->eb, SPD_ENOMEM, "store: %s: out of memory",
+		    p->op);
+	rc = sel_version(p, sel, mods, version, changed);
+	if (rc == SPD_OK && (rc = prep(p->s, Q_SEL_DEL, &st, p->op, p->eb)) ==
+	    SPD_OK) {
+		b_int(st, 1, p->ckpt_id, &brc);
+		b_int(st, 2, sel->top_percent, &brc);
+		b_int(st, 3, sel->with_embeddings, &brc);
+		rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+		    step(p->s, st, NULL, p->op, p->eb);
+		release(p->s, st);
+		st = NULL;
 	}
 	if (rc == SPD_OK)
 		rc = prep(p->s, Q_SEL_PUT, &st, p->op, p->eb);
@@ -1606,23 +1742,25 @@ put_selection(struct put *p, unsigned top, const char *mods,
 		goto out;
 	b_int(st, 1, p->run_id, &brc);
 	b_int(st, 2, p->ckpt_id, &brc);
-	b_int(st, 3, top, &brc);
-	b_int(st, 4, *version, &brc);
-	b_text(st, 5, mods, &brc);
-	b_text(st, 6, body, &brc);
+	b_int(st, 3, sel->top_percent, &brc);
+	b_int(st, 4, sel->with_embeddings, &brc);
+	b_int(st, 5, *version, &brc);
+	b_text(st, 6, mods, &brc);
 	b_real(st, 7, wall_now(), &brc);
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, st, NULL, p->op, p->eb);
+	if (rc == SPD_OK)
+		rc = put_members(p, sqlite3_last_insert_rowid(p->s->db), sel);
 out:
 	release(p->s, st);
-	free(body);
+	free(mods);
 	return rc;
 }
 
 /* Everything store_put_report writes, inside its transaction. */
 static enum spd_err
-put_all(struct put *p, const struct report *r, unsigned top,
-    const char *mods, long long *version, bool *changed)
+put_all(struct put *p, const struct report *r, const struct selection *sel,
+    long long *version, bool *changed)
 {
 	enum spd_err rc;
 
@@ -1636,18 +1774,17 @@ put_all(struct put *p, const struct report *r, unsigned top,
 	if (rc == SPD_OK)
 		rc = put_done(p, r);
 	if (rc == SPD_OK)
-		rc = put_selection(p, top, mods, version, changed);
+		rc = put_selection(p, sel, version, changed);
 	return rc;
 }
 
 /* Stores a whole analysis in one transaction (see store.h). */
 enum spd_err
 store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
-    unsigned top_percent, const char *sel_modules, store_body_fn make_body,
-    void *arg, long long *version, bool *changed, struct spd_errbuf *eb)
+    const struct selection *sel, long long *version, bool *changed,
+    struct spd_errbuf *eb)
 {
-	struct put	 p = { .s = s, .eb = eb, .ckpt_id = ckpt_id,
-	    .make_body = make_body, .body_arg = arg };
+	struct put	 p = { .s = s, .eb = eb, .ckpt_id = ckpt_id };
 	char		 op[96];
 	enum spd_err	 rc;
 	long long	 v = 0;
@@ -1656,14 +1793,14 @@ store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
 	snprintf(op, sizeof op, "put report for checkpoint %" PRId64, ckpt_id);
 	p.op = op;
 	rc = need_rw(s, op, eb);
-	if (rc == SPD_OK && (r == NULL || sel_modules == NULL ||
-	    make_body == NULL || top_percent < 1 || top_percent > 100))
+	if (rc == SPD_OK && (r == NULL || sel == NULL || sel->top_percent < 1 ||
+	    sel->top_percent > 100))
 		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
 	if (rc == SPD_OK)
 		rc = tx_begin(s, op, eb);
 	if (rc != SPD_OK)
 		return rc;
-	rc = put_all(&p, r, top_percent, sel_modules, &v, &ch);
+	rc = put_all(&p, r, sel, &v, &ch);
 	release(s, p.mat);
 	release(s, p.met);
 	release(s, p.spec);
@@ -2074,21 +2211,73 @@ out:
 	return rc;
 }
 
-/* Returns the newest selection of a run for top_percent. */
+/* Rebuilds selection id's facts into *out (a new selection). */
+static enum spd_err
+sel_load(struct store *s, int64_t id, unsigned top, bool emb,
+    struct selection **out, const char *op, struct spd_errbuf *eb)
+{
+	struct selection	*sel;
+	sqlite3_stmt		*st = NULL;
+	const char		*type, *mod, *last = NULL;
+	enum spd_err		 rc;
+	bool			 more = true;
+	int			 brc = SQLITE_OK;
+	char			*lastbuf = NULL;
+
+	if ((sel = selection_new(top, emb)) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory", op);
+	rc = prep(s, Q_SEL_MEMBERS, &st, op, eb);
+	if (rc == SPD_OK) {
+		b_int(st, 1, id, &brc);
+		if (brc != SQLITE_OK)
+			rc = bind_fail(s, brc, op, eb);
+	}
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more) {
+		type = col_text(st, 0);
+		mod = col_text(st, 2);
+		if (type == NULL && mod != NULL)
+			rc = selection_add_embedding(sel, mod);
+		else if (type != NULL && (last == NULL ||
+		    strcmp(last, type) != 0)) {
+			free(lastbuf);
+			last = lastbuf = strdup(type);
+			rc = last == NULL ? SPD_ENOMEM :
+			    selection_add_type(sel, type, col_u64(st, 1));
+		}
+		if (rc == SPD_OK && type != NULL && mod != NULL)
+			rc = selection_add_member(sel, mod);
+		if (rc != SPD_OK && rc != SPD_ENOMEM)
+			rc = spd_fail(eb, SPD_EFORMAT, "store: %s: selection "
+			    "%" PRId64 " has inconsistent members", op, id);
+		else if (rc == SPD_ENOMEM)
+			rc = spd_fail(eb, rc, "store: %s: out of memory", op);
+	}
+	free(lastbuf);
+	release(s, st);
+	if (rc != SPD_OK) {
+		selection_free(sel);
+		return rc;
+	}
+	*out = sel;
+	return SPD_OK;
+}
+
+/* Returns the served selection of a run, rebuilt from its facts. */
 enum spd_err
 store_selection_latest(struct store *s, int64_t run_id,
-    unsigned top_percent, char **body, long long *version, long long *step_no,
+    unsigned top_percent, bool include_embeddings, struct selection **sel,
+    long long *version, long long *step_no, char **path,
     struct spd_errbuf *eb)
 {
 	sqlite3_stmt	*st = NULL;
-	char		 op[96];
+	char		 op[96], *p = NULL;
 	enum spd_err	 rc;
 	bool		 row = false;
 	int		 brc = SQLITE_OK;
-	char		*b = NULL;
 
-	snprintf(op, sizeof op, "selection of run %" PRId64 " at %u%%",
-	    run_id, top_percent);
+	snprintf(op, sizeof op, "selection of run %" PRId64 " at %u%%%s",
+	    run_id, top_percent, include_embeddings ? "" : " (no embeddings)");
 	rc = need_open(s, op, eb);
 	if (rc == SPD_OK)
 		rc = prep(s, Q_SEL_LATEST, &st, op, eb);
@@ -2096,26 +2285,137 @@ store_selection_latest(struct store *s, int64_t run_id,
 		goto out;
 	b_int(st, 1, run_id, &brc);
 	b_int(st, 2, top_percent, &brc);
+	b_int(st, 3, include_embeddings, &brc);
 	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
 	    step(s, st, &row, op, eb);
 	if (rc == SPD_OK && !row)
 		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none yet", op);
-	if (rc == SPD_OK && body != NULL) {
-		b = strdup(col_text(st, 0) != NULL ? col_text(st, 0) : "");
-		if (b == NULL)
-			rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory",
-			    op);
-	}
+	if (rc == SPD_OK && path != NULL && (p = strdup(col_text(st, 3) !=
+	    NULL ? col_text(st, 3) : "")) == NULL)
+		rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory", op);
 	if (rc != SPD_OK)
 		goto out;
-	if (body != NULL)
-		*body = b;
 	if (version != NULL)
 		*version = sqlite3_column_int64(st, 1);
 	if (step_no != NULL)
 		*step_no = sqlite3_column_int64(st, 2);
+	if (sel != NULL)
+		rc = sel_load(s, sqlite3_column_int64(st, 0), top_percent,
+		    include_embeddings, sel, op, eb);
+	if (rc == SPD_OK && path != NULL) {
+		*path = p;
+		p = NULL;
+	}
 out:
+	free(p);
 	release(s, st);
+	return rc;
+}
+
+/* The done checkpoints without a selection for (top, emb), in order. */
+static enum spd_err
+sel_missing(struct store *s, unsigned top, bool emb, int64_t **ids,
+    size_t *n, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+	int64_t		*v = NULL, *nv;
+	size_t		 cap = 0;
+
+	*n = 0;
+	rc = prep(s, Q_SEL_MISSING, &st, op, eb);
+	if (rc == SPD_OK) {
+		b_int(st, 1, top, &brc);
+		b_int(st, 2, emb, &brc);
+		if (brc != SQLITE_OK)
+			rc = bind_fail(s, brc, op, eb);
+	}
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more) {
+		if (*n == cap) {
+			cap = cap != 0 ? cap * 2 : 64;
+			if ((nv = realloc(v, cap * sizeof *v)) == NULL) {
+				rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out "
+				    "of memory", op);
+				break;
+			}
+			v = nv;
+		}
+		v[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	release(s, st);
+	if (rc != SPD_OK) {
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	*ids = v;
+	return SPD_OK;
+}
+
+/* Selects checkpoint id from its stored metrics and stores the facts. */
+static enum spd_err
+sel_rebuild_one(struct store *s, int64_t id, unsigned top, bool emb,
+    const char *op, struct spd_errbuf *eb)
+{
+	struct put		 p = { .s = s, .eb = eb, .ckpt_id = id, .op = op };
+	struct report		*r = NULL;
+	struct selection	*sel = NULL;
+	long long		 v;
+	bool			 ch;
+	enum spd_err		 rc;
+
+	rc = store_load_report(s, id, &r, eb);
+	if (rc == SPD_OK && (rc = select_compute(r, top, emb, &sel)) !=
+	    SPD_OK)
+		rc = spd_fail(eb, rc, "store: %s: select: %s", op,
+		    spd_strerror(rc));
+	if (rc == SPD_OK)
+		rc = put_run(&p);
+	if (rc == SPD_OK)
+		rc = put_selection(&p, sel, &v, &ch);
+	selection_free(sel);
+	report_free(r);
+	return rc;
+}
+
+/* Stores the selections missing for (top, emb), from stored metrics. */
+enum spd_err
+store_selection_sync(struct store *s, unsigned top_percent,
+    bool include_embeddings, size_t *added, struct spd_errbuf *eb)
+{
+	char		 op[96];
+	int64_t		*ids = NULL;
+	size_t		 n = 0, i;
+	enum spd_err	 rc;
+
+	snprintf(op, sizeof op, "selections at %u%%%s from stored metrics",
+	    top_percent, include_embeddings ? "" : " (no embeddings)");
+	if (added != NULL)
+		*added = 0;
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && (top_percent < 1 || top_percent > 100))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = sel_missing(s, top_percent, include_embeddings, &ids, &n,
+		    op, eb);
+	if (rc != SPD_OK || n == 0)
+		return rc;
+	/* One transaction: rebuilt selections appear all at once. */
+	if ((rc = tx_begin(s, op, eb)) == SPD_OK) {
+		for (i = 0; rc == SPD_OK && i < n; i++)
+			rc = sel_rebuild_one(s, ids[i], top_percent,
+			    include_embeddings, op, eb);
+		if (rc == SPD_OK)
+			rc = tx_commit(s, op, eb);
+		if (rc != SPD_OK)
+			tx_rollback(s);
+	}
+	free(ids);
+	if (rc == SPD_OK && added != NULL)
+		*added = n;
 	return rc;
 }
 

@@ -55,7 +55,7 @@ graph() {
 	watch)			echo "common layout" ;;
 	report)			echo "common snr tensor" ;;
 	select)			echo "common report names" ;;
-	store)			echo "common report" ;;
+	store)			echo "common report select" ;;
 	svd)			echo "common snr tensor svd_backend.h" ;;
 	svd_backend)		echo "svd" ;;
 	svd_cpu)		echo "common svd tensor svd_backend.h" ;;

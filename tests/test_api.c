@@ -306,22 +306,6 @@ make_report(const char *path, long long step)
 	return r;
 }
 
-/* What make_body() needs. */
-struct body_arg {
-	const struct selection	*s;
-	const char		*run, *path;
-	long long		 step;
-};
-
-/* store_body_fn: the selection JSON served for a checkpoint. */
-static char *
-make_body(void *arg, long long version)
-{
-	struct body_arg *b = arg;
-
-	return selection_json(b->s, b->run, b->step, b->path, version);
-}
-
 /* Stores one analysed checkpoint of run as the worker would. */
 static enum spd_err
 put_ckpt(struct store *rw, int64_t run_id, const char *run, long long step,
@@ -329,10 +313,9 @@ put_ckpt(struct store *rw, int64_t run_id, const char *run, long long step,
 {
 	struct selection	*sel = NULL;
 	struct report		*r = NULL;
-	struct body_arg		 b;
 	struct spd_errbuf	 eb;
 	enum ckpt_status	 cur;
-	char			 path[128], *mods = NULL;
+	char			 path[128];
 	int64_t			 id;
 	bool			 changed;
 	enum spd_err		 rc;
@@ -344,16 +327,11 @@ put_ckpt(struct store *rw, int64_t run_id, const char *run, long long step,
 		rc = SPD_ENOMEM;
 	if (rc == SPD_OK)
 		rc = select_compute(r, TP, true, &sel);
-	if (rc == SPD_OK && (mods = selection_modules(sel)) == NULL)
-		rc = SPD_ENOMEM;
-	b = (struct body_arg){ sel, run, path, step };
 	if (rc == SPD_OK)
-		rc = store_put_report(rw, id, r, TP, mods, make_body, &b,
-		    version, &changed, &eb);
+		rc = store_put_report(rw, id, r, sel, version, &changed, &eb);
 	if (rc != SPD_OK)
 		printf("# put_ckpt %lld: %s: %s\n", step, spd_strerror(rc),
 		    eb.msg);
-	free(mods);
 	selection_free(sel);
 	report_free(r);
 	return rc;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "spectrumd/report.h"
+#include "spectrumd/select.h"
 #include "spectrumd/store.h"
 #include "tap.h"
 
@@ -246,25 +247,67 @@ static const struct mat_spec mats_a[] = {
 	{ "lm_head", "lm_head", -1, 1, MAT_OK, NULL, 1e-300, 1e300, 4 },
 };
 
-/* The selection body: the version it was built for, as a string. */
-static char *
-body_fn(void *arg, long long version)
+/*
+ * A selection at top of one type "t" whose selected members are the
+ * '\n'-separated mods (so selection_modules() gives mods back sorted).
+ */
+static struct selection *
+sel_of(unsigned top, const char *mods)
 {
-	char *b;
+	struct selection	*sel = selection_new(top, true);
+	char			*copy = strdup(mods), *m, *save = NULL;
+	size_t			 n = 1;
+	const char		*p;
 
-	if (asprintf(&b, "{\"tag\":\"%s\",\"version\":%lld}",
-	    arg != NULL ? (const char *)arg : "", version) == -1)
-		return NULL;
-	return b;
+	for (p = mods; *p != '\0'; p++)
+		n += *p == '\n';
+	if (sel == NULL || copy == NULL ||
+	    selection_add_type(sel, "t", n + 1) != SPD_OK)
+		goto fail;
+	for (m = strtok_r(copy, "\n", &save); m != NULL;
+	    m = strtok_r(NULL, "\n", &save))
+		if (selection_add_member(sel, m) != SPD_OK)
+			goto fail;
+	free(copy);
+	return sel;
+fail:
+	free(copy);
+	selection_free(sel);
+	return NULL;
 }
 
-/* A body builder that fails, as on out of memory. */
-static char *
-body_fail(void *arg, long long version)
+/* store_put_report with the selection sel_of(top, mods). */
+static enum spd_err
+put_report(struct store *s, int64_t c, const struct report *r, unsigned top,
+    const char *mods, long long *ver, bool *changed, struct spd_errbuf *eb)
 {
-	(void)arg;
-	(void)version;
-	return NULL;
+	struct selection	*sel = sel_of(top, mods);
+	enum spd_err		 rc;
+
+	if (sel == NULL)
+		return SPD_ENOMEM;
+	rc = store_put_report(s, c, r, sel, ver, changed, eb);
+	selection_free(sel);
+	return rc;
+}
+
+/*
+ * The modules of the served selection of run at top (malloc'ed, "" when
+ * none), with its version, step and checkpoint path.
+ */
+static char *
+served(struct store *s, int64_t run, unsigned top, long long *ver,
+    long long *step, char **path, enum spd_err *rc)
+{
+	struct spd_errbuf	 eb;
+	struct selection	*sel = NULL;
+	char			*mods;
+
+	*rc = store_selection_latest(s, run, top, true, &sel, ver, step, path,
+	    &eb);
+	mods = *rc == SPD_OK ? selection_modules(sel) : strdup("");
+	selection_free(sel);
+	return mods;
 }
 
 /* Collects metric rows: copies of the fields compared by the tests. */
@@ -712,8 +755,7 @@ test_roundtrip(struct store *s, int64_t run, const char *db)
 	ok(store_ckpt_get(ro, run, 30, collect_ckpt, &gc, &eb) == SPD_OK &&
 	    gc.status == CK_ANALYZING && gc.done == 3 && gc.total == 7 &&
 	    gc.started > 1e9, "RO sees progress 3/7 and a start time");
-	rc = store_put_report(s, c, r, 25, "a\nb", body_fn, "x", &ver, &changed,
-	    &eb);
+	rc = put_report(s, c, r, 25, "a\nb", &ver, &changed, &eb);
 	ok(rc == SPD_OK, "put_report (%s)", rc == SPD_OK ? "ok" : eb.msg);
 	ok(ver == 1 && changed, "first selection: version 1, changed");
 	check_metrics(ro, c, r);
@@ -748,8 +790,7 @@ put_step(struct store *s, int64_t run, long long step, const char *mods,
 	rc = store_ckpt_ensure(s, run, path, step, 1e9 + (double)step,
 	    CK_PENDING, &c, NULL, &eb);
 	if (rc == SPD_OK)
-		rc = store_put_report(s, c, r, top, mods, body_fn, path, ver,
-		    changed, &eb);
+		rc = put_report(s, c, r, top, mods, ver, changed, &eb);
 	report_free(r);
 	if (rc != SPD_OK)
 		printf("# put_step %lld: %s\n", step, eb.msg);
@@ -775,7 +816,7 @@ test_versions(struct store *s)
 		{ 500, 25, "a\nb", 3, true },	/* back to an older set */
 		{ 500, 50, "a\nb\nc", 1, true },	/* other top_percent */
 	};
-	char		*body = NULL;
+	char		*mods, *path = NULL;
 	long long	 ver, step;
 	bool		 changed;
 	int64_t		 run = 0, c;
@@ -784,8 +825,8 @@ test_versions(struct store *s)
 
 	ok(store_run_ensure(s, "versions", "/ckpt/v", &run, &eb) == SPD_OK,
 	    "run versions");
-	ok(store_selection_latest(s, run, 25, &body, &ver, &step, &eb) ==
-	    SPD_ENOTFOUND, "no selection yet: ENOTFOUND");
+	free(served(s, run, 25, &ver, &step, NULL, &rc));
+	ok(rc == SPD_ENOTFOUND, "no selection yet: ENOTFOUND");
 	for (i = 0; i < nitems(cases); i++) {
 		ver = -1;
 		changed = !cases[i].changed;
@@ -795,16 +836,17 @@ test_versions(struct store *s)
 		    "step %lld at %u%%: version %lld (want %lld), changed %d",
 		    cases[i].step, cases[i].top, ver, cases[i].want, changed);
 	}
-	rc = store_selection_latest(s, run, 25, &body, &ver, &step, &eb);
-	ok(rc == SPD_OK && ver == 3 && step == 500 && body != NULL &&
-	    strcmp(body, "{\"tag\":\"/ckpt/v/checkpoint-500\",\"version\":3}")
-	    == 0, "latest at 25%%: step 500, version 3, body built for it (%s)",
-	    body != NULL ? body : "(null)");
-	free(body);
-	body = NULL;
-	ok(store_selection_latest(s, run, 50, &body, &ver, &step, &eb) ==
-	    SPD_OK && ver == 1 && step == 500, "latest at 50%%: version 1");
-	free(body);
+	mods = served(s, run, 25, &ver, &step, &path, &rc);
+	ok(rc == SPD_OK && ver == 3 && step == 500 && path != NULL &&
+	    strcmp(path, "/ckpt/v/checkpoint-500") == 0 &&
+	    strcmp(mods, "a\nb") == 0, "latest at 25%%: step 500, version 3, "
+	    "its checkpoint and its modules back from the facts");
+	free(mods);
+	free(path);
+	mods = served(s, run, 50, &ver, &step, NULL, &rc);
+	ok(rc == SPD_OK && ver == 1 && step == 500 &&
+	    strcmp(mods, "a\nb\nc") == 0, "latest at 50%%: version 1");
+	free(mods);
 	/* re-analysis of the newest checkpoint with a new set */
 	ver = 0;
 	ok(put_step(s, run, 500, "z", 25, &ver, &changed) > 0 && ver == 4 &&
@@ -814,11 +856,88 @@ test_versions(struct store *s)
 	/* backfill: an older step analysed later does not change what is served */
 	ok(put_step(s, run, 250, "other", 25, &ver, &changed) > 0 &&
 	    ver == 4 && !changed, "backfilled step 250: version 4, unchanged");
-	body = NULL;
-	ok(store_selection_latest(s, run, 25, &body, &ver, &step, &eb) ==
-	    SPD_OK && ver == 4 && step == 500, "still serving step 500 v4 "
-	    "after the backfill (step %lld)", step);
-	free(body);
+	mods = served(s, run, 25, &ver, &step, NULL, &rc);
+	ok(rc == SPD_OK && ver == 4 && step == 500 && strcmp(mods, "z") == 0,
+	    "still serving step 500 v4 after the backfill (step %lld)", step);
+	free(mods);
+}
+
+/*
+ * store_selection_sync: selections missing for another top_percent or
+ * include_embeddings are built from the stored metrics, in step order with
+ * the one version rule, and read back as the facts select_compute gives.
+ */
+static void
+test_sync(struct store *s)
+{
+	static const long long	 steps[] = { 10, 20, 30 };
+	struct spd_errbuf	 eb = { "" };
+	struct selection	*want = NULL, *got = NULL;
+	struct report		*r = NULL;
+	char			 path[64], *a = NULL, *b = NULL, *ya = NULL;
+	char			*yb = NULL;
+	long long		 ver = 0, step = 0;
+	size_t			 i, added = 99;
+	bool			 changed;
+	int64_t			 run = 0, c = 0;
+	enum spd_err		 rc = SPD_OK;
+
+	ok(store_run_ensure(s, "sync", "/ckpt/s", &run, &eb) == SPD_OK,
+	    "run sync");
+	for (i = 0; rc == SPD_OK && i < nitems(steps); i++) {
+		snprintf(path, sizeof path, "/ckpt/s/checkpoint-%lld", steps[i]);
+		if ((r = make_report(path, mats_a, nitems(mats_a), 0)) == NULL)
+			rc = SPD_ENOMEM;
+		if (rc == SPD_OK)
+			rc = store_ckpt_ensure(s, run, path, steps[i], 1e9,
+			    CK_PENDING, &c, NULL, &eb);
+		if (rc == SPD_OK)
+			rc = select_compute(r, 25, true, &want);
+		if (rc == SPD_OK)
+			rc = store_put_report(s, c, r, want, &ver, &changed,
+			    &eb);
+		selection_free(want);
+		want = NULL;
+		if (i + 1 < nitems(steps))
+			report_free(r);
+	}
+	if (!ok(rc == SPD_OK, "three checkpoints stored at 25%% (%s)", eb.msg))
+		goto out;
+	ok(store_selection_sync(s, 25, true, &added, &eb) == SPD_OK &&
+	    added == 0, "sync at the stored settings adds nothing");
+	rc = store_selection_sync(s, 50, true, &added, &eb);
+	ok(rc == SPD_OK && added >= 3,
+	    "sync at 50%%: every done checkpoint selected (%zu)", added);
+	ok(store_selection_sync(s, 50, true, &added, &eb) == SPD_OK &&
+	    added == 0, "a second sync adds nothing");
+	rc = store_selection_latest(s, run, 50, true, &got, &ver, &step, NULL,
+	    &eb);
+	ok(rc == SPD_OK && ver == 1 && step == 30,
+	    "served at 50%%: step 30, version 1 (the same set throughout)");
+	if (rc == SPD_OK && select_compute(r, 50, true, &want) == SPD_OK) {
+		a = selection_modules(want);
+		b = selection_modules(got);
+		ya = selection_yaml(want);
+		yb = selection_yaml(got);
+	}
+	ok(a != NULL && b != NULL && strcmp(a, b) == 0 && ya != NULL &&
+	    yb != NULL && strcmp(ya, yb) == 0, "the facts read back render "
+	    "as the computed selection does (YAML byte for byte)");
+	selection_free(got);
+	got = NULL;
+	ok(store_selection_sync(s, 25, false, &added, &eb) == SPD_OK &&
+	    added >= 3 && store_selection_latest(s, run, 25, false, &got,
+	    NULL, NULL, NULL, &eb) == SPD_OK && got->nembed == 0 &&
+	    !got->with_embeddings, "without embeddings: its own selections, "
+	    "none listed apart");
+out:
+	selection_free(want);
+	selection_free(got);
+	report_free(r);
+	free(a);
+	free(b);
+	free(ya);
+	free(yb);
 }
 
 /* store_hist_cb: records module, step and value of each point. */
@@ -956,7 +1075,10 @@ test_atomic(struct store *s, int64_t run)
 	};
 	struct spd_errbuf	 eb = { "" };
 	struct report		*good, *bad;
-	char			*body = NULL, want[64];
+	struct sel_type		 nameless = { NULL, 1, 0, NULL };
+	struct selection	 refused = { .top_percent = 25,
+	    .with_embeddings = true, .types = &nameless, .ntypes = 1 };
+	char			*mods, want[64];
 	long long		 ver = 42, v2 = 0, st = 0;
 	bool			 changed = false;
 	int64_t			 c = 0;
@@ -968,14 +1090,13 @@ test_atomic(struct store *s, int64_t run)
 	if (!ok(good != NULL && bad != NULL, "reports built"))
 		goto out;
 	ok(store_ckpt_ensure(s, run, good->path, 50, 1e9, CK_PENDING, &c, NULL,
-	    &eb) == SPD_OK && store_put_report(s, c, good, 25, "a\nb", body_fn,
-	    NULL, &ver, &changed, &eb) == SPD_OK, "checkpoint 50 stored");
+	    &eb) == SPD_OK && put_report(s, c, good, 25, "a\nb", &ver,
+	    &changed, &eb) == SPD_OK, "checkpoint 50 stored");
 	ok(store_ckpt_set_status(s, c, CK_ANALYZING, NULL, &eb) == SPD_OK,
 	    "re-analysing checkpoint 50");
 
 	ver = 42;
-	rc = store_put_report(s, c, bad, 25, "q", body_fn, "bad", &ver, &changed,
-	    &eb);
+	rc = put_report(s, c, bad, 25, "q", &ver, &changed, &eb);
 	ok(rc == SPD_EINVAL && ver == 42, "duplicate matrix: EINVAL (%s)",
 	    eb.msg);
 	snprintf(want, sizeof want, "store: put report for checkpoint %"
@@ -984,22 +1105,23 @@ test_atomic(struct store *s, int64_t run)
 	ok(metric_count(s, c) == (long)good->nmats, "metrics unchanged");
 	ok(status_at(s, run, 50) == CK_ANALYZING, "status unchanged");
 
-	rc = store_put_report(s, c, good, 25, "q", body_fail, NULL, &ver,
-	    &changed, &eb);
-	ok(rc == SPD_ENOMEM && ver == 42,
-	    "body builder failing last: ENOMEM (%s)", eb.msg);
+	/* A type without a name breaks a constraint on its member row: the
+	 * last write of the transaction fails. */
+	rc = store_put_report(s, c, good, &refused, &ver, &changed, &eb);
+	ok(rc != SPD_OK && ver == 42,
+	    "selection refused by the database, last: %s (%s)",
+	    spd_strerror(rc), eb.msg);
 	ok(metric_count(s, c) == (long)good->nmats, "metrics unchanged");
 	ok(status_at(s, run, 50) == CK_ANALYZING, "status unchanged");
-	rc = store_selection_latest(s, run, 25, &body, &v2, &st, &eb);
-	ok(rc == SPD_OK && st == 50 && v2 == 1 && body != NULL &&
-	    strstr(body, "bad") == NULL, "selection unchanged (step %lld,"
-	    " v%lld)", st, v2);
-	free(body);
+	mods = served(s, run, 25, &v2, &st, NULL, &rc);
+	ok(rc == SPD_OK && st == 50 && v2 == 1 && strcmp(mods, "a\nb") == 0,
+	    "selection unchanged (step %lld, v%lld)", st, v2);
+	free(mods);
 
-	ok(store_put_report(s, 987654, good, 25, "q", body_fn, NULL, &ver,
-	    &changed, &eb) == SPD_ENOTFOUND, "unknown checkpoint: ENOTFOUND");
-	ok(store_put_report(s, c, good, 0, "q", body_fn, NULL, &ver, &changed,
-	    &eb) == SPD_EINVAL, "top_percent 0: EINVAL");
+	ok(put_report(s, 987654, good, 25, "q", &ver, &changed, &eb) ==
+	    SPD_ENOTFOUND, "unknown checkpoint: ENOTFOUND");
+	ok(put_report(s, c, good, 0, "q", &ver, &changed, &eb) == SPD_EINVAL,
+	    "top_percent 0: EINVAL");
 out:
 	report_free(good);
 	report_free(bad);
@@ -1129,9 +1251,8 @@ test_timing(struct store *s)
 	if (r == NULL)
 		return;
 	t0 = spd_now();
-	ok(store_put_report(s, c, r, 25, "a", body_fn, NULL, &ver, &changed,
-	    &eb) == SPD_OK, "put_report of %d matrices x %d floats", TIMING_MATS,
-	    SPEC_K);
+	ok(put_report(s, c, r, 25, "a", &ver, &changed, &eb) == SPD_OK,
+	    "put_report of %d matrices x %d floats", TIMING_MATS, SPEC_K);
 	dt = spd_now() - t0;
 	printf("# store_put_report: %d matrices, %d-float spectra: %.1f ms\n",
 	    TIMING_MATS, SPEC_K, dt * 1e3);
@@ -1154,6 +1275,7 @@ main(void)
 	test_runs(s, &run);
 	test_roundtrip(s, run, db);
 	test_versions(s);
+	test_sync(s);
 	test_history(s);
 	test_atomic(s, run);
 	test_reset(s, run);

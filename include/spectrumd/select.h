@@ -19,6 +19,7 @@ struct sel_type {
 
 struct selection {
 	unsigned	 top_percent;
+	bool		 with_embeddings; /* embeddings and heads listed apart */
 	char		**embeddings;	/* modules: output head(s) first, then inputs */
 	size_t		 nembed;
 	struct sel_type	*types;		/* in first-seen order */
@@ -71,5 +72,55 @@ char		*selection_regex(const struct selection *s);
  */
 char		*selection_json(const struct selection *s, const char *run,
 		    long long step, const char *checkpoint, long long version);
+
+/* --- the selection as stored facts ------------------------------------ */
+
+/*
+ * An empty selection, to be filled from stored facts in order: the
+ * embeddings, then each type followed by its selected members, highest
+ * SNR first. NULL on allocation failure.
+ */
+struct selection *selection_new(unsigned top_percent, bool embeddings);
+/* Appends an embedding or head module. SPD_OK or SPD_ENOMEM. */
+enum spd_err	 selection_add_embedding(struct selection *s,
+		    const char *module);
+/* Appends a type with n members in the checkpoint and none selected yet. */
+enum spd_err	 selection_add_type(struct selection *s, const char *type,
+		    size_t n);
+/*
+ * Appends module as the next selected member of the last type added.
+ * SPD_EINVAL when there is no type or it would exceed the type's n.
+ */
+enum spd_err	 selection_add_member(struct selection *s,
+		    const char *module);
+
+/*
+ * THE version rule (DESIGN.md §2), the one place it is written: the version
+ * of a run's new selection `modules` (selection_modules()) at top_percent,
+ * given the one served now (the selection of the highest step so far:
+ * `served` and its `served_version`; served NULL when there is none yet)
+ * and the highest version given so far (`max_version`). `older` is true
+ * when the new selection belongs to a checkpoint older than the served one
+ * (backfill): the served one stays, so does its version. Otherwise the same
+ * set keeps the version and a new set gets max_version + 1 (the first: 1).
+ * *changed says whether the served set changes.
+ */
+long long	 selection_version(const char *served, long long served_version,
+		    long long max_version, bool older, const char *modules,
+		    bool *changed);
+
+/* --- rendering ------------------------------------------------------------ */
+
+enum sel_format { SEL_JSON, SEL_YAML, SEL_REGEX };
+
+/*
+ * s in one format: the one path from a selection to what is served or
+ * written (JSON takes run, step, checkpoint and version as
+ * selection_json does; YAML and regex ignore them). Caller free()s; NULL on
+ * allocation failure.
+ */
+char		*selection_render(const struct selection *s,
+		    enum sel_format fmt, const char *run, long long step,
+		    const char *checkpoint, long long version);
 
 #endif

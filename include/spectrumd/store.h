@@ -12,8 +12,9 @@
 
 #include "spectrumd/common.h"
 #include "spectrumd/report.h"
+#include "spectrumd/select.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum store_mode { STORE_RW, STORE_RO };
 
@@ -78,28 +79,28 @@ enum spd_err	 store_ckpt_progress(struct store *s, int64_t ckpt_id,
 		    uint64_t done, uint64_t total, struct spd_errbuf *eb);
 
 /*
- * Builds the selection body once store_put_report knows the version.
- * Returns a malloc'ed string (the store frees it) or NULL (out of memory).
- */
-typedef char	*(*store_body_fn)(void *arg, long long version);
-
-/*
  * Stores a whole analysis in ONE transaction: matrices (created once per
  * run), metrics, spectra (when present), the checkpoint row (status done,
- * backend, seconds, bytes, finished time), and the selection for
- * top_percent with its version. The served selection is that of the
- * highest step: when this checkpoint's step is at least that of every
- * other stored selection, the version stays if sel_modules equals the
- * served one's and becomes the largest version + 1 otherwise (first = 1;
- * *changed tells which); an older checkpoint (backfill) gets the current
- * version and *changed = false. sel_modules is the sorted,
- * '\n'-joined selected module list (selection_modules()); the body stored
- * is make_body(arg, version). Either all of it is stored or none.
+ * backend, seconds, bytes, finished time), and the selection sel as facts
+ * (its modules by type and rank, for sel->top_percent and
+ * sel->embeddings) with its version from selection_version() against the
+ * served one (the selection of the run's highest step): *version, and
+ * *changed when the served set changes. Either all of it is stored or none.
  */
 enum spd_err	 store_put_report(struct store *s, int64_t ckpt_id,
-		    const struct report *r, unsigned top_percent,
-		    const char *sel_modules, store_body_fn make_body,
-		    void *arg, long long *version, bool *changed,
+		    const struct report *r, const struct selection *sel,
+		    long long *version, bool *changed, struct spd_errbuf *eb);
+
+/*
+ * Makes every done checkpoint have a selection for top_percent and
+ * include_embeddings, computed from its stored metrics (no SVD): the ones
+ * missing (after an upgrade, or a restart with another top_percent or
+ * include_embeddings) are selected and stored in step order, all in one
+ * transaction, with versions by the same rule as store_put_report. *added
+ * (may be NULL) counts them. Call it before serving.
+ */
+enum spd_err	 store_selection_sync(struct store *s, unsigned top_percent,
+		    bool include_embeddings, size_t *added,
 		    struct spd_errbuf *eb);
 
 /*
@@ -211,13 +212,16 @@ enum spd_err	 store_spectrum(struct store *s, int64_t ckpt_id,
 		    const char *matrix, float **sv, size_t *k,
 		    struct snr_result *m, struct spd_errbuf *eb);
 /*
- * The served selection of a run for top_percent, that of the highest
- * step: body (malloc'ed, caller frees), version and step. ENOTFOUND when
- * none yet.
+ * The served selection of a run for top_percent and include_embeddings,
+ * that of the highest step, rebuilt from its facts: *sel (selection_free),
+ * its version, and its checkpoint's step and path (malloc'ed, caller
+ * frees). Any of sel, version, step and path may be NULL to skip it.
+ * ENOTFOUND when none yet.
  */
 enum spd_err	 store_selection_latest(struct store *s, int64_t run_id,
-		    unsigned top_percent, char **body, long long *version,
-		    long long *step, struct spd_errbuf *eb);
+		    unsigned top_percent, bool include_embeddings,
+		    struct selection **sel, long long *version,
+		    long long *step, char **path, struct spd_errbuf *eb);
 /*
  * Rebuilds the report of a done checkpoint from stored metrics (no
  * spectra), e.g. to select at another top_percent. Caller report_free()s.

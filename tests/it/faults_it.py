@@ -319,6 +319,17 @@ def test_full_disk(tmp):
         subprocess.run(["umount", "-l", fs], capture_output=True)
 
 
+V1_SELECTIONS = """CREATE TABLE selections (
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  checkpoint_id INTEGER NOT NULL REFERENCES checkpoints(id) ON DELETE CASCADE,
+  top_percent INTEGER NOT NULL CHECK (top_percent BETWEEN 1 AND 100),
+  version INTEGER NOT NULL CHECK (version >= 1),
+  modules TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created REAL NOT NULL,
+  UNIQUE (run_id, checkpoint_id, top_percent))"""
+
 V1_CHECKPOINTS = """CREATE TABLE checkpoints_v1 (
   id INTEGER PRIMARY KEY,
   run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -352,6 +363,14 @@ def test_upgrade(tmp):
     db.execute("DROP TABLE checkpoints")
     db.execute("ALTER TABLE checkpoints_v1 RENAME TO checkpoints")
     db.execute("CREATE INDEX checkpoints_step ON checkpoints (run_id, step)")
+    # Schema 1's selections held rendered bodies, not facts.
+    db.execute("DROP TABLE selection_members")
+    db.execute("DROP TABLE selection_base")
+    db.execute("DROP TABLE selections")
+    db.execute(V1_SELECTIONS)
+    db.execute("INSERT INTO selections (run_id, checkpoint_id, top_percent,"
+               " version, modules, body, created) SELECT run_id, id, 25, 7,"
+               " 'x', '{}', 0 FROM checkpoints")
     db.execute("PRAGMA user_version = 1")
     db.execute("COMMIT")
     nmet = db.execute("SELECT count(*) FROM metrics").fetchone()[0]
@@ -359,6 +378,10 @@ def test_upgrade(tmp):
     d = Daemon(tmp, run, extra=("--db", path))
     ok(wait_for(lambda: status(d, 1) == "done", 10),
        "after the upgrade step 1 is still done")
+    sel = d.obj("/selection") or {}
+    ok(sel.get("step") == 1 and sel.get("version") == 8,
+       "its selection is rebuilt from the metrics, the version going on "
+       "from the old ones (v%s)" % sel.get("version"))
     stage = os.path.join(tmp, "upg-2")
     fixture(stage, 2, seed=2, shards=1)
     with open(os.path.join(stage, "model.safetensors"), "r+b") as f:
@@ -368,9 +391,9 @@ def test_upgrade(tmp):
        "the upgraded schema takes 'incomplete'")
     ok(d.stop() == 0, "clean stop")
     db = sqlite3.connect(path)
-    ok(db.execute("PRAGMA user_version").fetchone()[0] == 2 and
+    ok(db.execute("PRAGMA user_version").fetchone()[0] >= 3 and
        db.execute("SELECT count(*) FROM metrics").fetchone()[0] == nmet and
-       nmet > 0, "schema 2, all %d metric rows kept" % nmet)
+       nmet > 0, "schema upgraded, all %d metric rows kept" % nmet)
     db.close()
 
 

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Integration tests: the selection's single owner across restarts. An
+operator changes top_percent or include_embeddings and restarts the
+daemon: the served selection is recomputed from the stored metrics (no
+SVD) before /ready, and every format (JSON, YAML, regex) renders the same
+stored facts under one ETag. Prints TAP.
+
+Standard library only. Usage: selection_it.py BUILDDIR
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spdtest  # noqa: E402
+from spdtest import ok, wait_for  # noqa: E402
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "."
+SPD = os.path.join(BUILD, "spectrumd")
+FIX = os.path.join(BUILD, "tests", "spectrumd-fixture")
+
+
+def fixture(path, step, seed):
+    subprocess.run([FIX, "checkpoint", path, "--layers", "8", "--hidden", "48",
+                    "--intermediate", "96", "--vocab", "128", "--step",
+                    str(step), "--seed", str(seed), "-q"], check=True)
+
+
+def served(d):
+    """(json, etag, yaml, yaml etag, regex) of /selection right after
+    /ready, without waiting for anything else."""
+    st, js, h = d.json("/selection")
+    sy, _, y = d.get("/selection?format=yaml")
+    yh = d.get("/selection?format=yaml")[1]
+    sr, _, rx = d.get("/selection?format=regex")
+    if st != 200 or sy != 200 or sr != 200:
+        return None
+    return js, h.get("ETag"), y.decode(), yh.get("ETag"), rx.decode()
+
+
+def ready(d):
+    try:
+        return d.get("/ready")[0] == 200
+    except OSError:
+        return False
+
+
+def start(tmp, run, extra=()):
+    d = spdtest.Daemon(SPD, tmp, run, extra=extra)
+    ok(d.port is not None and wait_for(lambda: ready(d), 20),
+       "daemon %s starts and is ready" % " ".join(extra))
+    return d
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        run = os.path.join(tmp, "run")
+        os.makedirs(run)
+        fixture(os.path.join(run, "checkpoint-10"), 10, 1)
+        fixture(os.path.join(run, "checkpoint-20"), 20, 7)
+        d = start(tmp, run)
+        try:
+            ok(wait_for(lambda: all(c["status"] == "done" for c in
+                                    d.obj("/checkpoints") or [{}]) and
+                        len(d.obj("/checkpoints") or []) == 2, 60),
+               "both checkpoints analysed")
+            first = served(d)
+        finally:
+            ok(d.stop() == 0, "stopped")
+        ok(first is not None and first[1] == first[3] and
+           first[0]["top_percent"] == 25, "25%%: JSON and YAML under one "
+           "ETag %s" % (first and first[1]))
+
+        # An operator changes top_percent: served at once, from metrics.
+        d = start(tmp, run, ("--top-percent", "50"))
+        try:
+            got = served(d)
+            log = open(d.log_path).read()
+        finally:
+            ok(d.stop() == 0, "stopped")
+        ok(got is not None, "--top-percent 50 after a restart: /selection "
+           "answers at once in every format (was 404 until a new "
+           "checkpoint)")
+        if got is not None:
+            js, etag, yaml, yetag, rx = got
+            ok(js["top_percent"] == 50 and js["step"] == 20 and
+               etag == yetag and etag.startswith('"demo-50-'),
+               "JSON at 50%% for step 20, ETag %s for JSON and YAML" % etag)
+            ok(len(js["modules"]) > len(first[0]["modules"]),
+               "50%% selects more modules than 25%% (%d > %d)"
+               % (len(js["modules"]), len(first[0]["modules"])))
+            ok(all("- " + m in yaml.splitlines() or
+                   "- ^%s.weight$" % m in yaml.splitlines()
+                   for m in js["modules"]) and
+               len([ln for ln in rx.splitlines() if ln]) ==
+               len(js["modules"]), "YAML and regex hold the JSON's modules")
+        ok("from stored metrics" in log and
+           log.index("from stored metrics") < log.index("listening"),
+           "the selection was recomputed before the daemon listened")
+        ok("analysed:" not in log, "and no checkpoint was analysed again")
+
+        # An operator turns embeddings off: JSON and YAML agree.
+        d = start(tmp, run, ("--include-embeddings", "false"))
+        try:
+            got = served(d)
+        finally:
+            ok(d.stop() == 0, "stopped")
+        if ok(got is not None, "--include-embeddings false: /selection "
+              "answers at once"):
+            js, etag, yaml, yetag, rx = got
+            emb = [m for m in first[0]["modules"]
+                   if m in ("lm_head", "model.embed_tokens")]
+            listed = [ln for ln in yaml.splitlines() if ln.startswith("- ")]
+            ok(emb and not any(m in js["modules"] for m in emb) and
+               not any("lm_head" in ln or "embed_tokens" in ln
+                       for ln in listed) and "lm_head" not in rx,
+               "no embeddings in JSON, YAML or regex (had %s)" % emb)
+            ok(etag == yetag and etag.startswith('"demo-25n-') and
+               etag != first[1], "its own ETag series: %s" % etag)
+
+        # Back to the first settings: the first answer, same version.
+        d = start(tmp, run)
+        try:
+            again = served(d)
+        finally:
+            ok(d.stop() == 0, "stopped")
+        ok(again is not None and again[1] == first[1] and
+           again[0]["modules"] == first[0]["modules"] and
+           again[2] == first[2], "back at 25%% with embeddings: the same "
+           "selection, ETag %s" % (again and again[1]))
+
+
+if __name__ == "__main__":
+    main()
+    spdtest.finish()
