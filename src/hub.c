@@ -222,6 +222,16 @@ hub_count_analysis(struct hub *h, uint64_t matrices, double seconds)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Adds to the reuse counters. */
+void
+hub_count_reuse(struct hub *h, uint64_t reused, uint64_t hashed)
+{
+	pthread_mutex_lock(&h->mu);
+	h->st.reused += reused;
+	h->st.hashed += hashed;
+	pthread_mutex_unlock(&h->mu);
+}
+
 /* Copies the counters. */
 void
 hub_get_stats(struct hub *h, struct hub_stats *out)

@@ -26,6 +26,7 @@ check 'cusolverDn\.h|cublas_v2\.h' src/cuda_dl.h
 check 'cuda_runtime\.h' src/svd_cuda.c
 check 'sys/inotify\.h' src/watch.c
 check 'pcre2\.h' src/match.c
+check 'xxhash\.h' src/fingerprint.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
     src/select.c src/api.c src/watch.c src/cfg.c \
     daemon/worker.c

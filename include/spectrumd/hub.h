@@ -21,6 +21,8 @@ struct hub_event {
 struct hub_stats {
 	uint64_t	 matrices;		/* analysed, all runs */
 	uint64_t	 analyses;		/* checkpoints analysed */
+	uint64_t	 reused;		/* matrices reused, all runs */
+	uint64_t	 hashed;		/* bytes fingerprinted */
 	double		 seconds_sum;
 	uint64_t	 buckets[HUB_NBUCKETS];	/* cumulative counts ≤ hub_bucket_le[i] */
 };
@@ -56,6 +58,9 @@ void		 hub_close(struct hub *h);
 /* Counts one analysed checkpoint. */
 void		 hub_count_analysis(struct hub *h, uint64_t matrices,
 		    double seconds);
+/* Counts the matrices one analysis reused and the bytes it hashed. */
+void		 hub_count_reuse(struct hub *h, uint64_t reused,
+		    uint64_t hashed);
 /* Copies the counters. */
 void		 hub_get_stats(struct hub *h, struct hub_stats *out);
 
