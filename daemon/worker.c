@@ -544,7 +544,8 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 	    make_body, &b, &version, &changed, eb);
 	if (rc == SPD_OK) {
 		hub_count_analysis(w->hub, rep->nmats, rep->seconds);
-		hub_count_reuse(w->hub, rep->reused, rep->hashed);
+		hub_count_reuse(w->hub, rep->reused, rep->hashed,
+		    rep->hash_seconds);
 		publish_ckpt(w, r->name, c->step, c->path, CK_DONE, NULL);
 		if (changed) {
 			o = cJSON_CreateObject();

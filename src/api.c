@@ -1749,6 +1749,9 @@ prom_hub(struct ctx *c, FILE *fp)
 	prom_family(fp, "spectrumd_hashed_bytes_total", "counter",
 	    "Weight bytes fingerprinted (XXH3-128) for reuse.");
 	fprintf(fp, "spectrumd_hashed_bytes_total %" PRIu64 "\n", st.hashed);
+	prom_family(fp, "spectrumd_hash_seconds_total", "counter",
+	    "Seconds spent fingerprinting, summed over workers.");
+	fprintf(fp, "spectrumd_hash_seconds_total %.9g\n", st.hash_seconds);
 	prom_family(fp, "spectrumd_backend_info", "gauge",
 	    "The compute backend in use.");
 	fputs("spectrumd_backend_info{backend=\"", fp);

@@ -224,11 +224,14 @@ hub_count_analysis(struct hub *h, uint64_t matrices, double seconds)
 
 /* Adds to the reuse counters. */
 void
-hub_count_reuse(struct hub *h, uint64_t reused, uint64_t hashed)
+hub_count_reuse(struct hub *h, uint64_t reused, uint64_t hashed,
+    double hash_seconds)
 {
 	pthread_mutex_lock(&h->mu);
 	h->st.reused += reused;
 	h->st.hashed += hashed;
+	if (isfinite(hash_seconds) && hash_seconds > 0)
+		h->st.hash_seconds += hash_seconds;
 	pthread_mutex_unlock(&h->mu);
 }
 

@@ -23,6 +23,7 @@ struct hub_stats {
 	uint64_t	 analyses;		/* checkpoints analysed */
 	uint64_t	 reused;		/* matrices reused, all runs */
 	uint64_t	 hashed;		/* bytes fingerprinted */
+	double		 hash_seconds;		/* spent fingerprinting */
 	double		 seconds_sum;
 	uint64_t	 buckets[HUB_NBUCKETS];	/* cumulative counts ≤ hub_bucket_le[i] */
 };
@@ -60,7 +61,7 @@ void		 hub_count_analysis(struct hub *h, uint64_t matrices,
 		    double seconds);
 /* Counts the matrices one analysis reused and the bytes it hashed. */
 void		 hub_count_reuse(struct hub *h, uint64_t reused,
-		    uint64_t hashed);
+		    uint64_t hashed, double hash_seconds);
 /* Copies the counters. */
 void		 hub_get_stats(struct hub *h, struct hub_stats *out);
 

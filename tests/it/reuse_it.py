@@ -174,6 +174,24 @@ def test_scan(tmp):
     rc, n4, _ = scan(tune, os.path.join(tmp, "o4"), "--cache", cache)
     ok(rc == 0 and n4 == LAYERS * TYPES + 2,
        "another model with the same bytes reuses all (%d)" % n4)
+    # A metric column added later (as a migration would) is copied too.
+    con = sqlite3.connect(cache)
+    con.execute("ALTER TABLE metrics ADD COLUMN later_metric REAL")
+    con.execute("UPDATE metrics SET later_metric = 0.1 + ord")
+    con.commit()
+    con.close()
+    tune2 = os.path.join(tmp, "tune2")
+    shutil.copytree(c1, tune2)
+    rc, n6, _ = scan(tune2, os.path.join(tmp, "o6"), "--cache", cache)
+    con = sqlite3.connect(cache)
+    got = con.execute(
+        "SELECT count(*), sum(m.later_metric = 0.1 + m.ord) FROM metrics m"
+        " JOIN checkpoints c ON c.id = m.checkpoint_id WHERE c.path = ?",
+        (os.path.realpath(tune2),)).fetchone()
+    con.close()
+    ok(rc == 0 and n6 == LAYERS * TYPES + 2 and got[0] == n6 and
+       got[1] == n6, "a reused row copies every metric column, also one "
+       "added later (%s)" % (got,))
     # Results of another method (backend or float64-redo rule) never count.
     con = sqlite3.connect(cache)
     con.execute("UPDATE metrics SET method = 'cpu/r0'")
