@@ -5,8 +5,9 @@
  * run directory (a Trainer output_dir): its newest complete checkpoint is
  * scanned. With --cache FILE the results are also stored in that database
  * (the daemon's schema), and a matrix whose bytes it already holds is
- * reused instead of solved. Exit 0 on success (per-matrix failures are listed, not fatal),
- * 2 on bad input, 1 when the results cannot be written.
+ * reused instead of solved. Exit 0 on success (per-matrix failures are
+ * listed, not fatal), 2 on bad input, 1 when the results cannot be
+ * written.
  */
 #include "config.h"
 
@@ -571,7 +572,8 @@ cache_open(const struct scan_args *a, const char *weights, struct cache *c)
 	if (rc == SPD_OK)
 		rc = store_open(a->cache, STORE_RW, &c->st, &eb);
 	if (rc == SPD_OK)
-		rc = store_run_ensure(c->st, c->run, dirname(dir), &run_id, &eb);
+		rc = store_run_ensure(c->st, c->run, dirname(dir), &run_id,
+		    &eb);
 	if (rc == SPD_OK)
 		rc = store_ckpt_ensure(c->st, run_id, c->path, 0, spd_now(),
 		    CK_PENDING, &c->ckpt, &cur, &eb);

@@ -38,7 +38,7 @@ struct store {
 	enum store_mode	 mode;
 	enum store_fault fault;		/* of the last operation */
 	char		*path;		/* RW: checked before each write */
-	char		*copy_sql;	/* reused metrics row copy, built once */
+	char		*copy_sql;	/* copies a reused metrics row */
 	dev_t		 dev;		/* of path when opened (RW) */
 	ino_t		 ino;
 	bool		 have_id;

@@ -352,6 +352,10 @@ def test_upgrade(tmp):
     db.execute("DROP TABLE checkpoints")
     db.execute("ALTER TABLE checkpoints_v1 RENAME TO checkpoints")
     db.execute("CREATE INDEX checkpoints_step ON checkpoints (run_id, step)")
+    # Schema 1 had no fingerprints either (schema 3 added them).
+    db.execute("DROP INDEX metrics_fingerprint")
+    for col in ("fingerprint", "method", "reused_run", "reused_step"):
+        db.execute("ALTER TABLE metrics DROP COLUMN " + col)
     db.execute("PRAGMA user_version = 1")
     db.execute("COMMIT")
     nmet = db.execute("SELECT count(*) FROM metrics").fetchone()[0]
@@ -368,9 +372,12 @@ def test_upgrade(tmp):
        "the upgraded schema takes 'incomplete'")
     ok(d.stop() == 0, "clean stop")
     db = sqlite3.connect(path)
-    ok(db.execute("PRAGMA user_version").fetchone()[0] == 2 and
+    ok(db.execute("PRAGMA user_version").fetchone()[0] >= 3 and
        db.execute("SELECT count(*) FROM metrics").fetchone()[0] == nmet and
-       nmet > 0, "schema 2, all %d metric rows kept" % nmet)
+       db.execute("SELECT count(*) FROM metrics WHERE fingerprint IS NULL")
+       .fetchone()[0] == nmet and nmet > 0,
+       "schema migrated to the current one, all %d metric rows kept (no "
+       "fingerprints: never reused)" % nmet)
     db.close()
 
 
