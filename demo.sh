@@ -15,7 +15,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends build-essential curl \
 		autoconf automake libtool pkg-config libmicrohttpd-dev \
-		libcjson-dev libsqlite3-dev libpcre2-dev libopenblas-dev liblapacke-dev \
+		libcjson-dev libsqlite3-dev libpcre2-dev libxxhash-dev libopenblas-dev liblapacke-dev \
 		>/dev/null
 	command -v npm >/dev/null ||
 		apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null

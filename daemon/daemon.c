@@ -293,6 +293,7 @@ start_worker(struct daemon *d, struct spd_errbuf *eb)
 	wc.top_percent = d->cfg.top_percent;
 	wc.include_embeddings = d->cfg.include_embeddings;
 	wc.backfill = d->cfg.backfill;
+	wc.reuse = d->cfg.reuse;
 	wc.incomplete_grace_s = d->cfg.incomplete_grace_s;
 	wc.health = d->health;
 	wc.fatal = on_fatal;

@@ -31,6 +31,8 @@ static const char main_usage[] =
 "  --top-percent P      selection per layer type (default 25)\n"
 "  --settle-ms N        quiet time before a change is scanned (default 2000)\n"
 "  --no-backfill        analyse only the newest checkpoint of each run\n"
+"  --no-reuse           solve every matrix, even one whose bytes were\n"
+"                       analysed before (default: reuse that result)\n"
 "  --api-token T        bearer token required by POST /rescan\n"
 "  --web-dir DIR        dashboard files\n"
 "  --log-level L        err, warning, notice, info or debug; -v = debug\n"

@@ -3,8 +3,11 @@
  * snr_results_<slug>.json and the unfrozen-parameters YAML like the
  * reference script, print the selection or a summary. PATH may also be a
  * run directory (a Trainer output_dir): its newest complete checkpoint is
- * scanned. Exit 0 on success (per-matrix failures are listed, not fatal),
- * 2 on bad input, 1 when the results cannot be written.
+ * scanned. With --cache FILE the results are also stored in that database
+ * (the daemon's schema), and a matrix whose bytes it already holds is
+ * reused instead of solved. Exit 0 on success (per-matrix failures are
+ * listed, not fatal), 2 on bad input, 1 when the results cannot be
+ * written.
  */
 #include "config.h"
 
@@ -24,6 +27,7 @@
 #include "spectrumd/report.h"
 #include "spectrumd/select.h"
 #include "spectrumd/layout.h"
+#include "spectrumd/store.h"
 #include "scan.h"
 
 enum scan_format { FMT_TABLE, FMT_JSON, FMT_YAML, FMT_REGEX };
@@ -34,6 +38,7 @@ struct scan_args {
 	char			*run_ckpt;	/* newest checkpoint of a run dir */
 	const char		*out_dir;
 	const char		*timings;	/* TSV of per-matrix times */
+	const char		*cache;		/* --cache: a database */
 	unsigned		 top_percent;
 	enum scan_format	 format;
 	bool			 include_embeddings;
@@ -43,7 +48,17 @@ struct scan_args {
 
 /* Progress bar state, drawn on stderr when it is a terminal. */
 struct bar {
-	double	t0, last;
+	double		 t0, last;
+	struct analyzer	*an;		/* for the reused count */
+};
+
+/* The --cache database: its lock, handle, and this scan's checkpoint. */
+struct cache {
+	struct store_lock	*lock;
+	struct store		*st;
+	int64_t			 ckpt;
+	char			*run;		/* "scan:<weights path>" */
+	char			*path;		/* real path of the weights */
 };
 
 static const char scan_usage[] =
@@ -70,6 +85,9 @@ static const char scan_usage[] =
 "      --no-embeddings   do not add embeddings and lm_head to the selection\n"
 "      --no-spectra      do not keep spectra (less memory)\n"
 "      --timings FILE    write name, shape, dtype, seconds, SNR per matrix (TSV)\n"
+"      --cache FILE      store the results in the SQLite database FILE (the\n"
+"                        daemon's schema; created if missing) and reuse every\n"
+"                        matrix whose bytes it already analysed\n"
 "  -q, --quiet           no progress bar\n"
 "  -h, --help            this text\n"
 "Exit status: 0 done (failed matrices are listed on stderr), 1 the results\n"
@@ -113,7 +131,7 @@ static int
 parse_args(int argc, char **argv, struct scan_args *a)
 {
 	enum { O_GROUP = 256, O_1D, O_3D, O_NOEMB, O_NOSPEC, O_TIMINGS,
-	    O_DEVICES };
+	    O_DEVICES, O_CACHE };
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "top-percent", required_argument, NULL, 'p' },
@@ -128,6 +146,7 @@ parse_args(int argc, char **argv, struct scan_args *a)
 		{ "no-embeddings", no_argument, NULL, O_NOEMB },
 		{ "no-spectra", no_argument, NULL, O_NOSPEC },
 		{ "timings", required_argument, NULL, O_TIMINGS },
+		{ "cache", required_argument, NULL, O_CACHE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -170,6 +189,7 @@ parse_args(int argc, char **argv, struct scan_args *a)
 		case O_NOEMB: a->include_embeddings = false; break;
 		case O_NOSPEC: a->ao.keep_spectra = false; break;
 		case O_TIMINGS: a->timings = optarg; break;
+		case O_CACHE: a->cache = optarg; break;
 		case O_DEVICES: a->ao.devices = optarg; break;
 		case 'q': a->quiet = true; break;
 		case 'h':
@@ -253,8 +273,9 @@ bar_progress(void *arg, size_t done, size_t total, uint64_t bdone,
 	fill[30] = '\0';
 	rate = el > 0 ? (double)bdone / el / 1e6 : 0;
 	eta = bdone > 0 ? el * (double)(btotal - bdone) / (double)bdone : 0;
-	fprintf(stderr, "\r[%s] %zu/%zu matrices  %.0f MB/s  ETA %d:%02d ",
-	    fill, done, total, rate, (int)eta / 60, (int)eta % 60);
+	fprintf(stderr, "\r[%s] %zu/%zu matrices, %zu reused  %.0f MB/s  "
+	    "ETA %d:%02d ", fill, done, total, analyzer_reused(b->an), rate,
+	    (int)eta / 60, (int)eta % 60);
 	if (done == total)
 		fputc('\n', stderr);
 }
@@ -425,8 +446,9 @@ print_result(const struct scan_args *a, const struct report *r,
 	case FMT_TABLE:
 		report_print_table(r, stdout);
 		printf("selected %zu modules (top %u%% per type) from %zu "
-		    "matrices in %.1f s on %s\n", selection_count(sel),
-		    a->top_percent, report_count(r, MAT_OK), r->seconds,
+		    "matrices (%zu reused) in %.1f s on %s\n",
+		    selection_count(sel), a->top_percent,
+		    report_count(r, MAT_OK), r->reused, r->seconds,
 		    r->backend);
 		return 0;
 	case FMT_JSON:
@@ -515,6 +537,93 @@ print_failures(const struct report *r)
 	return nf;
 }
 
+/* Reuse callback: a result of the same bytes stored in the cache. */
+static bool
+cache_reuse(void *arg, const char *method, bool want_spectrum,
+    struct mat_result *r)
+{
+	struct cache		*c = arg;
+	struct spd_errbuf	 eb;
+	bool			 found = false;
+
+	/* Its own earlier rows count too: they are rewritten from r. */
+	if (store_reuse_find(c->st, method, 0, want_spectrum, r, &found,
+	    &eb) != SPD_OK)
+		return false;
+	return found;
+}
+
+/* Closes the cache (NULL-safe members). */
+static void
+cache_close(struct cache *c)
+{
+	store_close(c->st);
+	store_unlock(c->lock);
+	free(c->run);
+	free(c->path);
+	memset(c, 0, sizeof *c);
+}
+
+/*
+ * Opens a->cache (taking its lock, so no daemon writes it meanwhile) and
+ * records the checkpoint weights in run "scan:<real path>". Returns 0, or
+ * -1 with a message.
+ */
+static int
+cache_open(const struct scan_args *a, const char *weights, struct cache *c)
+{
+	struct spd_errbuf	 eb;
+	enum ckpt_status	 cur;
+	int64_t			 run_id;
+	enum spd_err		 rc;
+	char			*dir;
+
+	memset(c, 0, sizeof *c);
+	if ((c->path = realpath(weights, NULL)) == NULL) {
+		fprintf(stderr, "spectrumd scan: %s: %s\n", weights,
+		    strerror(errno));
+		return -1;
+	}
+	c->run = spd_asprintf("scan:%s", c->path);
+	dir = c->run != NULL ? strdup(c->path) : NULL;
+	if (dir == NULL) {
+		fprintf(stderr, "spectrumd scan: out of memory\n");
+		return -1;
+	}
+	rc = store_lock(a->cache, &c->lock, &eb);
+	if (rc == SPD_OK)
+		rc = store_open(a->cache, STORE_RW, &c->st, &eb);
+	if (rc == SPD_OK)
+		rc = store_run_ensure(c->st, c->run, dirname(dir), &run_id,
+		    &eb);
+	if (rc == SPD_OK)
+		rc = store_ckpt_ensure(c->st, run_id, c->path, 0, spd_now(),
+		    CK_PENDING, &c->ckpt, &cur, &eb);
+	free(dir);
+	if (rc != SPD_OK) {
+		fprintf(stderr, "spectrumd scan: --cache %s: %s\n", a->cache,
+		    eb.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stores the analysis in the cache. Returns 0, or -1 with a message. */
+static int
+cache_store(struct cache *c, const struct scan_args *a,
+    const struct report *r, const struct selection *sel)
+{
+	struct spd_errbuf	 eb;
+
+	if (store_put_report(c->st, c->ckpt, r, sel, NULL, NULL, &eb) !=
+	    SPD_OK) {
+		fprintf(stderr, "spectrumd scan: --cache %s: %s\n", a->cache,
+		    eb.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* Runs `spectrumd scan`. */
 int
 scan_main(int argc, char **argv)
@@ -525,14 +634,22 @@ scan_main(int argc, char **argv)
 	struct selection	*sel = NULL;
 	struct spd_errbuf	 eb;
 	struct bar		 bar;
+	struct cache		 cache;
 	enum spd_err		 rc;
 	size_t			 nonfinite;
 	int			 status;
 
+	memset(&cache, 0, sizeof cache);
 	if ((status = parse_args(argc, argv, &a)) >= 0)
 		return status;
 	if (resolve_run_dir(&a) != 0)
 		return EXIT_BADINPUT;
+	if (a.cache != NULL && cache_open(&a, a.run_ckpt != NULL ?
+	    a.run_ckpt : a.path, &cache) != 0) {
+		cache_close(&cache);
+		free(a.run_ckpt);
+		return EXIT_BADINPUT;
+	}
 	if (!a.quiet && isatty(STDERR_FILENO)) {
 		bar.t0 = bar.last = spd_now();
 		a.ao.progress = bar_progress;
@@ -542,8 +659,13 @@ scan_main(int argc, char **argv)
 	rc = analyzer_new(&a.ao, &an, &eb);
 	if (rc != SPD_OK) {
 		fprintf(stderr, "spectrumd scan: backend: %s\n", eb.msg);
+		cache_close(&cache);
+		free(a.run_ckpt);
 		return EXIT_BADINPUT;
 	}
+	bar.an = an;
+	if (cache.st != NULL)
+		analyzer_set_reuse(an, cache_reuse, &cache);
 	if (eb.msg[0] != '\0' && !a.quiet)
 		fprintf(stderr, "spectrumd scan: %s\n", eb.msg);
 	rc = analyzer_run(an, a.run_ckpt != NULL ? a.run_ckpt : a.path, &r,
@@ -565,8 +687,11 @@ scan_main(int argc, char **argv)
 		goto out;
 	if (a.timings != NULL && write_timings(a.timings, r) != 0)
 		goto out;
+	if (cache.st != NULL && cache_store(&cache, &a, r, sel) != 0)
+		goto out;
 	status = nonfinite > 0 ? EXIT_NONFINITE : 0;
 out:
+	cache_close(&cache);
 	selection_free(sel);
 	report_free(r);
 	analyzer_free(an);

@@ -446,6 +446,7 @@ on_progress(void *arg, size_t done, size_t total, uint64_t bdone,
 {
 	struct worker	*w = arg;
 	double		 now = spd_now();
+	size_t		 reused;
 	cJSON		*o;
 
 	(void)bdone;
@@ -456,14 +457,36 @@ on_progress(void *arg, size_t done, size_t total, uint64_t bdone,
 	if (store_ckpt_progress(w->st, w->cur_ckpt, done, total, NULL) !=
 	    SPD_OK)
 		log_debug("progress update failed");
-	set_status(w, "analysing %s step %lld: %zu/%zu matrices", w->cur_run,
-	    w->cur_step, done, total);
+	reused = analyzer_reused(w->an);
+	set_status(w, "analysing %s step %lld: %zu/%zu matrices, %zu reused",
+	    w->cur_run, w->cur_step, done, total, reused);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "run", w->cur_run);
 	cJSON_AddNumberToObject(o, "step", (double)w->cur_step);
 	cJSON_AddNumberToObject(o, "done", (double)done);
 	cJSON_AddNumberToObject(o, "total", (double)total);
+	cJSON_AddNumberToObject(o, "reused", (double)reused);
 	publish(w, "progress", o);
+}
+
+/*
+ * Reuse callback of analyzer_run: a stored result of the same bytes and
+ * method, from any run but the checkpoint being analysed.
+ */
+static bool
+on_reuse(void *arg, const char *method, bool want_spectrum,
+    struct mat_result *r)
+{
+	struct worker		*w = arg;
+	struct spd_errbuf	 eb;
+	bool			 found = false;
+
+	if (store_reuse_find(w->st, method, w->cur_ckpt, want_spectrum, r,
+	    &found, &eb) != SPD_OK) {
+		log_debug("reuse lookup of %s: %s", r->name, eb.msg);
+		return false;
+	}
+	return found;
 }
 
 /* The directory to analyse for a store key ("dir#fingerprint" → dir). */
@@ -496,6 +519,8 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 	if (rc == SPD_OK) {
 		hub_count_analysis(w->hub, rep->nmats, rep->seconds);
 		hub_count_nonfinite(w->hub, report_nonfinite(rep));
+		hub_count_reuse(w->hub, rep->reused, rep->hashed,
+		    rep->hash_seconds);
 		publish_ckpt(w, r->name, c->step, c->path, CK_DONE, NULL);
 		if (changed) {
 			o = cJSON_CreateObject();
@@ -506,10 +531,10 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 			    (double)selection_count(sel));
 			publish(w, "selection", o);
 		}
-		log_msg(LOG_INFO, "run %s: step %lld analysed: %zu matrices in "
-		    "%.1f s on %s; selection v%lld%s", r->name, c->step,
-		    rep->nmats, rep->seconds, rep->backend, version,
-		    changed ? " (changed)" : "");
+		log_msg(LOG_INFO, "run %s: step %lld analysed: %zu matrices "
+		    "(%zu reused) in %.1f s on %s; selection v%lld%s", r->name,
+		    c->step, rep->nmats, rep->reused, rep->seconds,
+		    rep->backend, version, changed ? " (changed)" : "");
 		if (report_nonfinite(rep) > 0)
 			log_msg(LOG_WARNING, "run %s: step %lld: %zu matri%s "
 			    "with NaN/Inf weights or a NaN SNR, never "
@@ -871,6 +896,7 @@ worker_start(struct store *st, struct analyzer *an, struct hub *hub,
 	w->hub = hub;
 	w->wc = *wc;
 	analyzer_set_hooks(an, on_progress, w, &w->cancel);
+	analyzer_set_reuse(an, wc->reuse ? on_reuse : NULL, w);
 	snprintf(w->status, sizeof w->status, "idle");
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);

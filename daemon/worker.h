@@ -27,6 +27,7 @@ struct worker_config {
 	unsigned	 top_percent;
 	bool		 include_embeddings;
 	bool		 backfill;
+	bool		 reuse;		/* reuse results by fingerprint */
 	unsigned	 incomplete_grace_s;	/* incomplete → failed after */
 	struct health	*health;	/* database state, counters; or NULL */
 	/* Called (from the worker thread) once the database file is gone:

@@ -20,6 +20,7 @@
 
 #include "spectrumd/analyze.h"
 #include "spectrumd/budget.h"
+#include "spectrumd/fingerprint.h"
 #include "spectrumd/model.h"
 #include "spectrumd/names.h"
 #include "spectrumd/snr.h"
@@ -27,10 +28,15 @@
 
 #define ANALYZE_MAX_WORKERS 16
 
+struct run_state;
+
 struct analyzer {
 	struct analyze_opts	 o;
 	struct svd		*svd[ANALYZE_MAX_WORKERS];
 	unsigned		 nworkers;
+	analyze_reuse_fn	 reuse;		/* NULL: reuse off */
+	void			*reuse_arg;
+	struct run_state	*cur;		/* the analysis in progress */
 };
 
 /* One matrix to solve: a 2-D tensor, a 1-D one as 1×d, or a 3-D slice. */
@@ -49,8 +55,9 @@ struct run_state {
 	struct job		*jobs;
 	struct mat_result	*res;		/* one slot per job */
 	size_t			 njobs;
-	size_t			 next, done;
-	uint64_t		 bytes_done, bytes_total;
+	size_t			 next, done, reused;
+	uint64_t		 bytes_done, bytes_total, hashed;
+	double			 hash_seconds;
 	enum spd_err		 fatal;		/* first fatal error */
 	struct spd_errbuf	 fatal_eb;
 	pthread_mutex_t		 lock;
@@ -220,6 +227,21 @@ analyzer_set_hooks(struct analyzer *a,
 	a->o.cancel = cancel;
 }
 
+/* Sets or clears the reuse lookup. */
+void
+analyzer_set_reuse(struct analyzer *a, analyze_reuse_fn fn, void *arg)
+{
+	a->reuse = fn;
+	a->reuse_arg = arg;
+}
+
+/* Matrices reused so far in the running analysis (0 when none runs). */
+size_t
+analyzer_reused(const struct analyzer *a)
+{
+	return a->cur != NULL ? a->cur->reused : 0;
+}
+
 /* Returns a newly allocated copy of s, or NULL. */
 static char *
 dupstr(const char *s)
@@ -380,6 +402,38 @@ plan_jobs(const struct analyzer *a, const struct model *m,
 	return SPD_OK;
 }
 
+/*
+ * Fingerprints job j (reading its bytes once, before the conversion reads
+ * them again from the page cache) and asks the reuse callback for a
+ * stored result. Returns true when r was filled from one.
+ */
+static bool
+reuse(struct run_state *st, struct svd *s, const struct job *j,
+    struct mat_result *r)
+{
+	double	t0 = spd_now();
+	bool	hit;
+
+	fingerprint_matrix(j->mat.dtype, j->mat.rows, j->mat.cols,
+	    j->mat.data, (size_t)j->bytes, r->fp);
+	r->has_fp = true;
+	pthread_mutex_lock(&st->lock);
+	st->hashed += j->bytes;
+	st->hash_seconds += spd_now() - t0;
+	hit = st->a->reuse(st->a->reuse_arg, svd_method(s),
+	    st->a->o.keep_spectra, r);
+	pthread_mutex_unlock(&st->lock);
+	if (!hit)
+		return false;
+	r->status = MAT_OK;
+	if (!st->a->o.keep_spectra) {
+		free(r->spectrum);
+		r->spectrum = NULL;
+		r->k = 0;
+	}
+	return true;
+}
+
 /* Solves job j with backend s and fills its result slot r. */
 static enum spd_err
 solve(struct run_state *st, struct svd *s, const struct job *j,
@@ -403,6 +457,10 @@ solve(struct run_state *st, struct svd *s, const struct job *j,
 	r->rows = j->mat.rows;
 	r->cols = j->mat.cols;
 	r->dtype = j->mat.dtype;
+	if (st->a->reuse != NULL && reuse(st, s, j, r)) {
+		r->seconds = spd_now() - t0;
+		return SPD_OK;
+	}
 	/* r owns sv from here, so a jump out of svd_values() leaks nothing. */
 	sv = r->spectrum = malloc(k * sizeof *sv);
 	if (sv == NULL) {
@@ -535,6 +593,8 @@ worker(void *arg)
 				spd_fail(&st->fatal_eb, rc, "out of memory");
 		}
 		st->done++;
+		if (st->res[i].from_ckpt != 0)
+			st->reused++;
 		st->bytes_done += st->jobs[i].bytes;
 		if (o->progress != NULL)
 			o->progress(o->progress_arg, st->done, st->njobs,
@@ -595,7 +655,12 @@ analyzer_run(struct analyzer *a, const char *path, struct report **out,
 	for (i = 0; i < st.njobs; i++)
 		st.bytes_total += st.jobs[i].bytes;
 	st.m = m;
+	rep->method = strdup(svd_method(a->svd[0]));
+	if (rep->method == NULL)
+		goto nomem;
+	a->cur = &st;
 	run_workers(&st);
+	a->cur = NULL;
 	if (st.fatal != SPD_OK) {
 		rc = spd_fail(eb, st.fatal, "%s", st.fatal_eb.msg);
 		goto out;
@@ -609,6 +674,9 @@ analyzer_run(struct analyzer *a, const char *path, struct report **out,
 		if (report_add(rep, &st.res[i]) != SPD_OK)
 			goto nomem;
 	rep->bytes = st.bytes_total;
+	rep->reused = st.reused;
+	rep->hashed = st.hashed;
+	rep->hash_seconds = st.hash_seconds;
 	rep->seconds = spd_now() - t0;
 	*out = rep;
 	rep = NULL;

@@ -774,6 +774,11 @@ ckpt_fields(cJSON *o, const struct ckpt_row *r)
 	    jtime(o, "started", r->started) &&
 	    jtime(o, "finished", r->finished) &&
 	    jtime(o, "incomplete_since", r->incomplete_since);
+	/* Of a done checkpoint: matrices solved here vs reused. */
+	if (r->status == CK_DONE)
+		ok = ok && jnum(o, "analysed", (double)(r->total -
+		    (r->reused < r->total ? r->reused : r->total))) &&
+		    jnum(o, "reused", (double)r->reused);
 	if (r->finished != 0)
 		ok = ok && jnum(o, "seconds", r->seconds) &&
 		    jnum(o, "bytes", (double)r->bytes);
@@ -1750,6 +1755,17 @@ prom_hub(struct ctx *c, FILE *fp)
 	    "selected).");
 	fprintf(fp, "spectrumd_nonfinite_matrices_total %" PRIu64 "\n",
 	    st.nonfinite);
+	prom_family(fp, "spectrumd_matrices_reused_total", "counter",
+	    "Matrices whose stored result was reused (same fingerprint),"
+	    " counted in matrices_analyzed_total too.");
+	fprintf(fp, "spectrumd_matrices_reused_total %" PRIu64 "\n",
+	    st.reused);
+	prom_family(fp, "spectrumd_hashed_bytes_total", "counter",
+	    "Weight bytes fingerprinted (XXH3-128) for reuse.");
+	fprintf(fp, "spectrumd_hashed_bytes_total %" PRIu64 "\n", st.hashed);
+	prom_family(fp, "spectrumd_hash_seconds_total", "counter",
+	    "Seconds spent fingerprinting, summed over workers.");
+	fprintf(fp, "spectrumd_hash_seconds_total %.9g\n", st.hash_seconds);
 	prom_family(fp, "spectrumd_backend_info", "gauge",
 	    "The compute backend in use.");
 	fputs("spectrumd_backend_info{backend=\"", fp);

@@ -79,6 +79,7 @@ static const struct cfg_entry cfg_table[] = {
 	    .def = "600" },
 	{ "backfill", CT_BOOL, O(backfill), .def = "true" },
 	{ "keep_spectra", CT_BOOL, O(keep_spectra), .def = "true" },
+	{ "reuse", CT_BOOL, O(reuse), .def = "true" },
 	{ "include_embeddings", CT_BOOL, O(include_embeddings),
 	    .def = "true" },
 	{ "include_1d", CT_BOOL, O(include_1d), .def = "false" },

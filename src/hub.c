@@ -298,6 +298,19 @@ hub_count_open(struct hub *h, int delta)
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* Adds to the reuse counters. */
+void
+hub_count_reuse(struct hub *h, uint64_t reused, uint64_t hashed,
+    double hash_seconds)
+{
+	pthread_mutex_lock(&h->mu);
+	h->st.reused += reused;
+	h->st.hashed += hashed;
+	if (isfinite(hash_seconds) && hash_seconds > 0)
+		h->st.hash_seconds += hash_seconds;
+	pthread_mutex_unlock(&h->mu);
+}
+
 /* Copies the counters. */
 void
 hub_get_stats(struct hub *h, struct hub_stats *out)

@@ -49,6 +49,7 @@ report_free(struct report *r)
 	free(r->mats);
 	free(r->path);
 	free(r->backend);
+	free(r->method);
 	free(r);
 }
 

@@ -38,6 +38,7 @@ struct store {
 	enum store_mode	 mode;
 	enum store_fault fault;		/* of the last operation */
 	char		*path;		/* RW: checked before each write */
+	char		*copy_sql;	/* copies a reused metrics row */
 	dev_t		 dev;		/* of path when opened (RW) */
 	ino_t		 ino;
 	bool		 have_id;
@@ -202,6 +203,20 @@ static const char *const migrations[] = {
 	"  module TEXT,"
 	"  CHECK (type IS NOT NULL OR module IS NOT NULL),"
 	"  PRIMARY KEY (selection_id, ord)) WITHOUT ROWID;",
+	/*
+	 * 3 → 4: content fingerprints and reuse (issue 12). A metrics row
+	 * gets the XXH3-128 of its matrix and the method (svd_method()) that
+	 * computed it; a reused row the run and step where it was computed.
+	 * Older rows keep NULLs: valid, never reused. A checkpoint counts
+	 * its reused matrices.
+	 */
+	"ALTER TABLE metrics ADD COLUMN fingerprint BLOB;"
+	"ALTER TABLE metrics ADD COLUMN method TEXT;"
+	"ALTER TABLE metrics ADD COLUMN reused_run INTEGER;"
+	"ALTER TABLE metrics ADD COLUMN reused_step INTEGER;"
+	"ALTER TABLE checkpoints ADD COLUMN reused INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX metrics_fingerprint ON metrics (fingerprint, method)"
+	"  WHERE fingerprint IS NOT NULL;",
 };
 
 _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
@@ -219,7 +234,8 @@ enum q {
 	Q_SEL_DEL,
 	Q_SEL_PUT, Q_SEL_MEMBER, Q_SEL_MEMBERS, Q_SEL_MISSING,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
-	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST,
+	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST, Q_REUSE_FIND,
+	Q_METRIC_COLS,
 	Q_COUNT
 };
 
@@ -228,7 +244,7 @@ enum q {
 	" started, finished, seconds, bytes, backend, incomplete_since," \
 	" (SELECT count(*) FROM metrics n" \
 	" WHERE n.checkpoint_id = checkpoints.id AND (n.status = 'nonfinite'" \
-	" OR (n.status = 'ok' AND n.snr_class = 'nan')))"
+	" OR (n.status = 'ok' AND n.snr_class = 'nan'))), reused"
 /*
  * The highest selection version given for run ?1 at top_percent ?2 with
  * embeddings ?3, or before schema 3 (selection_base); NULL when none.
@@ -296,14 +312,16 @@ static const char *const sql[Q_COUNT] = {
 	    " RETURNING id",
 	[Q_PUT_METRIC] = "INSERT INTO metrics (checkpoint_id, matrix_id, ord,"
 	    " status, error, snr, snr_class, s1, sigma_hat, tau, mp_rank,"
-	    " signal, noise, fro2, stable_rank, seconds) VALUES (?1, ?2, ?3,"
-	    " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	    " signal, noise, fro2, stable_rank, seconds, fingerprint, method,"
+	    " reused_run, reused_step) VALUES (?1, ?2, ?3,"
+	    " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+	    " ?18, ?19, ?20)",
 	[Q_PUT_SPECTRUM] = "INSERT INTO spectra (checkpoint_id, matrix_id, k, sv)"
 	    " VALUES (?1, ?2, ?3, ?4)",
 	[Q_PUT_DONE] = "UPDATE checkpoints SET status = 'done', error = NULL,"
 	    " backend = ?2, seconds = ?3, bytes = ?4, finished = ?5,"
 	    " started = CASE WHEN started = 0 THEN ?5 - ?3 ELSE started END,"
-	    " done = ?6, total = ?6 WHERE id = ?1",
+	    " done = ?6, total = ?6, reused = ?7 WHERE id = ?1",
 	[Q_SEL_PREV] = "SELECT s.version, s.modules, (" SEL_MAX "),"
 	    " c.step, (SELECT step FROM checkpoints WHERE id = ?4)"
 	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
@@ -353,6 +371,18 @@ static const char *const sql[Q_COUNT] = {
 	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
 	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
+	/* A stored result to reuse: with a spectrum first; the origin. */
+	[Q_REUSE_FIND] = "SELECT s.k, s.sv, m.checkpoint_id, m.matrix_id,"
+	    " coalesce(m.reused_run, c.run_id), coalesce(m.reused_step, c.step),"
+	    " " SNR_COLS " FROM metrics m"
+	    " JOIN checkpoints c ON c.id = m.checkpoint_id"
+	    " LEFT JOIN spectra s ON s.checkpoint_id = m.checkpoint_id"
+	    " AND s.matrix_id = m.matrix_id"
+	    " WHERE m.fingerprint = ?1 AND m.method = ?2 AND m.status = 'ok'"
+	    " AND m.checkpoint_id != ?3 AND (?4 = 0 OR s.k IS NOT NULL)"
+	    " ORDER BY s.k IS NULL, m.checkpoint_id DESC LIMIT 1",
+	[Q_METRIC_COLS] = "SELECT name FROM pragma_table_info('metrics')"
+	    " ORDER BY cid",
 };
 
 /* The metrics store_history() serves: column and class expression. */
@@ -1000,6 +1030,7 @@ store_close(struct store *s)
 		sqlite3_finalize(s->cache[i]);
 	sqlite3_close_v2(s->db);
 	free(s->path);
+	free(s->copy_sql);
 	free(s);
 }
 
@@ -1370,7 +1401,8 @@ struct put {
 	const char		*op;
 	struct spd_errbuf	*eb;
 	int64_t			 run_id, ckpt_id;
-	sqlite3_stmt		*mat, *met, *spec;
+	const char		*method;	/* of the report */
+	sqlite3_stmt		*mat, *met, *spec, *copy;
 	unsigned char		*buf;		/* encoded spectrum */
 	size_t			 bufcap;
 };
@@ -1475,6 +1507,15 @@ put_metric(struct put *p, const struct mat_result *m, int64_t mid,
 	b_real(p->met, 14, r->fro2, &brc);
 	b_real(p->met, 15, r->stable_rank, &brc);
 	b_real(p->met, 16, m->seconds, &brc);
+	if (brc == SQLITE_OK)
+		brc = m->has_fp ? sqlite3_bind_blob(p->met, 17, m->fp,
+		    FINGERPRINT_LEN, SQLITE_STATIC) :
+		    sqlite3_bind_null(p->met, 17);
+	b_text(p->met, 18, m->has_fp ? p->method : NULL, &brc);
+	if (m->from_ckpt != 0) {
+		b_int(p->met, 19, m->from_run, &brc);
+		b_int(p->met, 20, m->from_step, &brc);
+	}
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, p->met, NULL, p->op, p->eb);
 	sqlite3_reset(p->met);
@@ -1557,6 +1598,100 @@ put_spectrum(struct put *p, const struct mat_result *m, int64_t mid)
 	return rc;
 }
 
+/*
+ * Builds, once per handle, the statement that copies a reused metrics row:
+ * every column of the table as it is now (metrics added later included)
+ * except the row's own keys, its timing and its origin.
+ */
+static enum spd_err
+copy_sql_build(struct store *s, const char *op, struct spd_errbuf *eb)
+{
+	static const char *const own[] = { "checkpoint_id", "matrix_id",
+	    "ord", "seconds", "reused_run", "reused_step" };
+	sqlite3_stmt	*st = NULL;
+	char		*cols = NULL, *t;
+	const char	*c;
+	enum spd_err	 rc;
+	bool		 row = true;
+	size_t		 i;
+
+	if ((rc = prep(s, Q_METRIC_COLS, &st, op, eb)) != SPD_OK)
+		return rc;
+	while (rc == SPD_OK && (rc = step(s, st, &row, op, eb)) == SPD_OK &&
+	    row) {
+		c = col_text(st, 0);
+		for (i = 0; c != NULL && i < nitems(own) &&
+		    strcmp(c, own[i]) != 0; i++)
+			;
+		if (c == NULL || i < nitems(own))
+			continue;
+		t = spd_asprintf("%s%s\"%s\"", cols != NULL ? cols : "",
+		    cols != NULL ? ", " : "", c);
+		free(cols);
+		if ((cols = t) == NULL)
+			rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory",
+			    op);
+	}
+	release(s, st);
+	if (rc == SPD_OK && cols == NULL)
+		rc = spd_fail(eb, SPD_EFORMAT, "store: %s: no metrics columns",
+		    op);
+	if (rc == SPD_OK) {
+		s->copy_sql = spd_asprintf("INSERT INTO metrics (checkpoint_id,"
+		    " matrix_id, ord, seconds, reused_run, reused_step, %s)"
+		    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, %s FROM metrics"
+		    " WHERE checkpoint_id = ?7 AND matrix_id = ?8", cols, cols);
+		if (s->copy_sql == NULL)
+			rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory",
+			    op);
+	}
+	free(cols);
+	return rc;
+}
+
+/* Prepares the reused-row copy of p (built on first use). */
+static enum spd_err
+put_copy_prep(struct put *p)
+{
+	enum spd_err rc = SPD_OK;
+
+	if (p->s->copy_sql == NULL)
+		rc = copy_sql_build(p->s, p->op, p->eb);
+	if (rc == SPD_OK)
+		rc = prep_sql(p->s, p->s->copy_sql, &p->copy, p->op, p->eb);
+	return rc;
+}
+
+/*
+ * Inserts the metrics row of m: a reused result copies its source row
+ * whole (so every metric column, bit for bit), falling back to m's values
+ * when the source is gone; a computed one inserts m's values.
+ */
+static enum spd_err
+put_reused(struct put *p, const struct mat_result *m, int64_t mid,
+    size_t ord)
+{
+	enum spd_err	rc;
+	int		brc = SQLITE_OK;
+
+	if (m->from_ckpt == 0 || p->copy == NULL)
+		return put_metric(p, m, mid, ord);
+	b_int(p->copy, 1, p->ckpt_id, &brc);
+	b_int(p->copy, 2, mid, &brc);
+	b_u64(p->copy, 3, ord, &brc);
+	b_real(p->copy, 4, m->seconds, &brc);
+	b_int(p->copy, 5, m->from_run, &brc);
+	b_int(p->copy, 6, m->from_step, &brc);
+	b_int(p->copy, 7, m->from_ckpt, &brc);
+	b_int(p->copy, 8, m->from_matrix, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, p->copy, NULL, p->op, p->eb);
+	sqlite3_reset(p->copy);
+	if (rc == SPD_OK && sqlite3_changes(p->s->db) == 0)
+		rc = put_metric(p, m, mid, ord);
+	return rc;
+}
+
 /* Stores every matrix of r with its metrics and spectrum. */
 static enum spd_err
 put_mats(struct put *p, const struct report *r)
@@ -1570,10 +1705,12 @@ put_mats(struct put *p, const struct report *r)
 		rc = prep(p->s, Q_PUT_METRIC, &p->met, p->op, p->eb);
 	if (rc == SPD_OK)
 		rc = prep(p->s, Q_PUT_SPECTRUM, &p->spec, p->op, p->eb);
+	if (rc == SPD_OK && r->reused > 0)
+		rc = put_copy_prep(p);
 	for (i = 0; rc == SPD_OK && i < r->nmats; i++) {
 		rc = put_matrix(p, &r->mats[i], &mid);
 		if (rc == SPD_OK)
-			rc = put_metric(p, &r->mats[i], mid, i);
+			rc = put_reused(p, &r->mats[i], mid, i);
 		if (rc == SPD_OK)
 			rc = put_spectrum(p, &r->mats[i], mid);
 	}
@@ -1597,6 +1734,7 @@ put_done(struct put *p, const struct report *r)
 	b_u64(st, 4, r->bytes, &brc);
 	b_real(st, 5, wall_now(), &brc);
 	b_u64(st, 6, r->nmats, &brc);
+	b_u64(st, 7, r->reused, &brc);
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, st, NULL, p->op, p->eb);
 	release(p->s, st);
@@ -1784,7 +1922,8 @@ store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
     const struct selection *sel, long long *version, bool *changed,
     struct spd_errbuf *eb)
 {
-	struct put	 p = { .s = s, .eb = eb, .ckpt_id = ckpt_id };
+	struct put	 p = { .s = s, .eb = eb, .ckpt_id = ckpt_id,
+	    .method = r != NULL ? r->method : NULL };
 	char		 op[96];
 	enum spd_err	 rc;
 	long long	 v = 0;
@@ -1804,6 +1943,7 @@ store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
 	release(s, p.mat);
 	release(s, p.met);
 	release(s, p.spec);
+	sqlite3_finalize(p.copy);
 	free(p.buf);
 	if (rc == SPD_OK)
 		rc = tx_commit(s, op, eb);
@@ -1933,6 +2073,7 @@ ckpt_fill(sqlite3_stmt *st, struct ckpt_row *c, const char *op,
 	c->backend = col_text(st, 13);
 	c->incomplete_since = sqlite3_column_double(st, 14);
 	c->nonfinite = col_u64(st, 15);
+	c->reused = col_u64(st, 16);
 	return SPD_OK;
 }
 
@@ -2174,6 +2315,58 @@ spectrum_copy(sqlite3_stmt *st, float **sv, size_t *k, const char *op,
 	*sv = out;
 	*k = (size_t)n;
 	return SPD_OK;
+}
+
+/* Fills r from a Q_REUSE_FIND row (spectrum only when want_spectrum). */
+static enum spd_err
+reuse_fill(sqlite3_stmt *st, bool want_spectrum, struct mat_result *r,
+    const char *op, struct spd_errbuf *eb)
+{
+	enum spd_err rc = SPD_OK;
+
+	if (want_spectrum)
+		rc = spectrum_copy(st, &r->spectrum, &r->k, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	r->from_ckpt = sqlite3_column_int64(st, 2);
+	r->from_matrix = sqlite3_column_int64(st, 3);
+	r->from_run = sqlite3_column_int64(st, 4);
+	r->from_step = sqlite3_column_int64(st, 5);
+	metric_fill(st, 6, &r->m);
+	return SPD_OK;
+}
+
+/* Looks a result up by fingerprint and method (see store.h). */
+enum spd_err
+store_reuse_find(struct store *s, const char *method, int64_t exclude,
+    bool want_spectrum, struct mat_result *r, bool *found,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	const char	*op = "reuse lookup";
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	*found = false;
+	if ((rc = need_open(s, op, eb)) != SPD_OK)
+		return rc;
+	if (!r->has_fp || method == NULL)
+		return SPD_OK;
+	if ((rc = prep(s, Q_REUSE_FIND, &st, op, eb)) != SPD_OK)
+		return rc;
+	brc = sqlite3_bind_blob(st, 1, r->fp, FINGERPRINT_LEN, SQLITE_STATIC);
+	b_text(st, 2, method, &brc);
+	b_int(st, 3, exclude, &brc);
+	b_int(st, 4, want_spectrum, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && row) {
+		rc = reuse_fill(st, want_spectrum, r, op, eb);
+		*found = rc == SPD_OK;
+	}
+	release(s, st);
+	return rc;
 }
 
 /* Returns the stored spectrum of one matrix of a checkpoint. */

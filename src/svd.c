@@ -143,6 +143,18 @@ svd_name(const struct svd *s)
 	return s->be->name;
 }
 
+#define SVD_STR_(x)	#x
+#define SVD_STR(x)	SVD_STR_(x)
+
+/* Returns the method tag of the backend: "<name>/r<rule version>". */
+const char *
+svd_method(const struct svd *s)
+{
+	if (strcmp(s->be->name, "cuda") == 0)
+		return "cuda/r" SVD_STR(SVD_RULE_VERSION);
+	return "cpu/r" SVD_STR(SVD_RULE_VERSION);
+}
+
 /* Returns the number of visible CUDA devices. */
 int
 svd_cuda_devices(void)

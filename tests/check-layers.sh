@@ -36,6 +36,7 @@ check 'cusolverDn\.h|cublas_v2\.h' src/cuda_dl.h
 check 'cuda_runtime\.h' src/svd_cuda.c
 check 'sys/inotify\.h' src/watch.c
 check 'pcre2\.h' src/match.c
+check 'xxhash\.h' src/fingerprint.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
     src/select.c src/api.c src/layout.c src/cfg.c \
     daemon/worker.c
@@ -49,11 +50,11 @@ graph() {
 	common|log|budget)	echo "" ;;
 	tensor|snr|names|heavytail|match|health|hub|cfg)
 				echo "common" ;;
-	safetensors)		echo "common tensor" ;;
+	safetensors|fingerprint)	echo "common tensor" ;;
 	model)			echo "common safetensors" ;;
 	layout)			echo "common model safetensors" ;;
 	watch)			echo "common layout" ;;
-	report)			echo "common snr tensor" ;;
+	report)			echo "common fingerprint snr tensor" ;;
 	select)			echo "common report names" ;;
 	store)			echo "common report select" ;;
 	svd)			echo "common snr tensor svd_backend.h" ;;
@@ -63,7 +64,8 @@ graph() {
 	svd_cuda_kern)		echo "" ;;
 	svd_cuda)		echo "common svd tensor svd_backend.h cuda_dl.h" \
 				    "svd_cuda_kern.h" ;;
-	analyze)		echo "common report budget model names snr svd" ;;
+	analyze)		echo "common report budget fingerprint model names snr" \
+				    "svd" ;;
 	api)			echo "common health hub match report select store" ;;
 	daemon/)		echo "analyze api cfg common health hub layout" \
 				    "model names report select store watch" ;;

@@ -760,22 +760,43 @@ only_take(struct only *f, const char *module, const char *ltype)
 	return take;
 }
 
-/* Planted strength of a 2-D tensor (fixture.h). */
+/* Planted strength of a 2-D tensor (fixture.h) at step. */
 static double
-strength(const struct fixture_opts *o, const char *name)
+strength(const struct fixture_opts *o, const char *name, uint64_t step)
 {
 	double b = 0.25 + 1.75 * unit(hash_name(o->seed, name, 1));
 	double phi = 2 * M_PI * unit(hash_name(o->seed, name, 2));
 
 	return o->signal * b * (1 + 0.5 * sin(phi + o->drift *
-	    (double)o->step));
+	    (double)step));
+}
+
+/*
+ * Whether layer l of layer type ltype is frozen (fixture.h): its place
+ * among the layers ordered by a hash of (seed, type, layer) is below
+ * ⌊layers · frozen_percent / 100⌋.
+ */
+static bool
+layer_frozen(const struct fixture_opts *o, const char *ltype, unsigned l)
+{
+	uint64_t	h = hash_name(o->seed ^ l, ltype, 7), g;
+	unsigned	i, pos = 0;
+
+	if (o->frozen_percent >= 100)
+		return true;
+	for (i = 0; i < o->layers; i++) {
+		g = hash_name(o->seed ^ i, ltype, 7);
+		if (g < h || (g == h && i < l))
+			pos++;
+	}
+	return pos < (uint64_t)o->layers * o->frozen_percent / 100;
 }
 
 /* Appends module (of kind k, layer type ltype or NULL) to e[*n] if taken. */
 static enum spd_err
 plan_add(const struct fixture_opts *o, struct only *f, const char *module,
-    const struct kind *k, const char *ltype, struct fixture_entry *e,
-    size_t *n, struct spd_errbuf *eb)
+    const struct kind *k, const char *ltype, unsigned layer,
+    struct fixture_entry *e, size_t *n, struct spd_errbuf *eb)
 {
 	struct fixture_entry	*x = &e[*n];
 	int			 len;
@@ -789,7 +810,10 @@ plan_add(const struct fixture_opts *o, struct only *f, const char *module,
 	x->ndim = k->rows == D_ONE ? 1 : 2;
 	x->shape[0] = dim_size(o, x->ndim == 1 ? k->cols : k->rows);
 	x->shape[1] = x->ndim == 1 ? 0 : dim_size(o, k->cols);
-	x->strength = x->ndim == 2 ? strength(o, x->name) : 0;
+	x->frozen = o->frozen_percent >= 100 || (ltype != NULL &&
+	    layer_frozen(o, ltype, layer));
+	x->strength = x->ndim == 2 ? strength(o, x->name, x->frozen ? 0 :
+	    o->step) : 0;
 	x->nan = o->nan_tensor != NULL && (strcmp(o->nan_tensor, module) == 0
 	    || strcmp(o->nan_tensor, x->name) == 0);
 	(*n)++;
@@ -805,7 +829,7 @@ plan_all(const struct fixture_opts *o, struct only *f, struct fixture_entry *e,
 	enum spd_err	rc;
 
 	*n = 0;
-	if ((rc = plan_add(o, f, embed_kind.type, &embed_kind, NULL, e, n,
+	if ((rc = plan_add(o, f, embed_kind.type, &embed_kind, NULL, 0, e, n,
 	    eb)) != SPD_OK)
 		return rc;
 	for (unsigned l = 0; l < o->layers; l++) {
@@ -813,16 +837,17 @@ plan_all(const struct fixture_opts *o, struct only *f, struct fixture_entry *e,
 			snprintf(module, sizeof module, "model.layers.%u.%s", l,
 			    layer_kinds[i].type);
 			rc = plan_add(o, f, module, &layer_kinds[i],
-			    layer_kinds[i].type, e, n, eb);
+			    layer_kinds[i].type, l, e, n, eb);
 			if (rc != SPD_OK)
 				return rc;
 		}
 	}
-	if ((rc = plan_add(o, f, norm_kind.type, &norm_kind, NULL, e, n,
+	if ((rc = plan_add(o, f, norm_kind.type, &norm_kind, NULL, 0, e, n,
 	    eb)) != SPD_OK)
 		return rc;
 	if (!o->tied_embeddings)
-		rc = plan_add(o, f, head_kind.type, &head_kind, NULL, e, n, eb);
+		rc = plan_add(o, f, head_kind.type, &head_kind, NULL, 0, e, n,
+		    eb);
 	return rc;
 }
 
@@ -890,6 +915,9 @@ check_opts(const struct fixture_opts *o, struct spd_errbuf *eb)
 		return spd_fail(eb, SPD_EINVAL, "dtype %s: only F32, F16, "
 		    "BF16, F64, F8_E4M3 and F8_E5M2 are written",
 		    fixture_dtype_name(o->dtype));
+	if (o->frozen_percent > 100)
+		return spd_fail(eb, SPD_EINVAL, "frozen percent: %u is over "
+		    "100", o->frozen_percent);
 	if (o->shards > SHARDS_MAX)
 		return spd_fail(eb, SPD_EINVAL, "shards: %u is over %u",
 		    o->shards, SHARDS_MAX);
@@ -1060,6 +1088,8 @@ gen_setup(struct gen *g, const struct fixture_entry *e)
 	gen_reset(g);
 	g->rows = e->ndim == 2 ? e->shape[0] : 1;
 	g->cols = e->ndim == 2 ? e->shape[1] : e->shape[0];
+	if (e->frozen)
+		step = 0;
 	g->seed = hash_name(o->seed, e->name, 3) ^
 	    (o->drift != 0 ? splitmix64(&step) : 0);
 	g->std = e->ndim == 2 ? (float)(1 / sqrt((double)g->cols)) : 0.02f;

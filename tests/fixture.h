@@ -120,6 +120,14 @@ struct fixture_opts {
 	uint64_t	 seed;
 	uint64_t	 step;		/* global_step of trainer_state.json */
 	double		 drift;		/* radians of strength phase per step */
+	/*
+	 * A Spectrum run: per layer type, ⌊layers · P / 100⌋ layers (chosen
+	 * by a hash of seed, type and layer) are frozen: written as at step
+	 * 0 whatever the step, so byte-identical across checkpoints. The
+	 * others, embeddings, lm_head and norms change (with drift ≠ 0);
+	 * at 100 everything is frozen.
+	 */
+	unsigned	 frozen_percent;
 	bool		 config;	/* write config.json (first) */
 	bool		 trainer_state;	/* write trainer_state.json (last) */
 	bool		 tied_embeddings; /* no lm_head.weight */
@@ -152,6 +160,7 @@ struct fixture_entry {
 	double		 strength;	/* a_0 (0: 1-D, noise only) */
 	unsigned	 shard;		/* index of its file, from 0 */
 	bool		 nan;		/* the nan_tensor */
+	bool		 frozen;	/* written as at step 0 (frozen_percent) */
 };
 
 /*

@@ -39,7 +39,7 @@ enum {
 	OPT_SHARDS, OPT_SIGNAL, OPT_RANK, OPT_SEED, OPT_STEP, OPT_DRIFT,
 	OPT_NO_TS, OPT_NO_CONFIG, OPT_TIED, OPT_NAN, OPT_NO_1D, OPT_ONLY,
 	OPT_META_STEP, OPT_EVERY, OPT_COUNT, OPT_LIMIT, OPT_START,
-	OPT_STEP_EVERY, OPT_VIA_TMP
+	OPT_STEP_EVERY, OPT_VIA_TMP, OPT_FROZEN
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +55,7 @@ static const struct option long_opts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "step", required_argument, NULL, OPT_STEP },
 	{ "drift", required_argument, NULL, OPT_DRIFT },
+	{ "frozen-percent", required_argument, NULL, OPT_FROZEN },
 	{ "no-trainer-state", no_argument, NULL, OPT_NO_TS },
 	{ "no-config", no_argument, NULL, OPT_NO_CONFIG },
 	{ "tied", no_argument, NULL, OPT_TIED },
@@ -98,6 +99,8 @@ static const char usage_text[] =
 "  --step N            global_step of trainer_state.json [0]\n"
 "  --drift X           strength phase per step, radians; non-zero also\n"
 "                      redraws the noise each step [0; run: 0.005]\n"
+"  --frozen-percent P  per layer type, P % of the layers stay byte-identical\n"
+"                      from step to step (a Spectrum run); 100: all [0]\n"
 "  --no-trainer-state  leave out trainer_state.json (incomplete checkpoint)\n"
 "  --no-config         leave out config.json\n"
 "  --tied              tied embeddings: no lm_head.weight\n"
@@ -218,6 +221,10 @@ apply_opt(int c, const char *arg, struct fixture_opts *o, struct run_opts *r)
 	case OPT_DRIFT:
 		good = parse_nonneg(arg, &o->drift);
 		r->drift_set = true;
+		break;
+	case OPT_FROZEN:
+		good = parse_u64(arg, 100, &v);
+		o->frozen_percent = (unsigned)v;
 		break;
 	case OPT_NO_TS:
 		o->trainer_state = false;

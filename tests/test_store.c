@@ -410,6 +410,7 @@ struct got_ckpt {
 	char			backend[16];
 	uint64_t		done, total, bytes;
 	double			wall_time, started, finished, seconds;
+	uint64_t		reused;
 	size_t			calls;
 };
 
@@ -432,6 +433,7 @@ collect_ckpt(void *arg, const struct ckpt_row *row)
 	g->started = row->started;
 	g->finished = row->finished;
 	g->seconds = row->seconds;
+	g->reused = row->reused;
 	g->calls++;
 	return 0;
 }
@@ -1261,6 +1263,115 @@ test_timing(struct store *s)
 	report_free(r);
 }
 
+/* Gives matrix i of r the fingerprint {i + 1, 0, …}. */
+static void
+set_fps(struct report *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nmats; i++) {
+		memset(r->mats[i].fp, 0, FINGERPRINT_LEN);
+		r->mats[i].fp[0] = (unsigned char)(i + 1);
+		r->mats[i].has_fp = true;
+	}
+}
+
+/* Looks fingerprint {b, 0, …} up; returns found, fills *out. */
+static bool
+find_fp(struct store *s, unsigned char b, const char *method, int64_t excl,
+    bool spectrum, struct mat_result *out)
+{
+	struct spd_errbuf	eb = { "" };
+	bool			found = false;
+
+	memset(out, 0, sizeof *out);
+	out->fp[0] = b;
+	out->has_fp = true;
+	if (store_reuse_find(s, method, excl, spectrum, out, &found, &eb) !=
+	    SPD_OK)
+		return false;
+	return found;
+}
+
+/*
+ * store_reuse_find and the reused-row copy: only 'ok' rows of the same
+ * method, outside the excluded checkpoint, with a spectrum when asked;
+ * a reused row stores the source's metrics exactly with its origin, and
+ * the checkpoint counts it.
+ */
+static void
+test_reuse(struct store *s, int64_t run)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct report		*a, *b;
+	struct mat_result	 m;
+	static struct metrics	 ms;
+	enum ckpt_status	 cur;
+	int64_t			 c1 = 0, c2 = 0;
+	struct got_ckpt		 row;
+
+	a = make_report("/ckpt/reuse/checkpoint-1", mats_a, nitems(mats_a),
+	    0.0);
+	b = make_report("/ckpt/reuse/checkpoint-2", mats_a, nitems(mats_a),
+	    0.5);
+	if (!ok(a != NULL && b != NULL && (a->method = strdup("cpu/r1")) !=
+	    NULL && (b->method = strdup("cpu/r1")) != NULL, "reuse reports"))
+		goto out;
+	set_fps(a);
+	ok(!find_fp(s, 2, "cpu/r1", 0, false, &m), "nothing found before");
+	ok(store_ckpt_ensure(s, run, a->path, 1, 1e9, CK_PENDING, &c1, &cur,
+	    &eb) == SPD_OK && put_report(s, c1, a, 25, "", NULL, NULL,
+	    &eb) == SPD_OK, "put a fingerprinted report");
+	ok(find_fp(s, 2, "cpu/r1", 0, true, &m) && m.from_ckpt == c1 &&
+	    same_snr(&m.m, &a->mats[1].m) && m.k == a->mats[1].k &&
+	    memcmp(m.spectrum, a->mats[1].spectrum, m.k * 4) == 0 &&
+	    m.from_step == 1 && m.from_run == run,
+	    "found by fingerprint: metrics, spectrum and origin exact");
+	mat_result_cleanup(&m);
+	ok(!find_fp(s, 2, "cpu/r0", 0, false, &m),
+	    "another method is not found");
+	ok(!find_fp(s, 2, "cpu/r1", c1, false, &m),
+	    "the excluded checkpoint is not searched");
+	ok(!find_fp(s, 4, "cpu/r1", 0, false, &m),
+	    "a nonfinite result is not reused");
+	ok(!find_fp(s, 5, "cpu/r1", 0, false, &m),
+	    "an error result is not reused");
+	ok(!find_fp(s, 6, "cpu/r1", 0, false, &m),
+	    "a skipped matrix is not reused");
+	ok(find_fp(s, 1, "cpu/r1", 0, false, &m) && m.spectrum == NULL &&
+	    m.k == 0, "no spectrum unless asked for");
+	mat_result_cleanup(&m);
+	/* b: matrix 1 reused from a (its own values differ: salt 0.5). */
+	set_fps(b);
+	ok(find_fp(s, 2, "cpu/r1", 0, true, &m), "found again");
+	mat_result_cleanup(&b->mats[1]);
+	b->mats[1] = m;
+	b->mats[1].name = strdup(a->mats[1].name);
+	b->mats[1].module = strdup(a->mats[1].module);
+	b->mats[1].type = strdup(a->mats[1].type);
+	b->mats[1].rows = a->mats[1].rows;
+	b->mats[1].cols = a->mats[1].cols;
+	b->mats[1].dtype = a->mats[1].dtype;
+	b->mats[1].status = MAT_OK;
+	b->reused = 1;
+	ok(store_ckpt_ensure(s, run, b->path, 2, 1e9, CK_PENDING, &c2, &cur,
+	    &eb) == SPD_OK && put_report(s, c2, b, 25, "", NULL, NULL,
+	    &eb) == SPD_OK, "put a report with a reused row");
+	ok(store_metrics(s, c2, collect_metric, &ms, &eb) == SPD_OK &&
+	    ms.n == b->nmats && same_snr(&ms.row[1].m, &a->mats[1].m) &&
+	    same_snr(&ms.row[2].m, &b->mats[2].m),
+	    "the reused row holds the source's metrics, the others their own");
+	metrics_clear(&ms);
+	ok(store_ckpt_get(s, run, 2, collect_ckpt, &row, &eb) == SPD_OK &&
+	    row.reused == 1, "the checkpoint counts 1 reused");
+	ok(find_fp(s, 2, "cpu/r1", c1, false, &m) && m.from_ckpt == c2 &&
+	    m.from_step == 1, "a copy keeps the step it was computed at");
+	mat_result_cleanup(&m);
+out:
+	report_free(a);
+	report_free(b);
+}
+
 int
 main(void)
 {
@@ -1280,6 +1391,7 @@ main(void)
 	test_atomic(s, run);
 	test_reset(s, run);
 	test_incomplete(s, run);
+	test_reuse(s, run);
 	test_timing(s);
 	store_close(s);
 	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION, "closed cleanly");

@@ -251,8 +251,9 @@ function renderCkpts() {
 		const rate = c.seconds > 0 && c.bytes ? ` (${fmtBytes(c.bytes /
 		    c.seconds)}/s)` : '';
 		parts.push(`last analysis: step ${c.step}, ` +
-		    `${c.progress.total} matrices in ${fmtSecs(c.seconds)}` +
-		    `${rate} on ${c.backend || '?'}`);
+		    `${c.progress.total} matrices (${c.analysed || 0} ` +
+		    `analysed, ${c.reused || 0} reused) in ` +
+		    `${fmtSecs(c.seconds)}${rate} on ${c.backend || '?'}`);
 		const secs = fin.map((x) => x.seconds).sort((a, b) => a - b);
 		if (secs.length > 2)
 			parts.push(`median ${fmtSecs(secs[secs.length >> 1])}`);
@@ -264,8 +265,9 @@ function ckptChip(c) {
 	const p = c.progress || { done: 0, total: 0 };
 	let sub;
 	if (c.status === 'done')
-		sub = fmtSecs(c.seconds) + (c.nonfinite > 0 ?
-		    ` · ⚠ ${c.nonfinite} NaN` : '');
+		sub = fmtSecs(c.seconds) +
+		    (c.reused ? ` · ${c.reused} reused` : '') +
+		    (c.nonfinite > 0 ? ` · ⚠ ${c.nonfinite} NaN` : '');
 	else if (c.status === 'analyzing')
 		sub = `${p.done}/${p.total || '?'}`;
 	else
@@ -278,7 +280,9 @@ function ckptChip(c) {
 	    `written ${fmtTime(c.wall_time)}`,
 	    c.finished ? `analysed in ${fmtSecs(c.seconds)}, ` +
 	    `${fmtBytes(c.bytes)} on ${c.backend}` : '',
-	    `${p.done}/${p.total} matrices`,
+	    `${p.done}/${p.total} matrices` + (c.status === 'done' ?
+	    `: ${c.analysed} analysed, ${c.reused} reused` :
+	    p.reused ? `, ${p.reused} reused` : ''),
 	    c.nonfinite > 0 ? `${c.nonfinite} with NaN/Inf weights or a ` +
 	    'NaN SNR: never selected' : ''].filter(Boolean).join('\n');
 	const cur = state.curStep === c.step ? ' cur' : '';
@@ -297,7 +301,7 @@ function onProgress(d) {
 		return;
 	}
 	c.status = d.done < d.total ? 'analyzing' : c.status;
-	c.progress = { done: d.done, total: d.total };
+	c.progress = { done: d.done, total: d.total, reused: d.reused || 0 };
 	const el = document.querySelector(`.ck[data-step="${d.step}"]`);
 	if (el)
 		el.outerHTML = ckptChip(c);

@@ -33,6 +33,17 @@ struct analyze_opts {
 	atomic_int	*cancel;
 };
 
+/*
+ * Looks a matrix up by content before its SVD. r has its names, dtype,
+ * shape and fingerprint (r->fp) set; method is svd_method() of the
+ * backend that would solve it. On a hit the callback fills r->m, the
+ * spectrum (malloc'ed, r->k values) when want_spectrum, and r->from_*,
+ * and returns true; the matrix is then not solved. Called from worker
+ * threads, serialised with the progress callback.
+ */
+typedef bool	(*analyze_reuse_fn)(void *arg, const char *method,
+		    bool want_spectrum, struct mat_result *r);
+
 /* Fills o with the defaults above. */
 void		 analyze_opts_init(struct analyze_opts *o);
 
@@ -55,6 +66,19 @@ const char	*analyzer_backend(const struct analyzer *a);
 void		 analyzer_set_hooks(struct analyzer *a,
 		    void (*progress)(void *, size_t, size_t, uint64_t,
 		    uint64_t), void *arg, atomic_int *cancel);
+
+/*
+ * Turns reuse on (fn not NULL: every matrix is fingerprinted and looked
+ * up with fn before its SVD) or off (fn NULL: nothing is hashed).
+ */
+void		 analyzer_set_reuse(struct analyzer *a, analyze_reuse_fn fn,
+		    void *arg);
+
+/*
+ * Matrices reused so far by the analysis in progress; meant for the
+ * progress callback (which runs under the same lock).
+ */
+size_t		 analyzer_reused(const struct analyzer *a);
 
 /*
  * Analyses the checkpoint at path (see model_open for layouts). Per-matrix

@@ -46,6 +46,7 @@ struct cfg {
 	unsigned	 incomplete_grace_s;	/* 600: then incomplete is failed */
 	bool		 backfill;		/* true */
 	bool		 keep_spectra;		/* true */
+	bool		 reuse;			/* true: reuse by fingerprint */
 	bool		 include_embeddings;	/* true */
 	bool		 include_1d;		/* false */
 	bool		 split_3d;		/* false */

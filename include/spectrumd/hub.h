@@ -35,6 +35,9 @@ struct hub_stats {
 	uint64_t	 matrices;		/* analysed, all runs */
 	uint64_t	 nonfinite;		/* of them NaN/Inf weights or SNR */
 	uint64_t	 analyses;		/* checkpoints analysed */
+	uint64_t	 reused;		/* matrices reused, all runs */
+	uint64_t	 hashed;		/* bytes fingerprinted */
+	double		 hash_seconds;		/* spent fingerprinting */
 	double		 seconds_sum;
 	uint64_t	 buckets[HUB_NBUCKETS];	/* cumulative counts ≤ hub_bucket_le[i] */
 	uint64_t	 http_requests[5];	/* answered, by status class 1xx..5xx */
@@ -91,6 +94,9 @@ void		 hub_count_reject(struct hub *h, enum hub_reject reason,
 		    uint64_t n);
 /* Adds delta (+1 opened, -1 closed) to the open-connection gauge. */
 void		 hub_count_open(struct hub *h, int delta);
+/* Counts the matrices one analysis reused and the bytes it hashed. */
+void		 hub_count_reuse(struct hub *h, uint64_t reused,
+		    uint64_t hashed, double hash_seconds);
 /* Copies the counters. */
 void		 hub_get_stats(struct hub *h, struct hub_stats *out);
 

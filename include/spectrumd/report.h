@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "spectrumd/common.h"
+#include "spectrumd/fingerprint.h"
 #include "spectrumd/snr.h"
 #include "spectrumd/tensor.h"
 
@@ -36,6 +37,17 @@ struct mat_result {
 	float		*spectrum;	/* k values, descending, or NULL */
 	size_t		 k;
 	double		 seconds;	/* compute time of this matrix */
+	/* The content fingerprint, when has_fp (reuse on). */
+	unsigned char	 fp[FINGERPRINT_LEN];
+	bool		 has_fp;
+	/*
+	 * A reused result: the stored row it was copied from (checkpoint
+	 * and matrix ids, 0 when computed here) and the run and step where
+	 * it was computed.
+	 */
+	int64_t		 from_ckpt, from_matrix;
+	int64_t		 from_run;
+	long long	 from_step;
 };
 
 struct report {
@@ -45,6 +57,10 @@ struct report {
 	size_t			 nmats, cap;
 	uint64_t		 bytes;		/* tensor bytes read */
 	double			 seconds;	/* wall time of the analysis */
+	char			*method;	/* svd_method(), or NULL */
+	size_t			 reused;	/* matrices with from_ckpt */
+	uint64_t		 hashed;	/* bytes fingerprinted */
+	double			 hash_seconds;	/* summed over workers */
 };
 
 /* Allocates an empty report for path. NULL on allocation failure. */

@@ -14,7 +14,7 @@
 #include "spectrumd/report.h"
 #include "spectrumd/select.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_mode { STORE_RW, STORE_RO };
 
@@ -86,6 +86,9 @@ enum spd_err	 store_ckpt_progress(struct store *s, int64_t ckpt_id,
  * sel->embeddings) with its version from selection_version() against the
  * served one (the selection of the run's highest step): *version, and
  * *changed when the served set changes. Either all of it is stored or none.
+ * A matrix with from_ckpt set (store_reuse_find) gets a copy of its
+ * source's metrics row, every column, with its origin (reused_run,
+ * reused_step); the checkpoint row counts them (reused = r->reused).
  */
 enum spd_err	 store_put_report(struct store *s, int64_t ckpt_id,
 		    const struct report *r, const struct selection *sel,
@@ -153,6 +156,7 @@ struct ckpt_row {
 	uint64_t	 bytes;
 	const char	*backend;	/* NULL until analysed */
 	double		 incomplete_since;	/* first seen incomplete, 0 */
+	uint64_t	 reused;	/* matrices reused, of done */
 };
 
 struct metric_row {
@@ -228,6 +232,19 @@ enum spd_err	 store_selection_latest(struct store *s, int64_t run_id,
  */
 enum spd_err	 store_load_report(struct store *s, int64_t ckpt_id,
 		    struct report **out, struct spd_errbuf *eb);
+
+/*
+ * Finds a stored 'ok' result of the matrix whose fingerprint r->fp is
+ * (r->has_fp), computed by method (svd_method()), in any run, outside
+ * checkpoint exclude; with want_spectrum only one that kept its spectrum.
+ * On a hit sets *found and fills r->m, r->spectrum and r->k (when
+ * want_spectrum; r owns them) and r->from_* (the source row and where it
+ * was first computed). store_put_report then copies the source row whole
+ * (every metric column) for r. Returns SPD_OK or a database error.
+ */
+enum spd_err	 store_reuse_find(struct store *s, const char *method,
+		    int64_t exclude, bool want_spectrum, struct mat_result *r,
+		    bool *found, struct spd_errbuf *eb);
 
 /* --- the lock ------------------------------------------------------------- */
 

@@ -41,6 +41,19 @@ void		 svd_close(struct svd *s);	/* NULL-safe */
 /* "cpu" or "cuda"; borrowed, static. */
 const char	*svd_name(const struct svd *s);
 
+/*
+ * The version of what decides a backend's values: its route and the
+ * float64 redo rule (svd_need_f64). Bump it whenever either changes, so
+ * that results stored under the old rule are not reused for new ones.
+ */
+#define SVD_RULE_VERSION	1
+
+/*
+ * What makes two results of one matrix comparable bit for bit: the
+ * backend and SVD_RULE_VERSION ("cpu/r1"). Borrowed, static.
+ */
+const char	*svd_method(const struct svd *s);
+
 /* Number of visible CUDA devices (0 without a CUDA build or a device). */
 int		 svd_cuda_devices(void);
 

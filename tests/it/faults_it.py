@@ -371,6 +371,10 @@ def test_upgrade(tmp):
     db.execute("INSERT INTO selections (run_id, checkpoint_id, top_percent,"
                " version, modules, body, created) SELECT run_id, id, 25, 7,"
                " 'x', '{}', 0 FROM checkpoints")
+    # Schema 1 had no fingerprints either (schema 4 added them).
+    db.execute("DROP INDEX metrics_fingerprint")
+    for col in ("fingerprint", "method", "reused_run", "reused_step"):
+        db.execute("ALTER TABLE metrics DROP COLUMN " + col)
     db.execute("PRAGMA user_version = 1")
     db.execute("COMMIT")
     nmet = db.execute("SELECT count(*) FROM metrics").fetchone()[0]
@@ -393,7 +397,10 @@ def test_upgrade(tmp):
     db = sqlite3.connect(path)
     ok(db.execute("PRAGMA user_version").fetchone()[0] >= 3 and
        db.execute("SELECT count(*) FROM metrics").fetchone()[0] == nmet and
-       nmet > 0, "schema upgraded, all %d metric rows kept" % nmet)
+       db.execute("SELECT count(*) FROM metrics WHERE fingerprint IS NULL")
+       .fetchone()[0] == nmet and nmet > 0,
+       "schema migrated to the current one, all %d metric rows kept (no "
+       "fingerprints: never reused)" % nmet)
     db.close()
 
 
