@@ -1046,9 +1046,37 @@ set_limits(struct http *h, const struct http_limits *lim)
 		h->keepalive = h->lim.timeout_s / 2.0;
 }
 
-/* Starts libmicrohttpd on ss with h's limits. */
+/*
+ * Binds and listens on ss ourselves, so a failure names its cause (MHD
+ * would log "Failed to bind to port 0" for an address given whole).
+ */
+static enum spd_err
+listen_on(const struct sockaddr_storage *ss, socklen_t sslen,
+    const char *listen_addr, int *fd, struct spd_errbuf *eb)
+{
+	int one = 1, e;
+
+	*fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return spd_fail(eb, SPD_EIO, "http: socket for %s: %s",
+		    listen_addr, strerror(errno));
+	if (setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(*fd, (const struct sockaddr *)ss, sslen) != 0 ||
+	    listen(*fd, SOMAXCONN) != 0) {
+		e = errno;
+		close(*fd);
+		*fd = -1;
+		return spd_fail(eb, SPD_EIO, "http: cannot listen on %s: %s%s",
+		    listen_addr, strerror(e), e == EADDRINUSE ? " (another "
+		    "process has that port: choose another with --listen)" :
+		    "");
+	}
+	return SPD_OK;
+}
+
+/* Starts libmicrohttpd on the listening socket fd with h's limits. */
 static struct MHD_Daemon *
-start_mhd(struct http *h, const struct sockaddr_storage *ss)
+start_mhd(struct http *h, const struct sockaddr_storage *ss, int fd)
 {
 	unsigned flags;
 
@@ -1058,7 +1086,7 @@ start_mhd(struct http *h, const struct sockaddr_storage *ss)
 		flags |= MHD_USE_IPv6;
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_log, h,
-	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 	    MHD_OPTION_CONNECTION_LIMIT, h->lim.max_connections,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->lim.per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, h->lim.timeout_s + MHD_GRACE_S,
@@ -1119,13 +1147,17 @@ http_start(const char *listen_addr, struct api *api,
 	const union MHD_DaemonInfo	*info;
 	struct http			*h;
 	enum spd_err			 rc;
+	int				 fd = -1;
 
 	if (listen_addr == NULL || api == NULL)
 		return spd_fail(eb, SPD_EINVAL, "http: bad arguments");
-	if ((rc = parse_addr(listen_addr, &ss, &sslen, eb)) != SPD_OK)
+	if ((rc = parse_addr(listen_addr, &ss, &sslen, eb)) != SPD_OK ||
+	    (rc = listen_on(&ss, sslen, listen_addr, &fd, eb)) != SPD_OK)
 		return rc;
-	if ((h = http_alloc()) == NULL)
+	if ((h = http_alloc()) == NULL) {
+		close(fd);
 		return SPD_ENOMEM;
+	}
 	h->api = api;
 	h->hub = api_hub(api);
 	set_limits(h, lim);
@@ -1133,14 +1165,16 @@ http_start(const char *listen_addr, struct api *api,
 		h->seq = hub_seq(h->hub);
 	if (pthread_create(&h->resumer, NULL, resumer_main, h) != 0) {
 		http_free(h);
+		close(fd);
 		return spd_fail(eb, SPD_ENOMEM, "http: cannot start a thread");
 	}
 	h->resumer_on = true;
-	if ((h->d = start_mhd(h, &ss)) == NULL) {
+	if ((h->d = start_mhd(h, &ss, fd)) == NULL) {
 		resumer_stop(h);
 		http_free(h);
-		return spd_fail(eb, SPD_EIO, "http: cannot listen on %s "
-		    "(address in use or not available?)", listen_addr);
+		close(fd);
+		return spd_fail(eb, SPD_EIO, "http: cannot serve on %s (see "
+		    "the http: warning above)", listen_addr);
 	}
 	if (h->hub != NULL)
 		hub_set_wake(h->hub, on_hub, h);

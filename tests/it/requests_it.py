@@ -122,6 +122,18 @@ def test_metrics_lint(d):
        "promtool check metrics: exit %d %s" % (r.returncode, out[:300]))
 
 
+def test_port_in_use(tmp, d):
+    """A port in use: exit 1 with one message that says so, no MHD noise."""
+    p = subprocess.run([SPD, "--listen", "127.0.0.1:%d" % d.port, "--db",
+                        os.path.join(tmp, "other.db"), "--backend", "cpu"],
+                       capture_output=True, text=True, timeout=30)
+    bad = [ln for ln in p.stderr.splitlines() if ln.startswith(("error",
+                                                                "warning"))]
+    ok(p.returncode == 1 and len(bad) == 1 and
+       "Address already in use" in bad[0] and "port 0" not in p.stderr,
+       "port in use: exit %d, %r" % (p.returncode, bad))
+
+
 def test_log_prefix(tmp, d):
     """journald's <N> prefixes only when stderr is the journal stream."""
     plain = open(d.log_path).read()
@@ -162,6 +174,7 @@ def main():
             test_token(d, token)
             test_utf8(d)
             test_metrics_lint(d)
+            test_port_in_use(tmp, d)
         finally:
             ok(d.stop() == 0, "daemon exits 0 on SIGTERM")
         test_log_prefix(tmp, d)
