@@ -57,13 +57,17 @@ graph() {
 	report)			echo "common fingerprint snr tensor" ;;
 	select)			echo "common report names" ;;
 	store)			echo "common report select" ;;
+	# svd.c → the backends (through svd_backend.h's table) → svd_kit;
+	# the backends and the kit take only the types of spectrumd/svd.h.
 	svd)			echo "common snr tensor svd_backend.h" ;;
-	svd_backend)		echo "svd" ;;
-	svd_cpu)		echo "common svd tensor svd_backend.h" ;;
+	svd_backend)		echo "common" ;;
+	svd_kit)		echo "common svd tensor" ;;
+	svd_cpu)		echo "common svd tensor svd_backend.h" \
+				    "svd_kit.h" ;;
 	cuda_dl)		echo "common" ;;
 	svd_cuda_kern)		echo "" ;;
-	svd_cuda)		echo "common svd tensor svd_backend.h cuda_dl.h" \
-				    "svd_cuda_kern.h" ;;
+	svd_cuda)		echo "common svd tensor svd_backend.h" \
+				    "svd_kit.h cuda_dl.h svd_cuda_kern.h" ;;
 	analyze)		echo "common report budget fingerprint model names snr" \
 				    "svd" ;;
 	api)			echo "common health hub match report select store" ;;
