@@ -1,6 +1,8 @@
 /*
  * svd.c: the backend table, backend choice at open time, argument checks,
  * and the float64 fallback rule both backends share (DESIGN.md §1, §6).
+ * The policy on top: it calls the backends through their table and names
+ * no backend's functions; what the backends share is in svd_kit.c.
  */
 #include "config.h"
 
@@ -143,27 +145,24 @@ svd_name(const struct svd *s)
 	return s->be->name;
 }
 
-#define SVD_STR_(x)	#x
-#define SVD_STR(x)	SVD_STR_(x)
-
 /* Returns the method tag of the backend: "<name>/r<rule version>". */
 const char *
 svd_method(const struct svd *s)
 {
-	if (strcmp(s->be->name, "cuda") == 0)
-		return "cuda/r" SVD_STR(SVD_RULE_VERSION);
-	return "cpu/r" SVD_STR(SVD_RULE_VERSION);
+	return s->be->method;
 }
 
-/* Returns the number of visible CUDA devices. */
+/* Returns the number of devices the backend named "cuda" sees, if built. */
 int
 svd_cuda_devices(void)
 {
-#ifdef HAVE_CUDA
-	return svd_cuda_count();
-#else
+	size_t i;
+
+	for (i = 0; i < nitems(svd_backends); i++)
+		if (strcmp(svd_backends[i]->name, "cuda") == 0 &&
+		    svd_backends[i]->devices != NULL)
+			return svd_backends[i]->devices();
 	return 0;
-#endif
 }
 
 /* Checks that m describes a matrix a backend can take. */
@@ -243,103 +242,6 @@ svd_values(struct svd *s, const struct svd_matrix *m, float *sv,
 	if (rc == SPD_EUNSUPPORTED)
 		rc = SPD_ENONFINITE;	/* finite, but too large to square */
 	return rc;
-}
-
-void
-svd_panels_init(struct svd_panels *p, size_t rows, size_t cols,
-    size_t max_elems, size_t min_b)
-{
-	p->trans = rows < cols;
-	p->k = p->trans ? rows : cols;
-	p->len = p->trans ? cols : rows;
-	p->b = max_elems / p->k;
-	if (p->b < min_b)
-		p->b = min_b;
-	if (p->b < 1)
-		p->b = 1;
-	if (p->b > p->len)
-		p->b = p->len;
-}
-
-size_t
-svd_panel_pack(const struct svd_panels *p, const void *data, size_t esz,
-    size_t dsz, size_t j0, size_t n, svd_put_fn put, void *arg, void *dst)
-{
-	const unsigned char	*src = data;
-	unsigned char		*d = dst;
-	size_t			 i, bad = 0;
-
-	if (!p->trans)
-		return put(arg, src + j0 * p->k * esz, n * p->k, d);
-	/* Row i of W (i < k) holds len elements; take [j0, j0 + n). */
-	for (i = 0; i < p->k; i++)
-		bad += put(arg, src + (i * p->len + j0) * esz, n,
-		    d + i * n * dsz);
-	return bad;
-}
-
-enum spd_err
-svd_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
-{
-	size_t	 bytes;
-	void	*q;
-
-	if (__builtin_mul_overflow(n, esz, &bytes))
-		return spd_fail(eb, SPD_ENOMEM, "svd: %zu × %zu bytes overflow",
-		    n, esz);
-	if (bytes <= *cap)
-		return SPD_OK;
-	free(*p);
-	*p = NULL;
-	*cap = 0;
-	q = malloc(bytes);
-	if (q == NULL)
-		return spd_fail(eb, SPD_ENOMEM,
-		    "svd: cannot allocate %zu bytes", bytes);
-	*p = q;
-	*cap = bytes;
-	return SPD_OK;
-}
-
-size_t
-svd_count_nonfinite(const struct svd_matrix *m, float *buf, size_t cap)
-{
-	const unsigned char	*src = m->data;
-	size_t			 n = m->rows * m->cols, off, b, bad = 0;
-	size_t			 esz = dtype_bits(m->dtype) / 8;
-	double			 d;
-
-	if (m->dtype == DT_F64) {
-		for (off = 0; off < n; off++) {
-			memcpy(&d, src + off * esz, sizeof d);
-			bad += !isfinite(d);
-		}
-		return bad;
-	}
-	for (off = 0; off < n; off += b) {
-		b = n - off < cap ? n - off : cap;
-		bad += tensor_to_f32(src + off * esz, m->dtype, b, buf);
-	}
-	return bad;
-}
-
-/* Ascending eigenvalues → descending singular values (svd_backend.h). */
-enum spd_err
-svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,
-    const char *solver, struct spd_errbuf *eb)
-{
-	double	l;
-	size_t	i;
-
-	for (i = 0; i < k; i++) {
-		l = dbl ? ((const double *)w)[k - 1 - i] :
-		    ((const float *)w)[k - 1 - i];
-		if (isnan(l))
-			return spd_fail(eb, SPD_EINTERNAL, "%s returned NaN",
-			    solver);
-		sv[i] = (float)sqrt(l > 0 ? l : 0);
-	}
-	return SPD_OK;
 }
 
 /* Linear-interpolated quantile position q of k values: ascending lo, hi. */

@@ -1,13 +1,21 @@
 /*
- * svd_backend.h (private to svd*.c): the vtable each compute backend fills.
- * svd.c picks a backend and owns the shared logic.
+ * svd_backend.h (private to svd*.c): the vtable each compute backend fills,
+ * and the float64 rule of svd.c that tests/test_svd_bound.c checks. svd.c
+ * picks a backend and owns the policy; the graph is svd.c → the backends
+ * (svd_cpu.c, svd_cuda.c, through this table) → svd_kit.c, and a backend
+ * never calls svd.c (tests/check-layers.sh checks the objects).
  */
 #ifndef SPECTRUMD_SVD_BACKEND_H
 #define SPECTRUMD_SVD_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
-#include "spectrumd/svd.h"
+#include "spectrumd/common.h"
+
+/* spectrumd/svd.h: the backends include it for the members. */
+struct svd_matrix;
+struct svd_opts;
 
 /*
  * What a route did, for the error bound of docs/snr-error-bound.md: the
@@ -23,11 +31,17 @@ struct svd_route {
 
 struct svd_backend {
 	const char	*name;
+	const char	*method;	/* svd_method(): SVD_METHOD(name) */
 	/*
 	 * SPD_OK when usable on this host, else SPD_ENODEV and eb says why:
 	 * briefly for auto, every reason when named (asked for by name).
 	 */
 	enum spd_err	(*probe)(bool named, struct spd_errbuf *eb);
+	/*
+	 * The number of devices svd_opts.device may name (0: none seen);
+	 * NULL for a backend without device ordinals (cpu).
+	 */
+	int		(*devices)(void);
 	enum spd_err	(*ctx_new)(const struct svd_opts *o, void **ctx,
 			    struct spd_errbuf *eb);
 	void		(*ctx_free)(void *ctx);
@@ -43,6 +57,13 @@ struct svd_backend {
 			    bool dbl, float *sv, struct svd_route *rt,
 			    struct spd_errbuf *eb);
 };
+
+/* The method tag of backend name under SVD_RULE_VERSION ("cpu/r1"). */
+#define SVD_METHOD(name)	name "/r" SVD_STR(SVD_RULE_VERSION)
+#define SVD_STR(x)		SVD_STR_(x)
+#define SVD_STR_(x)		#x
+
+/* svd.c's float64 rule, here for tests and the benchmark: no backend. */
 
 /*
  * A bound δ on |λ̂ᵢ − sᵢ²| for every i (Weyl), from the route rt of a
@@ -62,71 +83,9 @@ double	svd_route_delta(const struct svd_route *rt, size_t k, size_t n,
 double	svd_snr_bound(const float *sv, size_t k, size_t rows, size_t cols,
 	    double delta);
 
-/*
- * Writes the singular values √max(λ, 0), descending, of the k ascending
- * eigenvalues w (double when dbl, else float) into sv. Returns SPD_OK, or
- * SPD_EINTERNAL when the solver returned a NaN. In svd.c.
- */
-enum spd_err	svd_from_eigen(const void *w, bool dbl, size_t k, float *sv,
-		    const char *solver, struct spd_errbuf *eb);
-
-/*
- * A matrix's Gram matrix by panels of its longer side, for a backend that
- * stages the matrix (cuda). The row-major rows × cols matrix W is read as
- * column-major, as BLAS does: trans false (rows ≥ cols): A = Wᵀ is k × len
- * (k = cols), G = A·Aᵀ = WᵀW, and the panel [j0, j0 + n) is rows j0.. of
- * W, contiguous, column-major k × n with ld k. trans true (rows < cols):
- * A is len × k (k = rows, ld cols), G = Aᵀ·A = W·Wᵀ, and the panel is
- * columns j0.. of W, packed column-major n × k with ld n. Either way the
- * panel adds syrk(op = trans ? T : N, n = k, kdim = n, lda = trans ? n : k)
- * to G. Pure; tests/test_svd_panel.c checks the geometry against cblas.
- */
-struct svd_panels {
-	size_t	k;		/* min(rows, cols): G is k × k */
-	size_t	len;		/* max(rows, cols) */
-	size_t	b;		/* panel width along len, 1 ≤ b ≤ len */
-	bool	trans;		/* rows < cols */
-};
-
-/* Panels of about max_elems elements, at least min_b wide (capped at len). */
-void	svd_panels_init(struct svd_panels *p, size_t rows, size_t cols,
-	    size_t max_elems, size_t min_b);
-
-/*
- * Puts the n elements at src (stored dtype) at dst, copied or converted;
- * returns how many were NaN/Inf, where the callee counts them.
- */
-typedef size_t	(*svd_put_fn)(void *arg, const unsigned char *src, size_t n,
-		    void *dst);
-
-/*
- * Lays the n-wide panel at j0 of the row-major matrix data (elements of
- * esz bytes) out at dst as above, n × k elements of dsz bytes, through put
- * (each call a run of contiguous elements). Returns the sum of put's counts.
- */
-size_t	svd_panel_pack(const struct svd_panels *p, const void *data,
-	    size_t esz, size_t dsz, size_t j0, size_t n, svd_put_fn put,
-	    void *arg, void *dst);
-
-/*
- * Counts the NaN/Inf values of m on the host, converting at most cap
- * elements at a time into buf (F64 is checked as float64: values beyond
- * float32's range are not Inf there). For the rare matrix whose Gram
- * trace is not finite.
- */
-size_t	svd_count_nonfinite(const struct svd_matrix *m, float *buf, size_t cap);
-
-/*
- * Makes the host buffer *p hold n × esz bytes (malloc; contents are not
- * kept), for the backends' per-context buffers. SPD_OK or SPD_ENOMEM.
- */
-enum spd_err	svd_grow(void **p, size_t *cap, size_t n, size_t esz,
-		    struct spd_errbuf *eb);
-
 extern const struct svd_backend svd_cpu_backend;
 #ifdef HAVE_CUDA
 extern const struct svd_backend svd_cuda_backend;
-int	svd_cuda_count(void);
 #endif
 
 #endif

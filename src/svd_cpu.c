@@ -24,6 +24,7 @@
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
 #include "svd_backend.h"
+#include "svd_kit.h"
 
 /* Debian's cblas.h declares it; other OpenBLAS builds may not. */
 void	openblas_set_num_threads(int);
@@ -58,7 +59,7 @@ struct cpu_ctx {
 };
 
 /*
- * The Gram matrix of a row-major rows × cols W by panels (svd_backend.h):
+ * The Gram matrix of a row-major rows × cols W by panels (svd_kit.h):
  * WᵀW over row blocks when rows ≥ cols, else W·Wᵀ over column blocks.
  */
 struct cpu_geom {
@@ -347,7 +348,9 @@ cpu_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 
 const struct svd_backend svd_cpu_backend = {
 	.name = "cpu",
+	.method = SVD_METHOD("cpu"),
 	.probe = cpu_probe,
+	.devices = NULL,		/* no device ordinals */
 	.ctx_new = cpu_ctx_new,
 	.ctx_free = cpu_ctx_free,
 	.values = cpu_values,

@@ -6,7 +6,7 @@
  * the one kernel, in svd_cuda_kern.cu.
  *
  * Route: the matrix goes up as stored, one panel of its longer side at a
- * time (svd_panels in svd_backend.h): the host copies panel p into pinned
+ * time (svd_panels in svd_kit.h): the host copies panel p into pinned
  * slot p % 2 while the device uploads and works on panel p - 1; on the
  * device the panel is widened (bf16/fp16/fp8 through a table the host
  * filled with tensor_to_f32(), so both convert alike) and syrk adds its
@@ -37,6 +37,7 @@
 #include "spectrumd/tensor.h"
 #include "cuda_dl.h"
 #include "svd_backend.h"
+#include "svd_kit.h"
 #include "svd_cuda_kern.h"
 
 /*
@@ -168,8 +169,9 @@ cuda_grow(void **p, size_t *cap, size_t n, size_t esz, struct spd_errbuf *eb)
 	return rc;
 }
 
-int
-svd_cuda_count(void)
+/* The backend's devices(): the number of visible CUDA devices. */
+static int
+cuda_count(void)
 {
 	int n = 0;
 
@@ -302,7 +304,7 @@ static enum spd_err
 cuda_ctx_new(const struct svd_opts *o, void **ctx, struct spd_errbuf *eb)
 {
 	struct cuda_ctx	*c;
-	int		 n = svd_cuda_count(), dev = o != NULL ? o->device : 0;
+	int		 n = cuda_count(), dev = o != NULL ? o->device : 0;
 	int		 i;
 	enum spd_err	 rc;
 
@@ -723,7 +725,9 @@ cuda_values(void *ctx, const struct svd_matrix *m, bool dbl, float *sv,
 
 const struct svd_backend svd_cuda_backend = {
 	.name = "cuda",
+	.method = SVD_METHOD("cuda"),
 	.probe = cuda_probe,
+	.devices = cuda_count,
 	.ctx_new = cuda_ctx_new,
 	.ctx_free = cuda_ctx_free,
 	.values = cuda_values,

@@ -57,13 +57,18 @@ graph() {
 	report)			echo "common fingerprint snr tensor" ;;
 	select)			echo "common report names" ;;
 	store)			echo "common report select" ;;
+	# svd.c → the backends (through svd_backend.h's table) → svd_kit;
+	# the backends and the kit take only the types of spectrumd/svd.h,
+	# and the objects check below proves they call nothing of svd.c.
 	svd)			echo "common snr tensor svd_backend.h" ;;
-	svd_backend)		echo "svd" ;;
-	svd_cpu)		echo "common svd tensor svd_backend.h" ;;
+	svd_backend)		echo "common" ;;
+	svd_kit)		echo "common svd tensor" ;;
+	svd_cpu)		echo "common svd tensor svd_backend.h" \
+				    "svd_kit.h" ;;
 	cuda_dl)		echo "common" ;;
 	svd_cuda_kern)		echo "" ;;
-	svd_cuda)		echo "common svd tensor svd_backend.h cuda_dl.h" \
-				    "svd_cuda_kern.h" ;;
+	svd_cuda)		echo "common svd tensor svd_backend.h" \
+				    "svd_kit.h cuda_dl.h svd_cuda_kern.h" ;;
 	analyze)		echo "common report budget fingerprint model names snr" \
 				    "svd" ;;
 	api)			echo "common health hub match report select store" ;;
@@ -147,5 +152,46 @@ for f in include/spectrumd/*.h src/*.c src/*.h src/*.cu daemon/*.c \
 		fails=$((fails + 1))
 	fi
 done
+# The svd call graph, which includes alone cannot show (spectrumd/svd.h
+# declares svd.c's functions next to the types): in the built library no
+# backend object and not svd_kit.o uses a symbol svd.o defines, svd_kit.o
+# uses none of a backend's, and svd.o reaches a backend only through its
+# table (svd_cpu_backend, svd_cuda_backend). A build without CUDA has no
+# svd_cuda.o: its pairs hold trivially.
+lib=${top_builddir:-.}/libspectrumd.a
+# cross FROM TO: the symbols archive member FROM uses that member TO defines.
+cross() {
+	${NM:-nm} -A "$lib" 2>/dev/null | awk -v f="$1" -v t="$2" '
+	{ split($1, a, ":"); ty = $(NF - 1) }
+	a[2] == f && ty == "U" { use[$NF] = 1 }
+	a[2] == t && ty ~ /^[A-TV-Z]$/ { def[$NF] = 1 }
+	END { for (s in use) if (s in def) print s }' | sort | tr '\n' ' ' |
+	    sed 's/ $//'
+}
+callcheck() {	# callcheck FROM TO ALLOWED...
+	from=$1 to=$2; shift 2
+	n=$((n + 1))
+	got=$(cross "$from" "$to")
+	for sym in $got; do
+		case " $* " in
+		*" $sym "*) ;;
+		*) echo "not ok $n - $from calls into $to: $got (allowed: $*)"
+		   fails=$((fails + 1)); return ;;
+		esac
+	done
+	echo "ok $n - $from uses of $to: ${got:-none}"
+}
+if [ -f "$lib" ]; then
+	for o in svd_cpu.o svd_cuda.o svd_kit.o cuda_dl.o; do
+		callcheck $o svd.o
+	done
+	callcheck svd_kit.o svd_cpu.o
+	callcheck svd_kit.o svd_cuda.o
+	callcheck svd.o svd_cpu.o svd_cpu_backend
+	callcheck svd.o svd_cuda.o svd_cuda_backend
+else
+	n=$((n + 1))
+	echo "ok $n # SKIP the svd call graph: no $lib (build first)"
+fi
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -1,5 +1,5 @@
 /*
- * test_svd_panel.c: the panel geometry both backends use (svd_backend.h).
+ * test_svd_panel.c: the panel geometry both backends use (svd_kit.h).
  * A row-major matrix is packed panel by panel, each panel is added to the
  * Gram matrix with cblas_dsyrk using exactly the op, kdim and lda the
  * header documents (the cuda backend passes the same to cublas[SD]syrk),
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "spectrumd/common.h"
-#include "svd_backend.h"
+#include "svd_kit.h"
 #include "tap.h"
 
 /* svd_put_fn: copies doubles; counts the negative ones (to check sums). */

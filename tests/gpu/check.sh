@@ -134,8 +134,8 @@ build_direct() {
 		echo "#define $(echo "$l" | tr a-z A-Z)_SONAME \"$so\"" \
 			>>"$d/config.h"
 	done
-	srcs="src/common.c src/tensor.c src/snr.c src/svd.c src/svd_cuda.c \
-src/cuda_dl.c"
+	srcs="src/common.c src/tensor.c src/snr.c src/svd.c src/svd_kit.c \
+src/svd_cuda.c src/cuda_dl.c"
 	if ! "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -Isrc -Iinclude \
 	    -c -o "$d/svd_cuda_kern.o" src/svd_cuda_kern.cu \
 	    >"$d/build.log" 2>&1; then
@@ -154,6 +154,7 @@ src/cuda_dl.c"
 			"cannot compare against it"
 		cat >"$d/svd_cpu_stub.c" <<'EOF'
 #include "config.h"
+#include "spectrumd/svd.h"
 #include "svd_backend.h"
 static enum spd_err
 stub_probe(bool named, struct spd_errbuf *eb)
@@ -170,13 +171,14 @@ stub_new(const struct svd_opts *o, void **c, struct spd_errbuf *eb)
 static void stub_free(void *c) { (void)c; }
 static enum spd_err
 stub_values(void *c, const struct svd_matrix *m, bool dbl, float *sv,
-    struct spd_errbuf *eb)
+    struct svd_route *rt, struct spd_errbuf *eb)
 {
-	(void)c; (void)m; (void)dbl; (void)sv;
+	(void)c; (void)m; (void)dbl; (void)sv; (void)rt;
 	return stub_probe(true, eb);
 }
-const struct svd_backend svd_cpu_backend = { "cpu", stub_probe, stub_new,
-    stub_free, stub_values };
+const struct svd_backend svd_cpu_backend = { .name = "cpu",
+    .method = SVD_METHOD("cpu"), .probe = stub_probe, .ctx_new = stub_new,
+    .ctx_free = stub_free, .values = stub_values };
 EOF
 		srcs="$srcs $d/svd_cpu_stub.c"
 		lf=""
