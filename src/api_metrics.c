@@ -35,10 +35,14 @@ prom_family(FILE *fp, const char *name, const char *type, const char *help)
 	fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* One run seen by the checkpoint gauges, for the selection gauges. */
+/* One run seen by the checkpoint gauges, for the per-run gauges. */
 struct prom_run {
-	int64_t	 id;
-	char	*name;
+	int64_t		 id;
+	char		*name;
+	bool		 analysed;	/* has a done checkpoint: */
+	long long	 step;		/* the latest one's step, */
+	double		 finished;	/* finish time (0: unknown) */
+	uint64_t	 nonfinite;	/* and non-finite matrices */
 };
 
 struct prom_runs {
@@ -63,8 +67,66 @@ prom_runs_cb(void *arg, const struct run_row *r)
 	if (!grow((void **)&pr->v, &pr->cap, pr->n, sizeof *pr->v) ||
 	    (pr->v[pr->n].name = strdup(r->name)) == NULL)
 		return 1;
+	pr->v[pr->n].analysed = false;
 	pr->v[pr->n++].id = r->id;
 	return 0;
+}
+
+/* Keeps the latest done checkpoint's facts (store_ckpt_get callback). */
+static int
+prom_latest_cb(void *arg, const struct ckpt_row *r)
+{
+	struct prom_run *p = arg;
+
+	p->analysed = true;
+	p->step = r->step;
+	p->finished = r->finished;
+	p->nonfinite = r->nonfinite;
+	return 0;
+}
+
+/* Writes the run label of a sample of family name. */
+static void
+prom_run_sample(FILE *fp, const char *name, const char *run)
+{
+	fprintf(fp, "%s{run=\"", name);
+	prom_label(fp, run);
+	fputs("\"} ", fp);
+}
+
+/* Writes the per-run families of the latest analysed checkpoints. */
+static void
+prom_latest(FILE *fp, const struct prom_runs *pr)
+{
+	size_t i;
+
+	prom_family(fp, "spectrumd_run_latest_step", "gauge",
+	    "Step of the run's latest analysed (done) checkpoint.");
+	for (i = 0; i < pr->n; i++)
+		if (pr->v[i].analysed) {
+			prom_run_sample(fp, "spectrumd_run_latest_step",
+			    pr->v[i].name);
+			fprintf(fp, "%lld\n", pr->v[i].step);
+		}
+	prom_family(fp, "spectrumd_run_last_analysis_timestamp_seconds",
+	    "gauge", "Unix time the run's latest analysed checkpoint "
+	    "finished its analysis.");
+	for (i = 0; i < pr->n; i++)
+		if (pr->v[i].analysed && pr->v[i].finished > 0) {
+			prom_run_sample(fp,
+			    "spectrumd_run_last_analysis_timestamp_seconds",
+			    pr->v[i].name);
+			fprintf(fp, "%.3f\n", pr->v[i].finished);
+		}
+	prom_family(fp, "spectrumd_run_nonfinite_matrices", "gauge",
+	    "Matrices with non-finite weights or SNR in the run's latest "
+	    "analysed checkpoint (never selected).");
+	for (i = 0; i < pr->n; i++)
+		if (pr->v[i].analysed) {
+			prom_run_sample(fp, "spectrumd_run_nonfinite_matrices",
+			    pr->v[i].name);
+			fprintf(fp, "%" PRIu64 "\n", pr->v[i].nonfinite);
+		}
 }
 
 /* Writes the store-backed families (no samples when the store is down). */
@@ -90,9 +152,31 @@ prom_store(struct ctx *c, FILE *fp)
 			prom_label(fp, pr.v[i].name);
 			fprintf(fp, "\"} %lld\n", version);
 		}
-		free(pr.v[i].name);
+		if (store_ckpt_get(c->st, pr.v[i].id, -1, prom_latest_cb,
+		    &pr.v[i], c->eb) != SPD_OK)
+			pr.v[i].analysed = false;
 	}
+	prom_latest(fp, &pr);
+	for (i = 0; i < pr.n; i++)
+		free(pr.v[i].name);
 	free(pr.v);
+}
+
+/* Writes the build's version and compiled-in backends. */
+static void
+prom_build(struct ctx *c, FILE *fp)
+{
+#ifdef HAVE_CUDA
+	static const char backends[] = "cpu,cuda";
+#else
+	static const char backends[] = "cpu";
+#endif
+
+	prom_family(fp, "spectrumd_build_info", "gauge",
+	    "Always 1: the version and the compiled-in backends.");
+	fputs("spectrumd_build_info{version=\"", fp);
+	prom_label(fp, c->cfg->version != NULL ? c->cfg->version : "unknown");
+	fprintf(fp, "\",backends=\"%s\"} 1\n", backends);
 }
 
 /* Writes the hub-backed families: histogram, counter, backend. */
@@ -204,6 +288,7 @@ api_metrics(struct ctx *c)
 
 	if ((fp = open_memstream(&buf, &len)) == NULL)
 		return SPD_ENOMEM;
+	prom_build(c, fp);
 	prom_store(c, fp);
 	prom_hub(c, fp);
 	prom_health(c, fp);

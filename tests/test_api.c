@@ -926,6 +926,28 @@ prom_line_ok(const char *line)
 	return end != sp && *end == '\0' && !isnan(v);
 }
 
+#ifdef HAVE_CUDA
+#define BACKENDS ",cuda"
+#else
+#define BACKENDS ""
+#endif
+
+/* Reads the value of the sample line starting with prefix. */
+static bool
+prom_value(const struct api_resp *r, const char *prefix, double *v)
+{
+	const char	*p;
+	char		*end;
+	size_t		 n = strlen(prefix);
+
+	*v = 0;
+	if (r->body == NULL || (p = memmem(r->body, r->len, prefix, n)) ==
+	    NULL)
+		return false;
+	*v = strtod(p + n, &end);
+	return end != p + n && *end == '\n';
+}
+
 /* /metrics: families present, every line well formed. */
 static void
 test_metrics(struct api *a)
@@ -933,6 +955,8 @@ test_metrics(struct api *a)
 	struct api_resp	 r;
 	char		*copy, *line, *save = NULL;
 	int		 lines = 0, bad = 0;
+	double		 v = 0, now;
+	bool		 got;
 
 	get(a, "/metrics", NULL, &r);
 	ok(r.status == 200 && strncmp(r.content_type,
@@ -956,6 +980,25 @@ test_metrics(struct api *a)
 	    !has(&r, "spectrumd_selection_version{run=\"beta\"}"),
 	    "/metrics: matrices and nonfinite counters, backend info, "
 	    "selection version");
+	ok(has(&r, "spectrumd_build_info{version=\"9.9.9\",backends=\"cpu"
+	    BACKENDS "\"} 1\n"), "/metrics: build info with version and "
+	    "backends");
+	ok(has(&r, "# TYPE spectrumd_run_latest_step gauge\n") &&
+	    has(&r, "spectrumd_run_latest_step{run=\"alpha\"} 500\n") &&
+	    !has(&r, "spectrumd_run_latest_step{run=\"beta\"}") &&
+	    has(&r, "spectrumd_run_nonfinite_matrices{run=\"alpha\"} 1\n") &&
+	    !has(&r, "spectrumd_run_nonfinite_matrices{run=\"beta\"}"),
+	    "/metrics: latest analysed step and its non-finite matrices, "
+	    "none for a run without analyses");
+	got = prom_value(&r, "spectrumd_run_last_analysis_timestamp_seconds{"
+	    "run=\"alpha\"} ", &v);
+	now = (double)time(NULL);
+	ok(got && v > now - 600 && v <= now + 1 &&
+	    !has(&r, "spectrumd_run_last_analysis_timestamp_seconds{run="
+	    "\"beta\"}"), "/metrics: time of the last analysis (%.0f)", v);
+	ok(has(&r, "spectrumd_analysis_seconds_bucket{le=\"3600\"} 2\n") &&
+	    has(&r, "spectrumd_analysis_seconds_bucket{le=\"1800\"} 2\n"),
+	    "/metrics: histogram buckets up to an hour");
 	ok(has(&r, "# TYPE spectrumd_http_requests_total counter\n") &&
 	    has(&r, "spectrumd_http_rejected_connections_total{reason=\"limit\"}"
 	    " 3\n") && has(&r, "spectrumd_http_rejected_connections_total{"
