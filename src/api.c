@@ -32,6 +32,7 @@ static const struct route {
 	{ "GET",  "/snr",         api_snr,         R_STORE },
 	{ "GET",  "/history",     api_history,     R_STORE },
 	{ "GET",  "/spectrum",    api_spectrum,    R_STORE },
+	{ "GET",  "/snr_results.json", api_snr_results, R_STORE },
 	{ "GET",  "/events",      api_events,      0 },
 	{ "POST", "/rescan",      api_rescan,      0 },
 	{ "GET",  "/health",      api_health,      0 },

@@ -1,6 +1,7 @@
 /*
- * api_runs.c: what was analysed: GET /runs, /checkpoints, /snr and
- * /spectrum.
+ * api_runs.c: what was analysed: GET /runs, /checkpoints, /snr,
+ * /spectrum, and /snr_results.json (the reference script's flat file, as
+ * `spectrumd scan` writes it, for Axolotl's Spectrum plugin).
  */
 #include "config.h"
 
@@ -12,6 +13,8 @@
 #include <cjson/cJSON.h>
 
 #include "api_int.h"
+#include "spectrumd/names.h"
+#include "spectrumd/report.h"
 
 /* --- /runs, /checkpoints ------------------------------------------------- */
 
@@ -298,6 +301,116 @@ api_spectrum(struct ctx *c)
 		    spectrum_json(&run, &ck, matrix, sv, k, &m));
 out:
 	free(sv);
+	ckpt_copy_cleanup(&ck);
+	free(run.name);
+	return rc;
+}
+
+/* --- /snr_results.json --------------------------------------------------- */
+
+#define SLUG_MAX	180	/* bytes of a slug; the disposition holds 5x */
+
+/* Writes s as RFC 5987 ext-value characters (UTF-8, %-encoded). */
+static void
+put_pct(FILE *fp, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr(".-_~", *p) != NULL)
+			fputc(*p, fp);
+		else
+			fprintf(fp, "%%%02X", *p);
+}
+
+/*
+ * Sets the Content-Disposition of snr_results_<slug>.json: the quoted
+ * filename with " and \ escaped and bytes over 0x7e as "_", plus RFC
+ * 5987's filename* with the exact UTF-8 name when it is not ASCII.
+ */
+static enum spd_err
+set_disposition(struct api_resp *resp, const char *slug)
+{
+	const unsigned char	*p;
+	FILE			*fp;
+	char			*buf = NULL;
+	size_t			 len = 0;
+	bool			 ascii = true;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return SPD_ENOMEM;
+	fputs("attachment; filename=\"snr_results_", fp);
+	for (p = (const unsigned char *)slug; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', fp);
+		fputc(*p > 0x7e ? '_' : *p, fp);
+		ascii = ascii && *p <= 0x7e;
+	}
+	fputs(".json\"", fp);
+	if (!ascii) {
+		fputs("; filename*=UTF-8''snr_results_", fp);
+		put_pct(fp, slug);
+		fputs(".json", fp);
+	}
+	if (spd_memstream_finish(fp, &buf) == NULL)
+		return SPD_ENOMEM;
+	len = strlen(buf);
+	if (len < sizeof resp->disposition)
+		memcpy(resp->disposition, buf, len + 1);
+	free(buf);
+	return len < sizeof resp->disposition ? SPD_OK : SPD_EINVAL;
+}
+
+/*
+ * GET /snr_results.json?run&step&name: the reference script's flat file of
+ * one analysed checkpoint, byte for byte what `spectrumd scan` writes for
+ * it (report_reference_json of the stored report: non-finite matrices
+ * left out), named for Axolotl: snr_results_<slug>.json, the slug of
+ * name= or else of the run's name (names_model_slug).
+ */
+enum spd_err
+api_snr_results(struct ctx *c)
+{
+	struct run_ref		 run = { 0 };
+	struct ckpt_copy	 ck = { 0 };
+	struct report		*r = NULL;
+	const char		*name = arg(c, "name");
+	char			 slug[SLUG_MAX + 1], *body = NULL;
+	long long		 step;
+	enum spd_err		 rc;
+
+	if ((rc = arg_step(c, &step)) != SPD_OK ||
+	    (rc = resolve_run(c, &run)) != SPD_OK)
+		goto out;
+	if (names_model_slug(name != NULL ? name : run.name, slug,
+	    sizeof slug) != SPD_OK) {
+		rc = spd_fail(c->eb, SPD_EINVAL, "%s cannot name a file (1 to "
+		    "%d bytes, no control characters)", name != NULL ?
+		    "name" : "the run's name", SLUG_MAX);
+		goto out;
+	}
+	if ((rc = find_ckpt(c, &run, step, &ck)) != SPD_OK)
+		goto out;
+	if (ck.status != CK_DONE) {
+		rc = spd_fail(c->eb, SPD_ENOTFOUND, "run '%s': the checkpoint "
+		    "at step %lld is %s, not analysed", run.name, ck.step,
+		    ckpt_status_name(ck.status));
+		goto out;
+	}
+	if ((rc = store_load_report(c->st, ck.id, &r, c->eb)) != SPD_OK)
+		goto out;
+	if ((body = report_reference_json(r)) == NULL)
+		rc = SPD_ENOMEM;
+	else
+		rc = set_disposition(c->resp, slug);
+	if (rc != SPD_OK)
+		goto out;
+	reply_owned(c->resp, 200, CT_JSON, body, strlen(body));
+	body = NULL;
+out:
+	free(body);
+	report_free(r);
 	ckpt_copy_cleanup(&ck);
 	free(run.name);
 	return rc;

@@ -191,6 +191,7 @@ api_error(struct api_resp *resp, int status, const char *code,
 
 	api_resp_cleanup(resp);
 	resp->etag[0] = '\0';
+	resp->disposition[0] = '\0';
 	resp->cache_control = CC_NOSTORE;
 	resp->sse = false;
 	if ((root = cJSON_CreateObject()) != NULL &&

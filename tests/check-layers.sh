@@ -71,7 +71,8 @@ graph() {
 	api_int)		echo "api common store" ;;
 	api_util|api_status|api_metrics|api_static)
 				echo "api common health hub store api_int.h" ;;
-	api_runs)		echo "api common health report store api_int.h" ;;
+	api_runs)		echo "api common health names report store" \
+				    "api_int.h" ;;
 	api_history)		echo "api common match store api_int.h" ;;
 	api_selection)		echo "api common hub report select store" \
 				    "api_int.h" ;;

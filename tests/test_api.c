@@ -575,6 +575,78 @@ test_spectrum(struct api *a)
 	    "matrix=model.layers.2.self_attn.q_proj", 404, "not_found");
 }
 
+/* True when r is the reference JSON of the fixture's report at step. */
+static bool
+same_as_scan(const struct api_resp *r, const char *run, long long step)
+{
+	struct report	*rep;
+	char		 path[128], *want = NULL;
+	bool		 same;
+
+	snprintf(path, sizeof path, "/ckpt/%s/checkpoint-%lld", run, step);
+	if ((rep = make_report(path, step)) != NULL)
+		want = report_reference_json(rep);
+	same = want != NULL && r->body != NULL && r->len == strlen(want) &&
+	    memcmp(r->body, want, r->len) == 0;
+	if (!same)
+		printf("# want %s\n# got  %.*s\n", want != NULL ? want :
+		    "(null)", (int)r->len, r->body != NULL ? r->body : "");
+	free(want);
+	report_free(rep);
+	return same;
+}
+
+/* /snr_results.json: scan's file from the store, named for Axolotl. */
+static void
+test_snr_results(struct api *a)
+{
+	struct api_resp	r;
+
+	get(a, "/snr_results.json", "run=alpha&step=100", &r);
+	ok(r.status == 200 && strcmp(r.content_type, "application/json") == 0 &&
+	    same_as_scan(&r, "alpha", 100), "/snr_results.json step 100: "
+	    "byte for byte the reference JSON scan writes");
+	ok(strcmp(r.disposition, "attachment; filename=\"snr_results_alpha"
+	    ".json\"") == 0, "/snr_results.json: named after the run (%s)",
+	    r.disposition);
+	ok(!has(&r, "layers.2.self_attn.q_proj") && has(&r, "Infinity") &&
+	    !has(&r, "NaN") && has(&r, "\"model.layers.1.mlp.down_proj\": {"),
+	    "/snr_results.json: the NaN matrix left out, +inf as Infinity");
+	api_resp_cleanup(&r);
+	get(a, "/snr_results.json", "step=latest", &r);
+	ok(r.status == 200 && same_as_scan(&r, "alpha", 300),
+	    "/snr_results.json step=latest: step 300's file");
+	api_resp_cleanup(&r);
+	get(a, "/snr_results.json", "step=200&name=org/My_Model", &r);
+	ok(r.status == 200 && same_as_scan(&r, "alpha", 200) &&
+	    strcmp(r.disposition, "attachment; filename=\"snr_results_org-My-"
+	    "Model.json\"") == 0, "/snr_results.json name=org/My_Model: "
+	    "Axolotl's slug org-My-Model (%s)", r.disposition);
+	api_resp_cleanup(&r);
+	get(a, "/snr_results.json", "name=a\"b\\c/\xc3\xa9", &r);
+	ok(r.status == 200 && strcmp(r.disposition, "attachment; filename="
+	    "\"snr_results_a\\\"b\\\\c-__.json\"; filename*=UTF-8''snr_results_"
+	    "a%22b%5Cc-%C3%A9.json") == 0, "/snr_results.json: quotes escaped, "
+	    "non-ASCII in filename* (%s)", r.disposition);
+	api_resp_cleanup(&r);
+	expect_error(a, "GET", "/snr_results.json", "step=400", 404,
+	    "not_found");
+	expect_error(a, "GET", "/snr_results.json", "step=7", 404,
+	    "not_found");
+	expect_error(a, "GET", "/snr_results.json", "run=ghost", 404,
+	    "not_found");
+	expect_error(a, "GET", "/snr_results.json", "step=x", 400,
+	    "bad_request");
+	expect_error(a, "GET", "/snr_results.json", "name=a\x01", 400,
+	    "bad_request");
+	expect_error(a, "GET", "/snr_results.json", "name=", 400,
+	    "bad_request");
+	call_h(a, "POST", "/snr_results.json", NULL, NULL, &r);
+	ok(r.status == 405 && r.disposition[0] == '\0',
+	    "POST /snr_results.json: 405 without a Content-Disposition");
+	api_resp_cleanup(&r);
+}
+
 /* Checks every series of a /history body has ≤ max points. */
 static bool
 series_bounded(const cJSON *j, int max, int *nseries)
@@ -1220,6 +1292,7 @@ main(void)
 		test_runs(a);
 		test_snr(a);
 		test_spectrum(a);
+		test_snr_results(a);
 		test_history(a);
 		test_selection(a);
 		test_long_poll(a, rw, hub, run_id);
