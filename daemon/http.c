@@ -846,6 +846,9 @@ add_headers(struct MHD_Response *r, const struct api_resp *ar)
 	if (ar->cache_control != NULL)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
 		    ar->cache_control);
+	if (ar->disposition[0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+		    ar->disposition);
 	if (ar->status == 405)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
 		    ar->allow_post ? "POST" : "GET, HEAD");

@@ -22,7 +22,7 @@
 #include "spectrumd/hub.h"
 
 const double hub_bucket_le[HUB_NBUCKETS] = {
-	0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300
+	0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600
 };
 
 const char *const hub_reject_name[HUB_NREJECT] = {

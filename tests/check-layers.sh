@@ -38,7 +38,8 @@ check 'sys/inotify\.h' src/watch.c
 check 'pcre2\.h' src/match.c
 check 'xxhash\.h' src/fingerprint.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
-    src/select.c src/api.c src/layout.c src/cfg.c \
+    src/select.c src/api_util.c src/api_status.c src/api_runs.c \
+    src/api_history.c src/api_selection.c src/layout.c src/cfg.c \
     daemon/worker.c
 
 # The module graph: what each module (its public header, its .c file and
@@ -71,7 +72,15 @@ graph() {
 				    "svd_kit.h cuda_dl.h svd_cuda_kern.h" ;;
 	analyze)		echo "common report budget fingerprint model names snr" \
 				    "svd" ;;
-	api)			echo "common health hub match report select store" ;;
+	api)			echo "common health hub store api_int.h" ;;
+	api_int)		echo "api common store" ;;
+	api_util|api_status|api_metrics|api_static)
+				echo "api common health hub store api_int.h" ;;
+	api_runs)		echo "api common health names report store" \
+				    "api_int.h" ;;
+	api_history)		echo "api common match store api_int.h" ;;
+	api_selection)		echo "api common hub report select store" \
+				    "api_int.h" ;;
 	daemon/)		echo "analyze api cfg common health hub layout" \
 				    "model names report select store watch" ;;
 	*)			return 1 ;;

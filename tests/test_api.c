@@ -575,6 +575,78 @@ test_spectrum(struct api *a)
 	    "matrix=model.layers.2.self_attn.q_proj", 404, "not_found");
 }
 
+/* True when r is the reference JSON of the fixture's report at step. */
+static bool
+same_as_scan(const struct api_resp *r, const char *run, long long step)
+{
+	struct report	*rep;
+	char		 path[128], *want = NULL;
+	bool		 same;
+
+	snprintf(path, sizeof path, "/ckpt/%s/checkpoint-%lld", run, step);
+	if ((rep = make_report(path, step)) != NULL)
+		want = report_reference_json(rep);
+	same = want != NULL && r->body != NULL && r->len == strlen(want) &&
+	    memcmp(r->body, want, r->len) == 0;
+	if (!same)
+		printf("# want %s\n# got  %.*s\n", want != NULL ? want :
+		    "(null)", (int)r->len, r->body != NULL ? r->body : "");
+	free(want);
+	report_free(rep);
+	return same;
+}
+
+/* /snr_results.json: scan's file from the store, named for Axolotl. */
+static void
+test_snr_results(struct api *a)
+{
+	struct api_resp	r;
+
+	get(a, "/snr_results.json", "run=alpha&step=100", &r);
+	ok(r.status == 200 && strcmp(r.content_type, "application/json") == 0 &&
+	    same_as_scan(&r, "alpha", 100), "/snr_results.json step 100: "
+	    "byte for byte the reference JSON scan writes");
+	ok(strcmp(r.disposition, "attachment; filename=\"snr_results_alpha"
+	    ".json\"") == 0, "/snr_results.json: named after the run (%s)",
+	    r.disposition);
+	ok(!has(&r, "layers.2.self_attn.q_proj") && has(&r, "Infinity") &&
+	    !has(&r, "NaN") && has(&r, "\"model.layers.1.mlp.down_proj\": {"),
+	    "/snr_results.json: the NaN matrix left out, +inf as Infinity");
+	api_resp_cleanup(&r);
+	get(a, "/snr_results.json", "step=latest", &r);
+	ok(r.status == 200 && same_as_scan(&r, "alpha", 300),
+	    "/snr_results.json step=latest: step 300's file");
+	api_resp_cleanup(&r);
+	get(a, "/snr_results.json", "step=200&name=org/My_Model", &r);
+	ok(r.status == 200 && same_as_scan(&r, "alpha", 200) &&
+	    strcmp(r.disposition, "attachment; filename=\"snr_results_org-My-"
+	    "Model.json\"") == 0, "/snr_results.json name=org/My_Model: "
+	    "Axolotl's slug org-My-Model (%s)", r.disposition);
+	api_resp_cleanup(&r);
+	get(a, "/snr_results.json", "name=a\"b\\c/\xc3\xa9", &r);
+	ok(r.status == 200 && strcmp(r.disposition, "attachment; filename="
+	    "\"snr_results_a\\\"b\\\\c-__.json\"; filename*=UTF-8''snr_results_"
+	    "a%22b%5Cc-%C3%A9.json") == 0, "/snr_results.json: quotes escaped, "
+	    "non-ASCII in filename* (%s)", r.disposition);
+	api_resp_cleanup(&r);
+	expect_error(a, "GET", "/snr_results.json", "step=400", 404,
+	    "not_found");
+	expect_error(a, "GET", "/snr_results.json", "step=7", 404,
+	    "not_found");
+	expect_error(a, "GET", "/snr_results.json", "run=ghost", 404,
+	    "not_found");
+	expect_error(a, "GET", "/snr_results.json", "step=x", 400,
+	    "bad_request");
+	expect_error(a, "GET", "/snr_results.json", "name=a\x01", 400,
+	    "bad_request");
+	expect_error(a, "GET", "/snr_results.json", "name=", 400,
+	    "bad_request");
+	call_h(a, "POST", "/snr_results.json", NULL, NULL, &r);
+	ok(r.status == 405 && r.disposition[0] == '\0',
+	    "POST /snr_results.json: 405 without a Content-Disposition");
+	api_resp_cleanup(&r);
+}
+
 /* Checks every series of a /history body has ≤ max points. */
 static bool
 series_bounded(const cJSON *j, int max, int *nseries)
@@ -926,6 +998,28 @@ prom_line_ok(const char *line)
 	return end != sp && *end == '\0' && !isnan(v);
 }
 
+#ifdef HAVE_CUDA
+#define BACKENDS ",cuda"
+#else
+#define BACKENDS ""
+#endif
+
+/* Reads the value of the sample line starting with prefix. */
+static bool
+prom_value(const struct api_resp *r, const char *prefix, double *v)
+{
+	const char	*p;
+	char		*end;
+	size_t		 n = strlen(prefix);
+
+	*v = 0;
+	if (r->body == NULL || (p = memmem(r->body, r->len, prefix, n)) ==
+	    NULL)
+		return false;
+	*v = strtod(p + n, &end);
+	return end != p + n && *end == '\n';
+}
+
 /* /metrics: families present, every line well formed. */
 static void
 test_metrics(struct api *a)
@@ -933,6 +1027,8 @@ test_metrics(struct api *a)
 	struct api_resp	 r;
 	char		*copy, *line, *save = NULL;
 	int		 lines = 0, bad = 0;
+	double		 v = 0, now;
+	bool		 got;
 
 	get(a, "/metrics", NULL, &r);
 	ok(r.status == 200 && strncmp(r.content_type,
@@ -956,6 +1052,25 @@ test_metrics(struct api *a)
 	    !has(&r, "spectrumd_selection_version{run=\"beta\"}"),
 	    "/metrics: matrices and nonfinite counters, backend info, "
 	    "selection version");
+	ok(has(&r, "spectrumd_build_info{version=\"9.9.9\",backends=\"cpu"
+	    BACKENDS "\"} 1\n"), "/metrics: build info with version and "
+	    "backends");
+	ok(has(&r, "# TYPE spectrumd_run_latest_step gauge\n") &&
+	    has(&r, "spectrumd_run_latest_step{run=\"alpha\"} 500\n") &&
+	    !has(&r, "spectrumd_run_latest_step{run=\"beta\"}") &&
+	    has(&r, "spectrumd_run_nonfinite_matrices{run=\"alpha\"} 1\n") &&
+	    !has(&r, "spectrumd_run_nonfinite_matrices{run=\"beta\"}"),
+	    "/metrics: latest analysed step and its non-finite matrices, "
+	    "none for a run without analyses");
+	got = prom_value(&r, "spectrumd_run_last_analysis_timestamp_seconds{"
+	    "run=\"alpha\"} ", &v);
+	now = (double)time(NULL);
+	ok(got && v > now - 600 && v <= now + 1 &&
+	    !has(&r, "spectrumd_run_last_analysis_timestamp_seconds{run="
+	    "\"beta\"}"), "/metrics: time of the last analysis (%.0f)", v);
+	ok(has(&r, "spectrumd_analysis_seconds_bucket{le=\"3600\"} 2\n") &&
+	    has(&r, "spectrumd_analysis_seconds_bucket{le=\"1800\"} 2\n"),
+	    "/metrics: histogram buckets up to an hour");
 	ok(has(&r, "# TYPE spectrumd_http_requests_total counter\n") &&
 	    has(&r, "spectrumd_http_rejected_connections_total{reason=\"limit\"}"
 	    " 3\n") && has(&r, "spectrumd_http_rejected_connections_total{"
@@ -1177,6 +1292,7 @@ main(void)
 		test_runs(a);
 		test_snr(a);
 		test_spectrum(a);
+		test_snr_results(a);
 		test_history(a);
 		test_selection(a);
 		test_long_poll(a, rw, hub, run_id);

@@ -199,16 +199,23 @@ test_stats(void)
 	    "fresh counters are zero");
 	hub_count_analysis(h, 7, 0.05);		/* every bucket */
 	hub_count_analysis(h, 3, 1.5);		/* le 2 and up */
-	hub_count_analysis(h, 10, 1000);	/* above every bucket */
+	hub_count_analysis(h, 10, 1000);	/* le 1200 and up */
+	hub_count_analysis(h, 2, 7200);		/* above every bucket */
 	hub_count_analysis(h, 1, -1);		/* clamped to 0 */
 	hub_get_stats(h, &st);
-	ok(st.matrices == 21 && st.analyses == 4, "matrices 21, analyses 4");
-	ok_near(st.seconds_sum, 1001.55, 1e-12, "seconds_sum");
+	ok(st.matrices == 23 && st.analyses == 5, "matrices 23, analyses 5");
+	ok_near(st.seconds_sum, 8201.55, 1e-12, "seconds_sum");
 	ok(st.buckets[0] == 2, "le 0.1: 2 (got %llu)",
 	    (unsigned long long)st.buckets[0]);
 	ok(st.buckets[2] == 2 && hub_bucket_le[3] == 2 && st.buckets[3] == 3,
 	    "le 1: 2, le 2: 3");
-	ok(st.buckets[HUB_NBUCKETS - 1] == 3, "le 300: 3 (1000 s is only +Inf)");
+	ok(hub_bucket_le[9] == 300 && st.buckets[9] == 3 &&
+	    hub_bucket_le[10] == 600 && st.buckets[10] == 3 &&
+	    hub_bucket_le[11] == 1200 && st.buckets[11] == 4,
+	    "le 300: 3, le 600: 3, le 1200: 4 (1000 s)");
+	ok(hub_bucket_le[HUB_NBUCKETS - 1] == 3600 &&
+	    st.buckets[HUB_NBUCKETS - 1] == 4,
+	    "le 3600: 4 (7200 s is only +Inf)");
 	hub_free(h);
 }
 

@@ -72,6 +72,8 @@ struct api_resp {
 	bool		 sse;		/* stream /events from hub: seq after */
 	uint64_t	 sse_after;
 	bool		 allow_post;	/* 405: send "Allow: POST" */
+	/* A Content-Disposition header's value, "" when none. */
+	char		 disposition[1024];
 	/*
 	 * Not answered yet (a long poll with nothing new): the caller runs
 	 * the request again, with resumed set, once the hub has an event

@@ -12,7 +12,7 @@
 
 #include "spectrumd/common.h"
 
-#define HUB_NBUCKETS 10		/* analysis-seconds histogram buckets */
+#define HUB_NBUCKETS 14		/* analysis-seconds buckets, 0.1 s to 1 h */
 
 struct hub_event {
 	uint64_t	 seq;		/* 1, 2, … */

@@ -11,8 +11,10 @@ SNRs, exact ties (identical matrices, also across layers 2 and 10, which
 sort the other way by name) and a type that is mostly NaN, runs
 `spectrumd scan` and the daemon on them, applies those few lines of Python
 to spectrumd's JSON, and checks that they give spectrumd's YAML, for
-several percentages. Non-finite matrices must be in no output
-(DESIGN.md §2). Prints TAP. Standard library only.
+several percentages. The daemon's GET /snr_results.json must serve scan's
+file byte for byte, and Axolotl's rule on it must give /selection's
+modules. Non-finite matrices must be in no output (DESIGN.md §2). Prints
+TAP. Standard library only.
 
 Usage: consumers_it.py BUILDDIR
 """
@@ -167,7 +169,9 @@ def scan(ckpt, out, p):
 
 
 def test_scan(tmp, ckpt, nonfinite, inf):
+    """Returns scan's YAML modules by percentage and its JSON text."""
     yamls = {}
+    scan_json = None
     for p in PERCENTS:
         st, err, js, ya = scan(ckpt, os.path.join(tmp, "out-%d" % p), p)
         if p == PERCENTS[0]:
@@ -188,6 +192,8 @@ def test_scan(tmp, ckpt, nonfinite, inf):
             ok(len(set(ties)) == 1, "tied SNRs are equal: %r" % ties[:1])
         ours = yaml_modules(ya)
         yamls[p] = ours
+        scan_json = js if scan_json is None else scan_json
+        ok(js == scan_json, "p %d: scan's JSON does not depend on p" % p)
         results = json.loads(js)
         ref = consumer(results, p, axolotl=False)
         axo = consumer(results, p, axolotl=True)
@@ -203,10 +209,47 @@ def test_scan(tmp, ckpt, nonfinite, inf):
                                  for m in inf
                                  if "q_proj" in m or "down_proj" in m),
        "+inf SNRs are selected first")
-    return yamls
+    return yamls, scan_json
 
 
-def test_daemon(tmp, run, yamls, nonfinite):
+def test_served_json(d, scan_json):
+    """GET /snr_results.json is scan's file, byte for byte, named for
+    Axolotl; Axolotl's rule on it gives /selection's modules."""
+    served = None
+    for q in ("run=demo&step=latest", "step=100"):
+        st, h, body = d.get("/snr_results.json?" + q)
+        served = served or body
+        ok(st == 200 and body.decode() == scan_json and
+           h.get("Content-Type") == "application/json",
+           "daemon: /snr_results.json?%s == scan's snr_results JSON "
+           "(%d bytes)" % (q, len(body)))
+    ok(h.get("Content-Disposition") ==
+       'attachment; filename="snr_results_demo.json"',
+       "daemon: named snr_results_demo.json (%s)"
+       % h.get("Content-Disposition"))
+    st, h, _ = d.get("/snr_results.json?name=meta-llama/Llama_3")
+    ok(st == 200 and h.get("Content-Disposition") ==
+       'attachment; filename="snr_results_meta-llama-Llama-3.json"',
+       "daemon: name= gives Axolotl's slug (%s)"
+       % h.get("Content-Disposition"))
+    st, h, body = d.get("/snr_results.json?step=100", method="HEAD")
+    ok(st == 200 and body == b"" and "Content-Disposition" in h,
+       "daemon: HEAD /snr_results.json")
+    st, _, _ = d.get("/snr_results.json?step=99")
+    ok(st == 404, "daemon: /snr_results.json of an unknown step: 404")
+    served = json.loads(served or b"{}")
+    for p in PERCENTS:
+        st, v, _ = d.json("/selection?format=json&top_percent=%d" % p)
+        axo = consumer(served, p, axolotl=True)
+        mods = set(v.get("modules", [])) if st == 200 else set()
+        ok(mods == axo, "p %d: Axolotl's rule on the served JSON == "
+           "/selection modules (%d)%s" % (p, len(mods), "" if mods == axo
+                                          else ": +%s -%s" %
+                                          (sorted(axo - mods),
+                                           sorted(mods - axo))))
+
+
+def test_daemon(tmp, run, yamls, scan_json, nonfinite):
     d = spdtest.Daemon(SPD, tmp, run)
     try:
         ok(wait_for(lambda: (d.obj("/checkpoints") or [{}])[0].get("status")
@@ -225,6 +268,7 @@ def test_daemon(tmp, run, yamls, nonfinite):
         st, v, _ = d.json("/selection?format=json&top_percent=100")
         ok(st == 200 and not nonfinite & set(v.get("modules", [])),
            "daemon: /selection json never holds a non-finite matrix")
+        test_served_json(d, scan_json)
     finally:
         ok(d.stop() == 0, "daemon: SIGTERM exits 0")
 
@@ -255,8 +299,8 @@ def main():
         run = os.path.join(tmp, "run")
         ckpt = os.path.join(run, "checkpoint-100")
         nonfinite, inf = checkpoint(ckpt, 11)
-        yamls = test_scan(tmp, ckpt, nonfinite, inf)
-        test_daemon(tmp, run, yamls, nonfinite)
+        yamls, scan_json = test_scan(tmp, ckpt, nonfinite, inf)
+        test_daemon(tmp, run, yamls, scan_json, nonfinite)
         test_nan_embedding(tmp)
     spdtest.finish()
 
