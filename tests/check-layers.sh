@@ -54,9 +54,9 @@ graph() {
 	model)			echo "common safetensors" ;;
 	layout)			echo "common model safetensors" ;;
 	watch)			echo "common layout" ;;
-	report)			echo "common fingerprint snr tensor" ;;
+	report)			echo "common fingerprint heavytail snr tensor" ;;
 	select)			echo "common report names" ;;
-	store)			echo "common report select" ;;
+	store)			echo "common heavytail report select" ;;
 	svd)			echo "common snr tensor svd_backend.h" ;;
 	svd_backend)		echo "svd" ;;
 	svd_cpu)		echo "common svd tensor svd_backend.h" ;;
@@ -64,8 +64,8 @@ graph() {
 	svd_cuda_kern)		echo "" ;;
 	svd_cuda)		echo "common svd tensor svd_backend.h cuda_dl.h" \
 				    "svd_cuda_kern.h" ;;
-	analyze)		echo "common report budget fingerprint model names snr" \
-				    "svd" ;;
+	analyze)		echo "common report budget fingerprint heavytail model" \
+				    "names snr svd" ;;
 	api)			echo "common health hub match report select store" ;;
 	daemon/)		echo "analyze api cfg common health hub layout" \
 				    "model names report select store watch" ;;
