@@ -1540,6 +1540,7 @@ test_reuse_old(struct store *s, int64_t run)
 	    memcmp(m.spectrum, a->mats[1].spectrum, m.k * 4) == 0 &&
 	    same_snr(&m.m, &a->mats[1].m),
 	    "an old row comes with its spectrum, unasked, to fit");
+	mat_result_cleanup(&m);
 	ok(!find_fp(s, 0x47, "cpu/r1", 0, false, &m),
 	    "an old row without a spectrum is not reused");
 	ok(find_fp(s, 0x42, "cpu/r1", 0, false, &m), "found to reuse");
