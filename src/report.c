@@ -557,7 +557,8 @@ print_types(const struct report *r, FILE *fp)
 			else
 				nbad++;
 			if (m->status == MAT_OK && m->has_ht &&
-			    m->ht.status == HEAVYTAIL_OK && isfinite(m->ht.alpha))
+			    m->ht.status == HEAVYTAIL_OK &&
+			    isfinite(m->ht.alpha))
 				a[na++] = m->ht.alpha;
 		}
 		qsort(v, n, sizeof *v, cmp_double);

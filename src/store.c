@@ -249,7 +249,8 @@ enum q {
 	Q_CKPT_PROGRESS, Q_CKPT_RESET, Q_CKPT_INCOMPLETE, Q_CKPT_RESUME,
 	Q_CKPT_DROP,
 	Q_PUT_RUN, Q_PUT_DEL_METRICS, Q_PUT_DEL_SPECTRA, Q_PUT_MATRIX,
-	Q_PUT_METRIC, Q_PUT_HT, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV, Q_SEL_BASE,
+	Q_PUT_METRIC, Q_PUT_HT, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV,
+	Q_SEL_BASE,
 	Q_SEL_DEL,
 	Q_SEL_PUT, Q_SEL_MEMBER, Q_SEL_MEMBERS, Q_SEL_MISSING,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
@@ -338,9 +339,10 @@ static const char *const sql[Q_COUNT] = {
 	    " status, error, snr, snr_class, s1, sigma_hat, tau, mp_rank,"
 	    " signal, noise, fro2, stable_rank, seconds, fingerprint, method,"
 	    " reused_run, reused_step, alpha, alpha_weighted, ks,"
-	    " log_spectral_norm, xmin, n_tail, alpha_status) VALUES (?1, ?2, ?3,"
-	    " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-	    " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+	    " log_spectral_norm, xmin, n_tail, alpha_status)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+	    " ?27)",
 	/* A reused row copied from one stored before schema 5. */
 	[Q_PUT_HT] = "UPDATE metrics SET alpha = ?3, alpha_weighted = ?4,"
 	    " ks = ?5, log_spectral_norm = ?6, xmin = ?7, n_tail = ?8,"
@@ -427,7 +429,8 @@ static const char *const sql[Q_COUNT] = {
  * rows have a point (a matrix with NaN/Inf weights has a NaN point).
  */
 #define HIST_ALL	"1"
-#define HIST_HT		"(m.alpha_status IS NOT NULL OR m.status = 'nonfinite')"
+#define HIST_HT	\
+	"(m.alpha_status IS NOT NULL OR m.status = 'nonfinite')"
 static const struct {
 	const char	*name, *col, *cls, *where;
 } hist_metrics[] = {
@@ -1612,7 +1615,7 @@ put_metric(struct put *p, const struct mat_result *m, int64_t mid,
 	if (m->from_ckpt != 0) {
 		b_int(p->met, 19, m->from_run, &brc);
 		b_int(p->met, 20, m->from_step, &brc);
-	} else if (brc == SQLITE_OK) {	/* reset keeps the last bindings */
+	} else if (brc == SQLITE_OK) {	/* reset keeps old bindings */
 		brc = sqlite3_bind_null(p->met, 19);
 		if (brc == SQLITE_OK)
 			brc = sqlite3_bind_null(p->met, 20);

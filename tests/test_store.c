@@ -691,8 +691,9 @@ check_metrics(struct store *ro, int64_t c, const struct report *r)
 	    strcmp(ms.row[4].status, "error") == 0, "-inf and error status");
 	ok(ms.n > 6 && ms.row[6].m.snr == 1e-300 && ms.row[6].m.s1 == 1e300,
 	    "extreme finite values exact");
-	ok(ms.n > 1 && ms.row[1].has_ht && ms.row[1].ht.status == HEAVYTAIL_OK &&
-	    ms.row[1].ht.alpha == 2.25 && ms.row[1].ht.n_tail == 8 &&
+	ok(ms.n > 1 && ms.row[1].has_ht &&
+	    ms.row[1].ht.status == HEAVYTAIL_OK && ms.row[1].ht.alpha == 2.25 &&
+	    ms.row[1].ht.n_tail == 8 &&
 	    ms.row[1].ht.log_spectral_norm == 2 && ms.row[1].ht.n_evals == 0,
 	    "heavy-tail fit read back (n_evals not stored)");
 	ok(ms.n > 2 && ms.row[2].has_ht &&
@@ -1091,7 +1092,8 @@ test_history_ht(struct store *s, int64_t run, struct got_hist *g)
 	report_free(r);
 	memset(g, 0, sizeof *g);
 	ok(store_history(s, run, "mlp.down_proj", "snr", collect_hist, g,
-	    &eb) == SPD_OK && g->n == 6, "snr: step 400 has points (%zu)", g->n);
+	    &eb) == SPD_OK && g->n == 6, "snr: step 400 has points (%zu)",
+	    g->n);
 	memset(g, 0, sizeof *g);
 	ok(store_history(s, run, "mlp.down_proj", "alpha", collect_hist, g,
 	    &eb) == SPD_OK && g->n == 4 && g->step[1] == 200 &&
