@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +85,8 @@ static const char scan_usage[] =
 "      --split-3d        analyse each slice of 3-D weights\n"
 "      --no-embeddings   do not add embeddings and lm_head to the selection\n"
 "      --no-spectra      do not keep spectra (less memory)\n"
-"      --timings FILE    write name, shape, dtype, seconds, SNR per matrix (TSV)\n"
+"      --timings FILE    write name, shape, dtype, seconds, SNR, alpha per\n"
+"                        matrix (TSV)\n"
 "      --cache FILE      store the results in the SQLite database FILE (the\n"
 "                        daemon's schema; created if missing) and reuse every\n"
 "                        matrix whose bytes it already analysed\n"
@@ -483,17 +485,17 @@ write_timings(const char *path, const struct report *r)
 		    strerror(errno));
 		return -1;
 	}
-	fprintf(fp, "name\trows\tcols\tdtype\tseconds\tsnr\n");
+	fprintf(fp, "name\trows\tcols\tdtype\tseconds\tsnr\talpha\n");
 	for (i = 0; i < r->nmats; i++) {
 		const struct mat_result *m = &r->mats[i];
 
 		if (m->status == MAT_SKIPPED)
 			continue;
-		fprintf(fp, "%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%.6f\t%.17g\n",
-		    m->name, m->rows, m->cols, dtype_name(m->dtype),
-		    m->seconds, m->m.snr);
+		fprintf(fp, "%s\t%" PRIu64 "\t%" PRIu64 "\t%s\t%.6f\t%.17g\t"
+		    "%.17g\n", m->name, m->rows, m->cols, dtype_name(m->dtype),
+		    m->seconds, m->m.snr, m->has_ht ? m->ht.alpha : NAN);
 	}
-	fprintf(fp, "# total\t\t\t\t%.6f\t\n", r->seconds);
+	fprintf(fp, "# total\t\t\t\t%.6f\t\t\n", r->seconds);
 	bad = ferror(fp);
 	if (fclose(fp) != 0 || bad) {
 		fprintf(stderr, "spectrumd scan: writing %s failed\n", path);

@@ -21,6 +21,7 @@
 #include "spectrumd/analyze.h"
 #include "spectrumd/budget.h"
 #include "spectrumd/fingerprint.h"
+#include "spectrumd/heavytail.h"
 #include "spectrumd/model.h"
 #include "spectrumd/names.h"
 #include "spectrumd/snr.h"
@@ -426,6 +427,10 @@ reuse(struct run_state *st, struct svd *s, const struct job *j,
 	if (!hit)
 		return false;
 	r->status = MAT_OK;
+	/* A result stored before the heavy-tail metrics: fit its spectrum. */
+	if (!r->has_ht && r->spectrum != NULL)
+		r->has_ht = heavytail_compute(r->spectrum, r->k, &r->ht) ==
+		    SPD_OK;
 	if (!st->a->o.keep_spectra) {
 		free(r->spectrum);
 		r->spectrum = NULL;
@@ -472,6 +477,9 @@ solve(struct run_state *st, struct svd *s, const struct job *j,
 	rc = svd_values(s, &j->mat, sv, &eb);
 	if (rc == SPD_OK)
 		rc = snr_compute(sv, k, j->mat.rows, j->mat.cols, &r->m);
+	if (rc == SPD_OK && (rc = heavytail_compute(sv, k, &r->ht)) != SPD_OK)
+		spd_fail(&eb, rc, "heavy-tail fit of %zu values", k);
+	r->has_ht = rc == SPD_OK;
 	r->seconds = spd_now() - t0;
 	if (rc == SPD_OK) {
 		r->status = MAT_OK;

@@ -488,39 +488,54 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Prints one table row from the n SNRs in v, sorted ascending. */
-static void
-print_row(FILE *fp, const char *type, int width, const double *v, size_t n,
-    size_t nbad)
+/* The median of the n > 0 values v, sorted ascending. */
+static double
+median(const double *v, size_t n)
 {
-	double med;
-
-	if (n == 0) {
-		fprintf(fp, "%-*.*s %5zu %6zu %11s %11s %11s\n", width, width,
-		    type, n, nbad, "-", "-", "-");
-		return;
-	}
-	med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	fprintf(fp, "%-*.*s %5zu %6zu %11.5g %11.5g %11.5g\n", width, width,
-	    type, n, nbad, med, v[0], v[n - 1]);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Prints the per-type SNR summary of the analysed matrices. */
+/*
+ * Prints one table row from the n SNRs in v and the na fitted alphas in
+ * a, each sorted ascending.
+ */
+static void
+print_row(FILE *fp, const char *type, int width, const double *v, size_t n,
+    size_t nbad, const double *a, size_t na)
+{
+	char alpha[16] = "-";
+
+	if (na > 0)
+		snprintf(alpha, sizeof alpha, "%.4g", median(a, na));
+	if (n == 0) {
+		fprintf(fp, "%-*.*s %5zu %6zu %11s %11s %11s %12s\n", width,
+		    width, type, n, nbad, "-", "-", "-", alpha);
+		return;
+	}
+	fprintf(fp, "%-*.*s %5zu %6zu %11.5g %11.5g %11.5g %12s\n", width,
+	    width, type, n, nbad, median(v, n), v[0], v[n - 1], alpha);
+}
+
+/*
+ * Prints the per-type summary of the analysed matrices: SNRs, and the
+ * median heavy-tail alpha of those with a fit.
+ */
 static void
 print_types(const struct report *r, FILE *fp)
 {
 	struct report_group	*grp = NULL;
 	const struct mat_result	*m;
-	size_t			 ng = 0, i, j, n, nbad;
-	double			*v = NULL;
+	size_t			 ng = 0, i, j, n, nbad, na;
+	double			*v = NULL, *a = NULL;
 	bool			*take;
 	int			 width = 4;
 
 	take = calloc(r->nmats + 1, sizeof *take);
 	v = calloc(r->nmats + 1, sizeof *v);
+	a = calloc(r->nmats + 1, sizeof *a);
 	for (i = 0; take != NULL && i < r->nmats; i++)
 		take[i] = analysed(&r->mats[i]);
-	if (take == NULL || v == NULL ||
+	if (take == NULL || v == NULL || a == NULL ||
 	    report_groups(r, take, &grp, &ng) != SPD_OK) {
 		fprintf(fp, "(no per-type summary: out of memory)\n");
 		goto out;
@@ -531,24 +546,30 @@ print_types(const struct report *r, FILE *fp)
 		if (strlen(grp[i].type) > (size_t)width)
 			width = strlen(grp[i].type) > 48 ? 48 :
 			    (int)strlen(grp[i].type);
-	fprintf(fp, "%-*s %5s %6s %11s %11s %11s\n", width, "type", "n",
-	    "failed", "median SNR", "min", "max");
+	fprintf(fp, "%-*s %5s %6s %11s %11s %11s %12s\n", width, "type", "n",
+	    "failed", "median SNR", "min", "max", "median alpha");
 	for (i = 0; i < ng; i++) {
-		n = nbad = 0;
+		n = nbad = na = 0;
 		for (j = 0; j < grp[i].n; j++) {
 			m = &r->mats[grp[i].idx[j]];
 			if (m->status == MAT_OK && !isnan(m->m.snr))
 				v[n++] = m->m.snr;
 			else
 				nbad++;
+			if (m->status == MAT_OK && m->has_ht &&
+			    m->ht.status == HEAVYTAIL_OK &&
+			    isfinite(m->ht.alpha))
+				a[na++] = m->ht.alpha;
 		}
 		qsort(v, n, sizeof *v, cmp_double);
-		print_row(fp, grp[i].type, width, v, n, nbad);
+		qsort(a, na, sizeof *a, cmp_double);
+		print_row(fp, grp[i].type, width, v, n, nbad, a, na);
 	}
 out:
 	free(grp);
 	free(take);
 	free(v);
+	free(a);
 }
 
 /* Writes a human summary of r: per-type SNRs, then what failed and why. */

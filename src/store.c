@@ -5,8 +5,10 @@
  *
  * Non-finite values: SQLite keeps ±inf as REAL but turns NaN into NULL, so
  * a NULL metric reads back as NaN, and the SNR also carries an explicit
- * snr_class ('inf', '-inf', 'nan') for readers of the raw tables. Spectra
- * are little-endian float32 BLOBs of k * 4 bytes.
+ * snr_class ('inf', '-inf', 'nan') for readers of the raw tables. The
+ * heavy-tail metrics have their status instead: alpha_status NULL means
+ * not computed (see migration 5). Spectra are little-endian float32 BLOBs
+ * of k * 4 bytes.
  */
 #include "config.h"
 
@@ -26,6 +28,7 @@
 
 #include <sqlite3.h>
 
+#include "spectrumd/heavytail.h"
 #include "spectrumd/store.h"
 
 #define STORE_APP_ID	0x53504431	/* PRAGMA application_id, "SPD1" */
@@ -217,6 +220,22 @@ static const char *const migrations[] = {
 	"ALTER TABLE checkpoints ADD COLUMN reused INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX metrics_fingerprint ON metrics (fingerprint, method)"
 	"  WHERE fingerprint IS NOT NULL;",
+	/*
+	 * 4 → 5: the heavy-tail metrics of each matrix (issue 15,
+	 * docs/heavytail.md): alpha, alpha_weighted, ks, log_spectral_norm
+	 * and the fit's xmin and n_tail, with alpha_status, the
+	 * heavytail_status_name() of the fit ('ok', 'too_few', …). NULL in
+	 * alpha_status: not computed (a matrix not analysed, or a row from
+	 * before this schema); with a status, a NULL metric is a NaN (no
+	 * fit). A reuse of an older row fits its stored spectrum.
+	 */
+	"ALTER TABLE metrics ADD COLUMN alpha REAL;"
+	"ALTER TABLE metrics ADD COLUMN alpha_weighted REAL;"
+	"ALTER TABLE metrics ADD COLUMN ks REAL;"
+	"ALTER TABLE metrics ADD COLUMN log_spectral_norm REAL;"
+	"ALTER TABLE metrics ADD COLUMN xmin REAL;"
+	"ALTER TABLE metrics ADD COLUMN n_tail INTEGER;"
+	"ALTER TABLE metrics ADD COLUMN alpha_status TEXT;",
 };
 
 _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
@@ -230,7 +249,8 @@ enum q {
 	Q_CKPT_PROGRESS, Q_CKPT_RESET, Q_CKPT_INCOMPLETE, Q_CKPT_RESUME,
 	Q_CKPT_DROP,
 	Q_PUT_RUN, Q_PUT_DEL_METRICS, Q_PUT_DEL_SPECTRA, Q_PUT_MATRIX,
-	Q_PUT_METRIC, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV, Q_SEL_BASE,
+	Q_PUT_METRIC, Q_PUT_HT, Q_PUT_SPECTRUM, Q_PUT_DONE, Q_SEL_PREV,
+	Q_SEL_BASE,
 	Q_SEL_DEL,
 	Q_SEL_PUT, Q_SEL_MEMBER, Q_SEL_MEMBERS, Q_SEL_MISSING,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
@@ -259,6 +279,11 @@ enum q {
 #define SNR_COLS \
 	"m.snr, m.snr_class, m.s1, m.sigma_hat, m.tau, m.mp_rank, m.signal," \
 	" m.noise, m.fro2, m.stable_rank"
+
+/* The heavy-tail columns, read by ht_fill(). */
+#define HT_COLS \
+	"m.alpha, m.alpha_weighted, m.ks, m.log_spectral_norm, m.xmin," \
+	" m.n_tail, m.alpha_status"
 
 static const char *const sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -313,9 +338,16 @@ static const char *const sql[Q_COUNT] = {
 	[Q_PUT_METRIC] = "INSERT INTO metrics (checkpoint_id, matrix_id, ord,"
 	    " status, error, snr, snr_class, s1, sigma_hat, tau, mp_rank,"
 	    " signal, noise, fro2, stable_rank, seconds, fingerprint, method,"
-	    " reused_run, reused_step) VALUES (?1, ?2, ?3,"
-	    " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-	    " ?18, ?19, ?20)",
+	    " reused_run, reused_step, alpha, alpha_weighted, ks,"
+	    " log_spectral_norm, xmin, n_tail, alpha_status)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+	    " ?27)",
+	/* A reused row copied from one stored before schema 5. */
+	[Q_PUT_HT] = "UPDATE metrics SET alpha = ?3, alpha_weighted = ?4,"
+	    " ks = ?5, log_spectral_norm = ?6, xmin = ?7, n_tail = ?8,"
+	    " alpha_status = ?9 WHERE checkpoint_id = ?1 AND matrix_id = ?2"
+	    " AND alpha_status IS NULL",
 	[Q_PUT_SPECTRUM] = "INSERT INTO spectra (checkpoint_id, matrix_id, k, sv)"
 	    " VALUES (?1, ?2, ?3, ?4)",
 	[Q_PUT_DONE] = "UPDATE checkpoints SET status = 'done', error = NULL,"
@@ -359,7 +391,8 @@ static const char *const sql[Q_COUNT] = {
 	    " FROM checkpoints WHERE id = ?1",
 	[Q_METRICS] = "SELECT x.name, x.module, x.type, x.dtype, x.layer,"
 	    " x.rows, x.cols, m.status, m.error, m.seconds, x.embedding, "
-	    SNR_COLS " FROM metrics m JOIN matrices x ON x.id = m.matrix_id"
+	    SNR_COLS ", " HT_COLS
+	    " FROM metrics m JOIN matrices x ON x.id = m.matrix_id"
 	    " WHERE m.checkpoint_id = ?1 ORDER BY m.ord",
 	[Q_SPECTRUM] = "SELECT s.k, s.sv, " SNR_COLS " FROM matrices x"
 	    " JOIN spectra s ON s.matrix_id = x.id AND s.checkpoint_id = ?1"
@@ -371,33 +404,50 @@ static const char *const sql[Q_COUNT] = {
 	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
 	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
-	/* A stored result to reuse: with a spectrum first; the origin. */
+	/*
+	 * A stored result to reuse: with a spectrum first, then with the
+	 * heavy-tail metrics; the origin. One from before them (schema < 5)
+	 * only with its spectrum, to fit.
+	 */
 	[Q_REUSE_FIND] = "SELECT s.k, s.sv, m.checkpoint_id, m.matrix_id,"
 	    " coalesce(m.reused_run, c.run_id), coalesce(m.reused_step, c.step),"
-	    " " SNR_COLS " FROM metrics m"
+	    " " SNR_COLS ", " HT_COLS " FROM metrics m"
 	    " JOIN checkpoints c ON c.id = m.checkpoint_id"
 	    " LEFT JOIN spectra s ON s.checkpoint_id = m.checkpoint_id"
 	    " AND s.matrix_id = m.matrix_id"
 	    " WHERE m.fingerprint = ?1 AND m.method = ?2 AND m.status = 'ok'"
 	    " AND m.checkpoint_id != ?3 AND (?4 = 0 OR s.k IS NOT NULL)"
-	    " ORDER BY s.k IS NULL, m.checkpoint_id DESC LIMIT 1",
+	    " AND (m.alpha_status IS NOT NULL OR s.k IS NOT NULL)"
+	    " ORDER BY s.k IS NULL, m.alpha_status IS NULL,"
+	    " m.checkpoint_id DESC LIMIT 1",
 	[Q_METRIC_COLS] = "SELECT name FROM pragma_table_info('metrics')"
 	    " ORDER BY cid",
 };
 
-/* The metrics store_history() serves: column and class expression. */
+/*
+ * The metrics store_history() serves: column, class expression, and which
+ * rows have a point (a matrix with NaN/Inf weights has a NaN point).
+ */
+#define HIST_ALL	"1"
+#define HIST_HT	\
+	"(m.alpha_status IS NOT NULL OR m.status = 'nonfinite')"
 static const struct {
-	const char	*name, *col, *cls;
+	const char	*name, *col, *cls, *where;
 } hist_metrics[] = {
-	{ "snr", "m.snr", "m.snr_class" },
-	{ "s1", "m.s1", "NULL" },
-	{ "sigma_hat", "m.sigma_hat", "NULL" },
-	{ "tau", "m.tau", "NULL" },
-	{ "mp_rank", "m.mp_rank", "NULL" },
-	{ "signal", "m.signal", "NULL" },
-	{ "noise", "m.noise", "NULL" },
-	{ "fro2", "m.fro2", "NULL" },
-	{ "stable_rank", "m.stable_rank", "NULL" },
+	{ "snr", "m.snr", "m.snr_class", HIST_ALL },
+	{ "s1", "m.s1", "NULL", HIST_ALL },
+	{ "sigma_hat", "m.sigma_hat", "NULL", HIST_ALL },
+	{ "tau", "m.tau", "NULL", HIST_ALL },
+	{ "mp_rank", "m.mp_rank", "NULL", HIST_ALL },
+	{ "signal", "m.signal", "NULL", HIST_ALL },
+	{ "noise", "m.noise", "NULL", HIST_ALL },
+	{ "fro2", "m.fro2", "NULL", HIST_ALL },
+	{ "stable_rank", "m.stable_rank", "NULL", HIST_ALL },
+	/* Not computed (rows from before schema 5): no point. */
+	{ "alpha", "m.alpha", "NULL", HIST_HT },
+	{ "alpha_weighted", "m.alpha_weighted", "NULL", HIST_HT },
+	{ "ks", "m.ks", "NULL", HIST_HT },
+	{ "log_spectral_norm", "m.log_spectral_norm", "NULL", HIST_HT },
 };
 
 /* Values of ?6, column 6 of a history query (see store_history()). */
@@ -408,7 +458,7 @@ static const struct {
 	" FROM metrics m JOIN matrices x ON x.id = m.matrix_id" \
 	" JOIN checkpoints c ON c.id = m.checkpoint_id" \
 	" WHERE c.run_id = ?1 AND c.status = 'done'" \
-	" AND m.status IN ('ok', 'nonfinite')" \
+	" AND m.status IN ('ok', 'nonfinite') AND %s" \
 	" AND (?2 IS NULL OR x.type = ?2)" \
 	" ORDER BY x.module, c.step, c.id"
 
@@ -724,6 +774,34 @@ metric_fill(sqlite3_stmt *st, int i, struct snr_result *m)
 	m->noise = col_real(st, i + 7);
 	m->fro2 = col_real(st, i + 8);
 	m->stable_rank = col_real(st, i + 9);
+}
+
+/*
+ * Fills *ht and *has from the HT_COLS starting at column i: *has false
+ * (metrics NaN) when alpha_status is NULL or unknown. sigma is derived
+ * as the fit does; n_evals is not stored (0).
+ */
+static void
+ht_fill(sqlite3_stmt *st, int i, struct heavytail_result *ht, bool *has)
+{
+	const char		*name = col_text(st, i + 6);
+	enum heavytail_status	 hs;
+
+	memset(ht, 0, sizeof *ht);
+	*has = false;
+	for (hs = HEAVYTAIL_OK; name != NULL && hs <= HEAVYTAIL_FLAT; hs++)
+		if (strcmp(heavytail_status_name(hs), name) == 0)
+			break;
+	*has = name != NULL && hs <= HEAVYTAIL_FLAT;
+	ht->status = *has ? hs : HEAVYTAIL_OK;
+	ht->alpha = *has ? col_real(st, i) : NAN;
+	ht->alpha_weighted = *has ? col_real(st, i + 1) : NAN;
+	ht->ks = *has ? col_real(st, i + 2) : NAN;
+	ht->log_spectral_norm = *has ? col_real(st, i + 3) : NAN;
+	ht->xmin = *has ? col_real(st, i + 4) : NAN;
+	ht->n_tail = *has ? (size_t)col_u64(st, i + 5) : 0;
+	ht->sigma = ht->n_tail > 0 ? (ht->alpha - 1) /
+	    sqrt((double)ht->n_tail) : NAN;
 }
 
 /*
@@ -1482,6 +1560,28 @@ put_matrix(struct put *p, const struct mat_result *m, int64_t *id)
 	return rc;
 }
 
+/*
+ * Binds the heavy-tail metrics of m to parameters i … i + 6 in HT_COLS
+ * order: all NULL unless m->has_ht.
+ */
+static void
+b_ht(sqlite3_stmt *st, int i, const struct mat_result *m, int *brc)
+{
+	const struct heavytail_result	*h = &m->ht;
+	bool				 has = m->has_ht;
+
+	b_real(st, i, has ? h->alpha : NAN, brc);
+	b_real(st, i + 1, has ? h->alpha_weighted : NAN, brc);
+	b_real(st, i + 2, has ? h->ks : NAN, brc);
+	b_real(st, i + 3, has ? h->log_spectral_norm : NAN, brc);
+	b_real(st, i + 4, has ? h->xmin : NAN, brc);
+	if (has && h->status == HEAVYTAIL_OK)
+		b_u64(st, i + 5, h->n_tail, brc);
+	else if (*brc == SQLITE_OK)
+		*brc = sqlite3_bind_null(st, i + 5);
+	b_text(st, i + 6, has ? heavytail_status_name(h->status) : NULL, brc);
+}
+
 /* Inserts the metrics row of m (matrix mid, position ord). */
 static enum spd_err
 put_metric(struct put *p, const struct mat_result *m, int64_t mid,
@@ -1515,7 +1615,12 @@ put_metric(struct put *p, const struct mat_result *m, int64_t mid,
 	if (m->from_ckpt != 0) {
 		b_int(p->met, 19, m->from_run, &brc);
 		b_int(p->met, 20, m->from_step, &brc);
+	} else if (brc == SQLITE_OK) {	/* reset keeps old bindings */
+		brc = sqlite3_bind_null(p->met, 19);
+		if (brc == SQLITE_OK)
+			brc = sqlite3_bind_null(p->met, 20);
 	}
+	b_ht(p->met, 21, m, &brc);
 	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
 	    step(p->s, p->met, NULL, p->op, p->eb);
 	sqlite3_reset(p->met);
@@ -1663,9 +1768,35 @@ put_copy_prep(struct put *p)
 }
 
 /*
+ * Gives the copied row of m (matrix mid) m's heavy-tail metrics when its
+ * source had none (stored before schema 5; the analysis fitted its
+ * spectrum). A source that had them keeps its own.
+ */
+static enum spd_err
+put_ht_fill(struct put *p, const struct mat_result *m, int64_t mid)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	int		 brc = SQLITE_OK;
+
+	if (!m->has_ht)
+		return SPD_OK;
+	if ((rc = prep(p->s, Q_PUT_HT, &st, p->op, p->eb)) != SPD_OK)
+		return rc;
+	b_int(st, 1, p->ckpt_id, &brc);
+	b_int(st, 2, mid, &brc);
+	b_ht(st, 3, m, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(p->s, brc, p->op, p->eb) :
+	    step(p->s, st, NULL, p->op, p->eb);
+	release(p->s, st);
+	return rc;
+}
+
+/*
  * Inserts the metrics row of m: a reused result copies its source row
- * whole (so every metric column, bit for bit), falling back to m's values
- * when the source is gone; a computed one inserts m's values.
+ * whole (so every metric column, bit for bit; heavy-tail metrics the
+ * source lacks come from m), falling back to m's values when the source
+ * is gone; a computed one inserts m's values.
  */
 static enum spd_err
 put_reused(struct put *p, const struct mat_result *m, int64_t mid,
@@ -1689,6 +1820,8 @@ put_reused(struct put *p, const struct mat_result *m, int64_t mid,
 	sqlite3_reset(p->copy);
 	if (rc == SPD_OK && sqlite3_changes(p->s->db) == 0)
 		rc = put_metric(p, m, mid, ord);
+	else if (rc == SPD_OK)
+		rc = put_ht_fill(p, m, mid);
 	return rc;
 }
 
@@ -2196,6 +2329,7 @@ metrics_walk(struct store *s, int64_t ckpt_id, metric_full_cb cb,
 		row.error = col_text(st, 8);
 		row.seconds = col_real(st, 9);
 		metric_fill(st, 11, &row.m);
+		ht_fill(st, 21, &row.ht, &row.has_ht);
 		rc = cb_result(cb(arg, &row, sqlite3_column_int(st, 10)), op,
 		    eb);
 	}
@@ -2250,7 +2384,7 @@ hist_prep(struct store *s, const char *metric, sqlite3_stmt **st,
 		return spd_fail(eb, SPD_EINVAL, "store: %s: unknown metric",
 		    op);
 	snprintf(text, sizeof text, HIST_SQL, hist_metrics[i].col,
-	    hist_metrics[i].cls);
+	    hist_metrics[i].cls, hist_metrics[i].where);
 	return prep_sql(s, text, st, op, eb);
 }
 
@@ -2317,14 +2451,18 @@ spectrum_copy(sqlite3_stmt *st, float **sv, size_t *k, const char *op,
 	return SPD_OK;
 }
 
-/* Fills r from a Q_REUSE_FIND row (spectrum only when want_spectrum). */
+/*
+ * Fills r from a Q_REUSE_FIND row: the spectrum when want_spectrum, or
+ * when the row has no heavy-tail metrics (the caller fits it).
+ */
 static enum spd_err
 reuse_fill(sqlite3_stmt *st, bool want_spectrum, struct mat_result *r,
     const char *op, struct spd_errbuf *eb)
 {
 	enum spd_err rc = SPD_OK;
 
-	if (want_spectrum)
+	ht_fill(st, 16, &r->ht, &r->has_ht);
+	if (want_spectrum || !r->has_ht)
 		rc = spectrum_copy(st, &r->spectrum, &r->k, op, eb);
 	if (rc != SPD_OK)
 		return rc;
@@ -2687,7 +2825,8 @@ load_add(void *arg, const struct metric_row *row, int embedding)
 {
 	struct load		*l = arg;
 	struct mat_result	 m = { .layer = row->layer, .rows = row->rows,
-	    .cols = row->cols, .m = row->m, .seconds = row->seconds,
+	    .cols = row->cols, .m = row->m, .ht = row->ht,
+	    .has_ht = row->has_ht, .seconds = row->seconds,
 	    .embedding = embedding };
 
 	if (dtype_parse(row->dtype, &m.dtype) != SPD_OK ||

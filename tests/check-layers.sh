@@ -55,9 +55,9 @@ graph() {
 	model)			echo "common safetensors" ;;
 	layout)			echo "common model safetensors" ;;
 	watch)			echo "common layout" ;;
-	report)			echo "common fingerprint snr tensor" ;;
+	report)			echo "common fingerprint heavytail snr tensor" ;;
 	select)			echo "common report names" ;;
-	store)			echo "common report select" ;;
+	store)			echo "common heavytail report select" ;;
 	# svd.c → the backends (through svd_backend.h's table) → svd_kit;
 	# the backends and the kit take only the types of spectrumd/svd.h,
 	# and the objects check below proves they call nothing of svd.c.
@@ -70,8 +70,8 @@ graph() {
 	svd_cuda_kern)		echo "" ;;
 	svd_cuda)		echo "common svd tensor svd_backend.h" \
 				    "svd_kit.h cuda_dl.h svd_cuda_kern.h" ;;
-	analyze)		echo "common report budget fingerprint model names snr" \
-				    "svd" ;;
+	analyze)		echo "common report budget fingerprint heavytail model" \
+				    "names snr svd" ;;
 	api)			echo "common health hub store api_int.h" ;;
 	api_int)		echo "api common store" ;;
 	api_util|api_status|api_metrics|api_static)

@@ -1,7 +1,8 @@
 /*
  * test_analyze: a whole checkpoint through analyzer_run on the CPU backend:
  * which tensors become matrices, names and order, spectra, 1-D and 3-D
- * options, NaN weights, progress, cancelling, and single vs sharded files.
+ * options, NaN weights, progress, cancelling, and single vs sharded files;
+ * the heavy-tail metrics of the spectrum each matrix keeps.
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "spectrumd/analyze.h"
+#include "spectrumd/heavytail.h"
 #include "spectrumd/svd.h"
 #include "fixture.h"
 #include "tap.h"
@@ -69,6 +71,43 @@ find(const struct report *r, const char *module)
 	return NULL;
 }
 
+/*
+ * True when every analysed matrix of r has the heavy-tail metrics that
+ * heavytail_compute() gives for its kept spectrum, the others none; *nfit
+ * counts the fits.
+ */
+static bool
+ht_consistent(const struct report *r, size_t *nfit)
+{
+	const struct mat_result	*m;
+	struct heavytail_result	 h;
+	size_t			 i;
+
+	*nfit = 0;
+	for (i = 0; i < r->nmats; i++) {
+		m = &r->mats[i];
+		if (m->status != MAT_OK) {
+			if (m->has_ht)
+				return false;
+			continue;
+		}
+		if (!m->has_ht || m->spectrum == NULL ||
+		    heavytail_compute(m->spectrum, m->k, &h) != SPD_OK)
+			return false;
+		if (h.status != m->ht.status || h.n_tail != m->ht.n_tail ||
+		    h.log_spectral_norm != m->ht.log_spectral_norm)
+			return false;
+		if (h.status != HEAVYTAIL_OK)
+			continue;
+		if (h.alpha != m->ht.alpha || h.ks != m->ht.ks ||
+		    h.alpha_weighted != m->ht.alpha_weighted ||
+		    h.xmin != m->ht.xmin || !isfinite(h.alpha))
+			return false;
+		(*nfit)++;
+	}
+	return true;
+}
+
 static size_t	progress_calls, progress_done, progress_total;
 static atomic_int cancel_flag;
 
@@ -94,6 +133,7 @@ test_llama(void)
 	struct spd_errbuf	 eb;
 	const struct mat_result	*m;
 	size_t			 i, sorted = 1, same = 1;
+	bool			 htok;
 
 	analyze_opts_init(&o);
 	o.backend = "cpu";
@@ -119,6 +159,9 @@ test_llama(void)
 	ok(m != NULL && m->m.s1 == m->spectrum[0] && isfinite(m->m.snr) &&
 	    m->m.snr > 0, "s1 is the first value, SNR finite and positive");
 	ok(find(r, "model.embed_tokens")->embedding, "embedding flagged");
+	htok = ht_consistent(r, &i);
+	ok(htok && i == r->nmats, "every matrix has the heavy-tail fit of its "
+	    "spectrum (%zu fits)", i);
 
 	ok(run(&o, "sharded", &s, &eb) == SPD_OK, "analyse the sharded copy");
 	ok(s != NULL && s->nmats == r->nmats, "same matrix count sharded");
@@ -161,6 +204,13 @@ test_options(void)
 	ok(r != NULL && r->nmats == 21, "21 matrices with norms (got %zu)",
 	    r ? r->nmats : 0);
 	ok(m != NULL && m->spectrum == NULL, "keep_spectra off: no spectrum");
+	m = r ? find(r, "model.layers.1.mlp.down_proj") : NULL;
+	ok(m != NULL && m->has_ht && m->ht.status == HEAVYTAIL_OK &&
+	    isfinite(m->ht.alpha), "keep_spectra off: heavy-tail metrics kept");
+	m = r ? find(r, "model.layers.0.input_layernorm") : NULL;
+	ok(m != NULL && m->has_ht && m->ht.status == HEAVYTAIL_TOO_FEW &&
+	    isnan(m->ht.alpha) && isfinite(m->ht.log_spectral_norm),
+	    "1-D weight: one value, too few to fit");
 	report_free(r);
 }
 
@@ -219,6 +269,7 @@ test_nan_cancel_missing(void)
 	ok(m != NULL && m->status == MAT_NONFINITE && m->error != NULL,
 	    "NaN matrix recorded as nonfinite with a reason");
 	ok(r != NULL && report_count(r, MAT_OK) == 15, "the 15 others are ok");
+	ok(m != NULL && !m->has_ht, "the NaN matrix has no heavy-tail metrics");
 	report_free(r);
 	r = NULL;
 

@@ -156,6 +156,17 @@ add_mat(struct report *r, const char *module, const char *type,
 	return rc;
 }
 
+/* Gives matrix i of r heavy-tail metrics: status st, alpha a. */
+static void
+set_alpha(struct report *r, size_t i, enum heavytail_status st, double a)
+{
+	if (i >= r->nmats)
+		return;
+	r->mats[i].has_ht = true;
+	r->mats[i].ht.status = st;
+	r->mats[i].ht.alpha = a;
+}
+
 /* Python repr of every table double, and round trips of random ones. */
 static void
 test_pyfloat(void)
@@ -339,6 +350,14 @@ test_table(void)
 	    MAT_OK, 4);
 	add_mat(r, "model.layers.0.mlp.experts", "mlp.experts", MAT_SKIPPED,
 	    0);
+	add_mat(r, "model.layers.0.mlp.up_proj", "mlp.up_proj", MAT_OK, 0.5);
+	/* Median alpha: of the fits of analysed matrices only. */
+	set_alpha(r, 0, HEAVYTAIL_OK, 2.5);
+	set_alpha(r, 5, HEAVYTAIL_OK, 3.5);
+	set_alpha(r, 1, HEAVYTAIL_OK, 6);
+	set_alpha(r, 2, HEAVYTAIL_TOO_FEW, NAN);
+	set_alpha(r, 3, HEAVYTAIL_OK, 4);
+	set_alpha(r, 4, HEAVYTAIL_OK, 100);	/* nonfinite: not counted */
 	if ((fp = open_memstream(&buf, &len)) == NULL) {
 		ok(0, "open_memstream");
 		report_free(r);
@@ -347,14 +366,21 @@ test_table(void)
 	report_print_table(r, fp);
 	fclose(fp);
 	diag(buf);
-	ok(strstr(buf, "7 matrices, 5 ok, 1 nonfinite, 0 errors, 1 skipped") !=
+	ok(strstr(buf, "8 matrices, 6 ok, 1 nonfinite, 0 errors, 1 skipped") !=
 	    NULL, "table: counts");
+	ok(strstr(buf, "type                 n failed  median SNR         min"
+	    "         max median alpha\n") != NULL, "table: header");
 	a = strstr(buf, "self_attn.q_proj     2      0           3           2"
-	    "           4\n");
+	    "           4            3\n");
 	b = strstr(buf, "mlp.down_proj        3      1           3           1"
-	    "         inf\n");
-	ok(a != NULL, "table: q_proj row (median of 2 and 4)");
-	ok(b != NULL, "table: down_proj row (inf max, one failed)");
+	    "         inf            5\n");
+	ok(a != NULL, "table: q_proj row (median of 2 and 4, alpha of 2.5 and "
+	    "3.5)");
+	ok(b != NULL, "table: down_proj row (inf max, one failed; alpha of 6 "
+	    "and 4, no fit and nonfinite left out)");
+	ok(strstr(buf, "mlp.up_proj          1      0         0.5         0.5"
+	    "         0.5            -\n") != NULL,
+	    "table: no alpha without a fit: -");
 	ok(a != NULL && b != NULL && a < b, "table: first-seen order");
 	ok(strstr(buf, "model.layers.3.mlp.down_proj.weight: nonfinite: "
 	    "solver failed\n") != NULL && strstr(buf,

@@ -2,7 +2,8 @@
  * test_store.c: the SQLite history in a scratch directory: schema creation,
  * versioning and refusal of foreign or newer files (checked in the database
  * header bytes, so the test needs no <sqlite3.h>), runs and checkpoints,
- * exact round trips of metrics (inf, NaN), spectra and reports, selection
+ * exact round trips of metrics (inf, NaN; the heavy-tail ones and their
+ * absence), spectra and reports, selection
  * versions, a read-only handle seeing the writer's commits, history,
  * all-or-nothing store_put_report, and its speed.
  */
@@ -149,6 +150,23 @@ same_snr(const struct snr_result *a, const struct snr_result *b)
 	    a->mp_rank == b->mp_rank;
 }
 
+/*
+ * Heavy-tail results equal as the store keeps them (n_evals is not
+ * stored); has says whether there are any.
+ */
+static bool
+same_ht(bool ha, const struct heavytail_result *a, bool hb,
+    const struct heavytail_result *b)
+{
+	if (!ha || !hb)
+		return ha == hb;
+	return a->status == b->status && same(a->alpha, b->alpha) &&
+	    same(a->alpha_weighted, b->alpha_weighted) && same(a->ks, b->ks) &&
+	    same(a->log_spectral_norm, b->log_spectral_norm) &&
+	    same(a->xmin, b->xmin) && same(a->sigma, b->sigma) &&
+	    a->n_tail == b->n_tail;
+}
+
 /* Equal strings, both NULL counting as equal. */
 static bool
 same_str(const char *a, const char *b)
@@ -192,6 +210,27 @@ add_mat(struct report *r, const struct mat_spec *ms, double salt)
 	    .noise = 1.0 / 3, .fro2 = ms->s1 * ms->s1 * 1.5,
 	    .stable_rank = 1.5 + salt, .mp_rank = 5 + (size_t)ms->layer };
 	m.seconds = 0.001 * (ms->layer + 1);
+	/*
+	 * Heavy-tail metrics for analysed matrices, as heavytail_compute()
+	 * fills them: a fit, or none (s1 = 0: too few, log_spectral_norm
+	 * -inf, n_tail 0).
+	 */
+	m.has_ht = ms->status == MAT_OK;
+	m.ht.log_spectral_norm = log10(ms->s1 * ms->s1);
+	m.ht.n_evals = 10 + (size_t)ms->k;
+	if (m.has_ht && ms->s1 > 0) {
+		m.ht.status = HEAVYTAIL_OK;
+		m.ht.alpha = 2.25 + 0.5 * ms->layer + salt;
+		m.ht.alpha_weighted = m.ht.alpha * m.ht.log_spectral_norm;
+		m.ht.ks = 0.0625 + salt / 1024;
+		m.ht.xmin = ms->s1 / 3;
+		m.ht.n_tail = 7 + (size_t)(ms->layer + 1);
+		m.ht.sigma = (m.ht.alpha - 1) / sqrt((double)m.ht.n_tail);
+	} else {
+		m.ht.status = HEAVYTAIL_TOO_FEW;
+		m.ht.alpha = m.ht.alpha_weighted = m.ht.ks = NAN;
+		m.ht.xmin = m.ht.sigma = NAN;
+	}
 	if (ms->k > 0) {
 		m.spectrum = malloc(ms->k * sizeof *m.spectrum);
 		if (m.spectrum == NULL)
@@ -316,6 +355,8 @@ struct got_metric {
 	int			 layer;
 	uint64_t		 rows, cols;
 	struct snr_result	 m;
+	struct heavytail_result	 ht;
+	bool			 has_ht;
 	double			 seconds;
 };
 
@@ -351,6 +392,8 @@ collect_metric(void *arg, const struct metric_row *row)
 	g->rows = row->rows;
 	g->cols = row->cols;
 	g->m = row->m;
+	g->ht = row->ht;
+	g->has_ht = row->has_ht;
 	g->seconds = row->seconds;
 	return 0;
 }
@@ -398,7 +441,8 @@ metric_matches(const struct got_metric *g, const struct mat_result *m)
 	    same_str(g->status, mat_status_name(m->status)) &&
 	    same_str(g->error, m->error) && g->layer == m->layer &&
 	    g->rows == m->rows && g->cols == m->cols &&
-	    same_snr(&g->m, &m->m) && same(g->seconds, m->seconds);
+	    same_snr(&g->m, &m->m) && same(g->seconds, m->seconds) &&
+	    same_ht(g->has_ht, &g->ht, m->has_ht, &m->ht);
 }
 
 /* store_ckpt_cb: copies status, step, id, error and timings. */
@@ -647,6 +691,20 @@ check_metrics(struct store *ro, int64_t c, const struct report *r)
 	    strcmp(ms.row[4].status, "error") == 0, "-inf and error status");
 	ok(ms.n > 6 && ms.row[6].m.snr == 1e-300 && ms.row[6].m.s1 == 1e300,
 	    "extreme finite values exact");
+	ok(ms.n > 1 && ms.row[1].has_ht &&
+	    ms.row[1].ht.status == HEAVYTAIL_OK && ms.row[1].ht.alpha == 2.25 &&
+	    ms.row[1].ht.n_tail == 8 &&
+	    ms.row[1].ht.log_spectral_norm == 2 && ms.row[1].ht.n_evals == 0,
+	    "heavy-tail fit read back (n_evals not stored)");
+	ok(ms.n > 2 && ms.row[2].has_ht &&
+	    ms.row[2].ht.status == HEAVYTAIL_TOO_FEW &&
+	    isnan(ms.row[2].ht.alpha) && isnan(ms.row[2].ht.sigma) &&
+	    ms.row[2].ht.n_tail == 0 && isinf(ms.row[2].ht.log_spectral_norm) &&
+	    ms.row[2].ht.log_spectral_norm < 0,
+	    "no fit: status too_few, NaN metrics, -inf log spectral norm");
+	ok(ms.n > 5 && !ms.row[3].has_ht && !ms.row[4].has_ht &&
+	    !ms.row[5].has_ht && isnan(ms.row[3].ht.alpha),
+	    "not analysed: no heavy-tail metrics");
 	metrics_clear(&ms);
 }
 
@@ -694,7 +752,8 @@ same_report(const struct report *a, const struct report *b)
 		    .type = m->type, .dtype = (char *)dtype_name(m->dtype),
 		    .status = (char *)mat_status_name(m->status),
 		    .error = m->error, .layer = m->layer, .rows = m->rows,
-		    .cols = m->cols, .m = m->m, .seconds = m->seconds };
+		    .cols = m->cols, .m = m->m, .ht = m->ht,
+		    .has_ht = m->has_ht, .seconds = m->seconds };
 
 		all = metric_matches(&g, &a->mats[i]) &&
 		    m->dtype == a->mats[i].dtype &&
@@ -969,10 +1028,12 @@ collect_hist(void *arg, const struct hist_row *row)
 	return 0;
 }
 
-/* Reads one field of an snr_result by history metric name. */
+/* Reads one metric of a matrix by history metric name. */
 static double
-field(const struct snr_result *m, const char *name)
+field(const struct mat_result *mr, const char *name)
 {
+	const struct snr_result	*m = &mr->m;
+
 	static const struct {
 		const char	*name;
 		size_t		 off;
@@ -989,6 +1050,14 @@ field(const struct snr_result *m, const char *name)
 	double	v;
 	size_t	i;
 
+	if (strcmp(name, "alpha") == 0)
+		return mr->ht.alpha;
+	if (strcmp(name, "alpha_weighted") == 0)
+		return mr->ht.alpha_weighted;
+	if (strcmp(name, "ks") == 0)
+		return mr->ht.ks;
+	if (strcmp(name, "log_spectral_norm") == 0)
+		return mr->ht.log_spectral_norm;
 	if (strcmp(name, "mp_rank") == 0)
 		return (double)m->mp_rank;
 	for (i = 0; i < nitems(f); i++) {
@@ -1000,12 +1069,50 @@ field(const struct snr_result *m, const char *name)
 	return NAN;
 }
 
+/*
+ * Heavy-tail history: a checkpoint stored without the metrics (as before
+ * schema 5) has no points in theirs, but NaN/Inf weights still give a NaN
+ * point, as in the SNR's.
+ */
+static void
+test_history_ht(struct store *s, int64_t run, struct got_hist *g)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct report		*r;
+	const char		*path = "/ckpt/h/checkpoint-400";
+	int64_t			 c = 0;
+	size_t			 i;
+
+	r = make_report(path, mats_a, nitems(mats_a), 400);
+	for (i = 0; r != NULL && i < r->nmats; i++)
+		r->mats[i].has_ht = false;
+	ok(r != NULL && store_ckpt_ensure(s, run, path, 400, 1e9, CK_PENDING,
+	    &c, NULL, &eb) == SPD_OK && put_report(s, c, r, 25, "a", NULL,
+	    NULL, &eb) == SPD_OK, "step 400 stored without heavy-tail metrics");
+	report_free(r);
+	memset(g, 0, sizeof *g);
+	ok(store_history(s, run, "mlp.down_proj", "snr", collect_hist, g,
+	    &eb) == SPD_OK && g->n == 6, "snr: step 400 has points (%zu)",
+	    g->n);
+	memset(g, 0, sizeof *g);
+	ok(store_history(s, run, "mlp.down_proj", "alpha", collect_hist, g,
+	    &eb) == SPD_OK && g->n == 4 && g->step[1] == 200 &&
+	    g->step[3] == 200, "alpha: none at step 400, not computed (%zu)",
+	    g->n);
+	memset(g, 0, sizeof *g);
+	ok(store_history(s, run, "self_attn.q_proj", "ks", collect_hist, g,
+	    &eb) == SPD_OK && g->n == 1 && g->step[0] == 400 &&
+	    isnan(g->value[0]), "ks: the NaN-weights matrix has a NaN point, "
+	    "the failed one none (%zu)", g->n);
+}
+
 /* History: order, type filter, every metric, done checkpoints only. */
 static void
 test_history(struct store *s)
 {
 	static const char *const metrics[] = { "snr", "s1", "sigma_hat", "tau",
-	    "mp_rank", "signal", "noise", "fro2", "stable_rank" };
+	    "mp_rank", "signal", "noise", "fro2", "stable_rank", "alpha",
+	    "alpha_weighted", "ks", "log_spectral_norm" };
 	static const long long steps[] = { 200, 100, 300 };	/* put order */
 	struct spd_errbuf	 eb = { "" };
 	struct got_hist		*g = calloc(1, sizeof *g);
@@ -1050,7 +1157,7 @@ test_history(struct store *s)
 			want = make_report("x", mats_a, 3,
 			    (double)g->step[j]);
 			vals = want != NULL && same(g->value[j],
-			    field(&want->mats[1 + j / 2].m, metrics[i]));
+			    field(&want->mats[1 + j / 2], metrics[i]));
 		}
 		report_free(want);
 		ok(vals, "history of %s for type mlp.down_proj: 4 exact points",
@@ -1062,6 +1169,7 @@ test_history(struct store *s)
 	    eb.msg);
 	ok(store_history(s, run, "no.such.type", "snr", collect_hist, g, &eb) ==
 	    SPD_OK && g->n == 0, "unknown type: no points");
+	test_history_ht(s, run, g);
 	free(g);
 }
 
@@ -1263,17 +1371,42 @@ test_timing(struct store *s)
 	report_free(r);
 }
 
-/* Gives matrix i of r the fingerprint {i + 1, 0, …}. */
+/* Gives matrix i of r the fingerprint {base + i + 1, 0, …}. */
 static void
-set_fps(struct report *r)
+set_fps_from(struct report *r, unsigned base)
 {
 	size_t i;
 
 	for (i = 0; i < r->nmats; i++) {
 		memset(r->mats[i].fp, 0, FINGERPRINT_LEN);
-		r->mats[i].fp[0] = (unsigned char)(i + 1);
+		r->mats[i].fp[0] = (unsigned char)(base + i + 1);
 		r->mats[i].has_fp = true;
 	}
+}
+
+/* Gives matrix i of r the fingerprint {i + 1, 0, …}. */
+static void
+set_fps(struct report *r)
+{
+	set_fps_from(r, 0);
+}
+
+/* Makes found result m (matrix i of a) matrix i of r, reused. */
+static void
+take_reused(struct report *r, size_t i, const struct report *a,
+    struct mat_result *m)
+{
+	mat_result_cleanup(&r->mats[i]);
+	r->mats[i] = *m;
+	memset(m, 0, sizeof *m);
+	r->mats[i].name = strdup(a->mats[i].name);
+	r->mats[i].module = strdup(a->mats[i].module);
+	r->mats[i].type = strdup(a->mats[i].type);
+	r->mats[i].rows = a->mats[i].rows;
+	r->mats[i].cols = a->mats[i].cols;
+	r->mats[i].dtype = a->mats[i].dtype;
+	r->mats[i].status = MAT_OK;
+	r->reused++;
 }
 
 /* Looks fingerprint {b, 0, …} up; returns found, fills *out. */
@@ -1324,9 +1457,11 @@ test_reuse(struct store *s, int64_t run)
 	    &eb) == SPD_OK, "put a fingerprinted report");
 	ok(find_fp(s, 2, "cpu/r1", 0, true, &m) && m.from_ckpt == c1 &&
 	    same_snr(&m.m, &a->mats[1].m) && m.k == a->mats[1].k &&
+	    same_ht(m.has_ht, &m.ht, a->mats[1].has_ht, &a->mats[1].ht) &&
 	    memcmp(m.spectrum, a->mats[1].spectrum, m.k * 4) == 0 &&
 	    m.from_step == 1 && m.from_run == run,
-	    "found by fingerprint: metrics, spectrum and origin exact");
+	    "found by fingerprint: metrics (heavy-tail too), spectrum and "
+	    "origin exact");
 	mat_result_cleanup(&m);
 	ok(!find_fp(s, 2, "cpu/r0", 0, false, &m),
 	    "another method is not found");
@@ -1344,28 +1479,94 @@ test_reuse(struct store *s, int64_t run)
 	/* b: matrix 1 reused from a (its own values differ: salt 0.5). */
 	set_fps(b);
 	ok(find_fp(s, 2, "cpu/r1", 0, true, &m), "found again");
-	mat_result_cleanup(&b->mats[1]);
-	b->mats[1] = m;
-	b->mats[1].name = strdup(a->mats[1].name);
-	b->mats[1].module = strdup(a->mats[1].module);
-	b->mats[1].type = strdup(a->mats[1].type);
-	b->mats[1].rows = a->mats[1].rows;
-	b->mats[1].cols = a->mats[1].cols;
-	b->mats[1].dtype = a->mats[1].dtype;
-	b->mats[1].status = MAT_OK;
-	b->reused = 1;
+	take_reused(b, 1, a, &m);
+	/* Not what the copy stores: the source had its own. */
+	b->mats[1].ht.alpha = 99;
 	ok(store_ckpt_ensure(s, run, b->path, 2, 1e9, CK_PENDING, &c2, &cur,
 	    &eb) == SPD_OK && put_report(s, c2, b, 25, "", NULL, NULL,
 	    &eb) == SPD_OK, "put a report with a reused row");
 	ok(store_metrics(s, c2, collect_metric, &ms, &eb) == SPD_OK &&
 	    ms.n == b->nmats && same_snr(&ms.row[1].m, &a->mats[1].m) &&
-	    same_snr(&ms.row[2].m, &b->mats[2].m),
-	    "the reused row holds the source's metrics, the others their own");
+	    same_ht(ms.row[1].has_ht, &ms.row[1].ht, a->mats[1].has_ht,
+	    &a->mats[1].ht) && same_snr(&ms.row[2].m, &b->mats[2].m) &&
+	    same_ht(ms.row[2].has_ht, &ms.row[2].ht, b->mats[2].has_ht,
+	    &b->mats[2].ht),
+	    "the reused row holds the source's metrics (heavy-tail too), the "
+	    "others their own");
 	metrics_clear(&ms);
 	ok(store_ckpt_get(s, run, 2, collect_ckpt, &row, &eb) == SPD_OK &&
 	    row.reused == 1, "the checkpoint counts 1 reused");
 	ok(find_fp(s, 2, "cpu/r1", c1, false, &m) && m.from_ckpt == c2 &&
 	    m.from_step == 1, "a copy keeps the step it was computed at");
+	mat_result_cleanup(&m);
+out:
+	report_free(a);
+	report_free(b);
+}
+
+/*
+ * Reuse of rows stored without heavy-tail metrics (before schema 5): found
+ * only with a spectrum, which comes back even unasked so the caller can
+ * fit it; the copy then gets the caller's metrics, and later lookups
+ * prefer it.
+ */
+static void
+test_reuse_old(struct store *s, int64_t run)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct report		*a, *b;
+	struct mat_result	 m;
+	struct heavytail_result	 fit;
+	static struct metrics	 ms;
+	int64_t			 c1 = 0, c2 = 0;
+	size_t			 i;
+
+	a = make_report("/ckpt/reuse/checkpoint-3", mats_a, nitems(mats_a),
+	    0.25);
+	b = make_report("/ckpt/reuse/checkpoint-4", mats_a, nitems(mats_a),
+	    0.75);
+	if (!ok(a != NULL && b != NULL && (a->method = strdup("cpu/r1")) !=
+	    NULL && (b->method = strdup("cpu/r1")) != NULL, "old-row reports"))
+		goto out;
+	for (i = 0; i < a->nmats; i++)
+		a->mats[i].has_ht = false;
+	free(a->mats[6].spectrum);	/* lm_head: no spectrum either */
+	a->mats[6].spectrum = NULL;
+	a->mats[6].k = 0;
+	set_fps_from(a, 0x40);
+	ok(store_ckpt_ensure(s, run, a->path, 3, 1e9, CK_PENDING, &c1, NULL,
+	    &eb) == SPD_OK && put_report(s, c1, a, 25, "", NULL, NULL,
+	    &eb) == SPD_OK, "put a report without heavy-tail metrics");
+	ok(find_fp(s, 0x42, "cpu/r1", 0, false, &m) && !m.has_ht &&
+	    m.spectrum != NULL && m.k == a->mats[1].k &&
+	    memcmp(m.spectrum, a->mats[1].spectrum, m.k * 4) == 0 &&
+	    same_snr(&m.m, &a->mats[1].m),
+	    "an old row comes with its spectrum, unasked, to fit");
+	mat_result_cleanup(&m);
+	ok(!find_fp(s, 0x47, "cpu/r1", 0, false, &m),
+	    "an old row without a spectrum is not reused");
+	ok(find_fp(s, 0x42, "cpu/r1", 0, false, &m), "found to reuse");
+	fit = b->mats[1].ht;
+	take_reused(b, 1, a, &m);
+	b->mats[1].ht = fit;		/* as analyze.c fits the spectrum */
+	b->mats[1].has_ht = true;
+	set_fps_from(b, 0x80);
+	b->mats[1].fp[0] = 0x42;
+	ok(store_ckpt_ensure(s, run, b->path, 4, 1e9, CK_PENDING, &c2, NULL,
+	    &eb) == SPD_OK && put_report(s, c2, b, 25, "", NULL, NULL,
+	    &eb) == SPD_OK, "put a report reusing the old row");
+	ok(store_metrics(s, c2, collect_metric, &ms, &eb) == SPD_OK &&
+	    ms.n == b->nmats && same_snr(&ms.row[1].m, &a->mats[1].m) &&
+	    ms.row[1].has_ht && same_ht(true, &ms.row[1].ht, true, &fit),
+	    "the copy holds the source's SNR metrics and the new fit");
+	metrics_clear(&ms);
+	ok(find_fp(s, 0x42, "cpu/r1", 0, false, &m) && m.from_ckpt == c2 &&
+	    m.from_step == 3 && m.has_ht && m.spectrum == NULL &&
+	    same_ht(true, &m.ht, true, &fit),
+	    "a later lookup takes the copy with the metrics, no spectrum");
+	mat_result_cleanup(&m);
+	ok(find_fp(s, 0x42, "cpu/r1", c2, false, &m) && m.from_ckpt == c1 &&
+	    !m.has_ht && m.spectrum != NULL, "the old row is still found");
 	mat_result_cleanup(&m);
 out:
 	report_free(a);
@@ -1392,6 +1593,7 @@ main(void)
 	test_reset(s, run);
 	test_incomplete(s, run);
 	test_reuse(s, run);
+	test_reuse_old(s, run);
 	test_timing(s);
 	store_close(s);
 	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION, "closed cleanly");

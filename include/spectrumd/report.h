@@ -13,6 +13,7 @@
 
 #include "spectrumd/common.h"
 #include "spectrumd/fingerprint.h"
+#include "spectrumd/heavytail.h"
 #include "spectrumd/snr.h"
 #include "spectrumd/tensor.h"
 
@@ -34,6 +35,13 @@ struct mat_result {
 	enum mat_status	 status;
 	char		*error;		/* NULL when MAT_OK */
 	struct snr_result m;
+	/*
+	 * The heavy-tail metrics of the same spectrum (docs/heavytail.md),
+	 * when has_ht: set for MAT_OK, false for the other statuses and for
+	 * results stored before they were computed (schema < 5).
+	 */
+	struct heavytail_result ht;
+	bool		 has_ht;
 	float		*spectrum;	/* k values, descending, or NULL */
 	size_t		 k;
 	double		 seconds;	/* compute time of this matrix */
@@ -120,7 +128,8 @@ enum spd_err	 report_groups(const struct report *r, const bool *take,
 char		*report_reference_json(const struct report *r);
 
 /*
- * Writes a human summary table: per type, count, median/min/max SNR, and
+ * Writes a human summary table: per type, count, median/min/max SNR, the
+ * median heavy-tail alpha of the matrices with a fit ("-" when none), and
  * the failed or skipped matrices with their reasons.
  */
 void		 report_print_table(const struct report *r, FILE *fp);

@@ -14,7 +14,7 @@
 #include "spectrumd/report.h"
 #include "spectrumd/select.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 enum store_mode { STORE_RW, STORE_RO };
 
@@ -166,6 +166,9 @@ struct metric_row {
 	const char	*status;	/* mat_status_name() */
 	const char	*error;
 	struct snr_result m;		/* snr may be inf or NaN */
+	/* Heavy-tail metrics (sigma derived, n_evals 0), when has_ht. */
+	struct heavytail_result ht;
+	bool		 has_ht;
 	double		 seconds;
 };
 
@@ -201,9 +204,12 @@ enum spd_err	 store_metrics(struct store *s, int64_t ckpt_id,
 		    store_metric_cb cb, void *arg, struct spd_errbuf *eb);
 /*
  * History of one metric ("snr", "s1", "sigma_hat", "tau", "mp_rank",
- * "signal", "noise", "fro2", "stable_rank") for the done checkpoints of a
- * run, optionally restricted to one type (NULL = all), ordered by module
- * then step. SPD_EINVAL for an unknown metric.
+ * "signal", "noise", "fro2", "stable_rank", and the heavy-tail "alpha",
+ * "alpha_weighted", "ks", "log_spectral_norm") for the done checkpoints
+ * of a run, optionally restricted to one type (NULL = all), ordered by
+ * module then step. A matrix with NaN/Inf weights has a NaN point; one
+ * whose heavy-tail metrics were not computed (stored before schema 5)
+ * has no point in theirs. SPD_EINVAL for an unknown metric.
  */
 enum spd_err	 store_history(struct store *s, int64_t run_id,
 		    const char *type, const char *metric, store_hist_cb cb,
@@ -237,10 +243,14 @@ enum spd_err	 store_load_report(struct store *s, int64_t ckpt_id,
  * Finds a stored 'ok' result of the matrix whose fingerprint r->fp is
  * (r->has_fp), computed by method (svd_method()), in any run, outside
  * checkpoint exclude; with want_spectrum only one that kept its spectrum.
- * On a hit sets *found and fills r->m, r->spectrum and r->k (when
- * want_spectrum; r owns them) and r->from_* (the source row and where it
- * was first computed). store_put_report then copies the source row whole
- * (every metric column) for r. Returns SPD_OK or a database error.
+ * On a hit sets *found and fills r->m, r->ht and r->has_ht, r->spectrum
+ * and r->k (when want_spectrum; r owns them) and r->from_* (the source row
+ * and where it was first computed). A row stored before the heavy-tail
+ * metrics is found only with a spectrum, which is then filled in even
+ * without want_spectrum (has_ht false: the caller fits it).
+ * store_put_report then copies the source row whole (every metric column)
+ * for r, adding r->ht when the source had none. Returns SPD_OK or a
+ * database error.
  */
 enum spd_err	 store_reuse_find(struct store *s, const char *method,
 		    int64_t exclude, bool want_spectrum, struct mat_result *r,

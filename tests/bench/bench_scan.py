@@ -56,7 +56,7 @@ def read_timings(path):
     for line in open(path):
         if line.startswith("name") or line.startswith("#"):
             continue
-        name, r, c, dt, sec, snr = line.rstrip("\n").split("\t")
+        name, r, c, dt, sec, snr = line.rstrip("\n").split("\t")[:6]
         rows.append((name, int(r), int(c), float(sec), float(snr)))
     return rows
 

@@ -371,9 +371,12 @@ def test_upgrade(tmp):
     db.execute("INSERT INTO selections (run_id, checkpoint_id, top_percent,"
                " version, modules, body, created) SELECT run_id, id, 25, 7,"
                " 'x', '{}', 0 FROM checkpoints")
-    # Schema 1 had no fingerprints either (schema 4 added them).
+    # Schema 1 had no fingerprints either (schema 4 added them), nor the
+    # heavy-tail metrics (schema 5).
     db.execute("DROP INDEX metrics_fingerprint")
-    for col in ("fingerprint", "method", "reused_run", "reused_step"):
+    for col in ("fingerprint", "method", "reused_run", "reused_step",
+                "alpha", "alpha_weighted", "ks", "log_spectral_norm",
+                "xmin", "n_tail", "alpha_status"):
         db.execute("ALTER TABLE metrics DROP COLUMN " + col)
     db.execute("PRAGMA user_version = 1")
     db.execute("COMMIT")
@@ -395,12 +398,17 @@ def test_upgrade(tmp):
        "the upgraded schema takes 'incomplete'")
     ok(d.stop() == 0, "clean stop")
     db = sqlite3.connect(path)
-    ok(db.execute("PRAGMA user_version").fetchone()[0] >= 3 and
+    ok(db.execute("PRAGMA user_version").fetchone()[0] == 5 and
        db.execute("SELECT count(*) FROM metrics").fetchone()[0] == nmet and
        db.execute("SELECT count(*) FROM metrics WHERE fingerprint IS NULL")
        .fetchone()[0] == nmet and nmet > 0,
-       "schema migrated to the current one, all %d metric rows kept (no "
-       "fingerprints: never reused)" % nmet)
+       "schema migrated to the current one (5), all %d metric rows kept "
+       "(no fingerprints: never reused)" % nmet)
+    ok(db.execute("SELECT count(*) FROM metrics WHERE alpha_status IS NULL"
+                  " AND alpha IS NULL AND alpha_weighted IS NULL AND ks IS"
+                  " NULL AND log_spectral_norm IS NULL AND xmin IS NULL AND"
+                  " n_tail IS NULL").fetchone()[0] == nmet,
+       "the old rows have no heavy-tail metrics (NULL: not computed)")
     db.close()
 
 

@@ -2,8 +2,10 @@
 """Integration tests of reuse by content fingerprint (issue 12): a Spectrum
 run (tests/spectrumd-fixture run --frozen-percent) analysed by the daemon
 with reuse on and with reuse off must store the same selections and every
-metric bit for bit, while the frozen matrices are reused, not solved; and
-`spectrumd scan --cache` pays only for what changed. Prints TAP.
+metric bit for bit (the heavy-tail ones included), while the frozen
+matrices are reused, not solved; `spectrumd scan --cache` pays only for
+what changed; and a row stored before the heavy-tail metrics (schema < 5)
+is reused with its spectrum fitted. Prints TAP.
 
 Standard library only. Usage: reuse_it.py BUILDDIR
 """
@@ -26,6 +28,8 @@ BUILD = sys.argv[1] if len(sys.argv) > 1 else "."
 SPD = os.path.join(BUILD, "spectrumd")
 FIX = os.path.join(BUILD, "tests", "spectrumd-fixture")
 LAYERS = 4
+HT = ("alpha", "alpha_weighted", "ks", "log_spectral_norm", "xmin", "n_tail",
+      "alpha_status")
 TYPES = 7                       # q k v o gate up down
 FROZEN = LAYERS * 75 // 100 * TYPES     # per checkpoint, at 75 %
 COUNT = 4
@@ -137,6 +141,21 @@ def test_daemon(tmp):
     ok(con.execute("SELECT count(*) FROM metrics WHERE fingerprint IS NULL"
                    " OR length(fingerprint) != 16").fetchone()[0] == 0,
        "every row has a 16-byte fingerprint")
+    nok, nfit = con.execute(
+        "SELECT count(*), sum(alpha_status = 'ok' AND alpha > 1 AND ks > 0"
+        " AND n_tail >= 2) FROM metrics WHERE status = 'ok' AND"
+        " alpha_status IS NOT NULL").fetchone()
+    ok(nok == len(a) and nfit == nok, "every row has heavy-tail metrics, "
+       "all fitted (%d of %d)" % (nfit or 0, len(a)))
+    cols = ", ".join("m.%s IS o.%s" % (c, c) for c in HT)
+    n, bad = con.execute(
+        "SELECT count(*), sum(NOT (%s)) FROM metrics m JOIN checkpoints c"
+        " ON c.step = m.reused_step AND c.run_id = m.reused_run"
+        " JOIN metrics o ON o.checkpoint_id = c.id"
+        " AND o.matrix_id = m.matrix_id" %
+        cols.replace(", ", " AND ")).fetchone()
+    ok(n == FROZEN * (COUNT - 1) and bad == 0, "each of the %d reused rows "
+       "has its source's heavy-tail metrics (%s differ)" % (n, bad))
     con.close()
 
 
@@ -192,6 +211,37 @@ def test_scan(tmp):
     ok(rc == 0 and n6 == LAYERS * TYPES + 2 and got[0] == n6 and
        got[1] == n6, "a reused row copies every metric column, also one "
        "added later (%s)" % (got,))
+    # Rows stored before the heavy-tail metrics (schema < 5, NULL): reused
+    # with their spectra fitted, to the values a fresh analysis gives.
+    con = sqlite3.connect(cache)
+    q = ("SELECT x.name, %s FROM metrics m JOIN matrices x"
+         " ON x.id = m.matrix_id JOIN checkpoints c ON c.id = m.checkpoint_id"
+         " WHERE c.path = ?" % ", ".join("m." + c for c in HT))
+    want = {r[0]: r[1:] for r in con.execute(q, (os.path.realpath(tune),))}
+    con.execute("UPDATE metrics SET %s" %
+                ", ".join("%s = NULL" % c for c in HT))
+    con.commit()
+    con.close()
+    tune3 = os.path.join(tmp, "tune3")
+    shutil.copytree(c1, tune3)
+    tsv = os.path.join(tmp, "t3.tsv")
+    rc, n7, p = scan(tune3, os.path.join(tmp, "o7"), "--cache", cache,
+                     "--timings", tsv)
+    con = sqlite3.connect(cache)
+    got = {r[0]: r[1:] for r in con.execute(q, (os.path.realpath(tune3),))}
+    con.close()
+    ok(rc == 0 and n7 == LAYERS * TYPES + 2 and len(want) == n7 and
+       got == want, "rows without heavy-tail metrics are reused, fitted "
+       "to the same values (%d of %d equal) %s" %
+       (sum(got.get(k) == v for k, v in want.items()), len(want),
+        p.stderr.strip()))
+    alphas = {}
+    for line in open(tsv) if os.path.exists(tsv) else ():
+        f = line.rstrip("\n").split("\t")
+        if f[0] != "name" and not f[0].startswith("#"):
+            alphas[f[0]] = float(f[6])
+    ok(alphas and all(alphas.get(k) == v[0] for k, v in want.items()),
+       "--timings gives each matrix its alpha (%d)" % len(alphas))
     # Results of another method (backend or float64-redo rule) never count.
     con = sqlite3.connect(cache)
     con.execute("UPDATE metrics SET method = 'cpu/r0'")
