@@ -46,7 +46,8 @@ struct hist {
 
 static const char *const hist_metrics[] = {
 	"snr", "s1", "sigma_hat", "tau", "mp_rank", "signal", "noise", "fro2",
-	"stable_rank", NULL
+	"stable_rank", "alpha", "alpha_weighted", "ks", "log_spectral_norm",
+	NULL
 };
 static const char *const hist_formats[] = { "json", "csv", NULL };
 

@@ -158,6 +158,27 @@ snr_fields(cJSON *o, const struct snr_result *m)
 	    jnum(o, "fro2", m->fro2) && jnum(o, "stable_rank", m->stable_rank);
 }
 
+/*
+ * Adds the heavy-tail fields (docs/heavytail.md): alpha, alpha_weighted,
+ * ks, log_spectral_norm, xmin, n_tail and alpha_status; all null with
+ * alpha_status null when the row has none (stored before they existed).
+ */
+static bool
+ht_fields(cJSON *o, const struct metric_row *r)
+{
+	const struct heavytail_result *h = &r->ht;
+
+	if (!r->has_ht)
+		return cJSON_AddNullToObject(o, "alpha") != NULL &&
+		    cJSON_AddNullToObject(o, "alpha_status") != NULL;
+	return jnum(o, "alpha", h->alpha) &&
+	    jnum(o, "alpha_weighted", h->alpha_weighted) &&
+	    jnum(o, "ks", h->ks) &&
+	    jnum(o, "log_spectral_norm", h->log_spectral_norm) &&
+	    jnum(o, "xmin", h->xmin) && jnum(o, "n_tail", (double)h->n_tail) &&
+	    jstr(o, "alpha_status", heavytail_status_name(h->status));
+}
+
 /* Appends one matrix's metrics (store_metrics callback). */
 static int
 metrics_cb(void *arg, const struct metric_row *r)
@@ -171,7 +192,8 @@ metrics_cb(void *arg, const struct metric_row *r)
 	    jnum(o, "layer", r->layer) && jnum(o, "rows", (double)r->rows) &&
 	    jnum(o, "cols", (double)r->cols) && jstr(o, "dtype", r->dtype) &&
 	    jstr(o, "status", r->status) && jstr(o, "error", r->error) &&
-	    snr_fields(o, &r->m) && jnum(o, "seconds", r->seconds);
+	    snr_fields(o, &r->m) && ht_fields(o, r) &&
+	    jnum(o, "seconds", r->seconds);
 	w->oom = !ok;
 	return !ok;
 }

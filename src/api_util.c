@@ -45,6 +45,24 @@ num_class(double v)
 }
 
 /*
+ * A number item that reads back as exactly v (finite): cJSON prints 15
+ * digits when they read back within a relative epsilon, which can lose
+ * the last bit; here 15 digits only when they read back exactly, else 17.
+ */
+static cJSON *
+exact_number(double v)
+{
+	char buf[32];
+
+	if (v == trunc(v) && fabs(v) < 9007199254740992.0)
+		return cJSON_CreateNumber(v);	/* an integer: exact */
+	snprintf(buf, sizeof buf, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, sizeof buf, "%.17g", v);
+	return cJSON_CreateRaw(buf);
+}
+
+/*
  * Adds key: v to obj. A non-finite v becomes null plus a sibling
  * "<key>_class" naming it: strict JSON has no NaN or Infinity.
  */
@@ -54,7 +72,7 @@ jnum(cJSON *obj, const char *key, double v)
 	char ck[64];
 
 	if (isfinite(v))
-		return cJSON_AddNumberToObject(obj, key, v) != NULL;
+		return cJSON_AddItemToObject(obj, key, exact_number(v));
 	snprintf(ck, sizeof ck, "%s_class", key);
 	return cJSON_AddNullToObject(obj, key) != NULL &&
 	    cJSON_AddStringToObject(obj, ck, num_class(v)) != NULL;
@@ -64,7 +82,7 @@ jnum(cJSON *obj, const char *key, double v)
 cJSON *
 jnum_item(double v)
 {
-	return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+	return isfinite(v) ? exact_number(v) : cJSON_CreateNull();
 }
 
 /* Appends item to arr; false (and item freed) on failure. */

@@ -122,6 +122,24 @@ def test_metrics_lint(d):
        "promtool check metrics: exit %d %s" % (r.returncode, out[:300]))
 
 
+def test_alpha(d):
+    """The heavy-tail metrics are served per matrix and over time."""
+    st, v, _ = d.json("/snr")
+    mats = v.get("matrices", []) if st == 200 else []
+    fitted = [m for m in mats if m.get("alpha_status") == "ok"]
+    ok(fitted and all(isinstance(m["alpha"], float) and m["alpha"] > 1 and
+                      0 <= m["ks"] <= 1 and m["n_tail"] >= 2 and
+                      abs(m["alpha_weighted"] - m["alpha"] *
+                          m["log_spectral_norm"]) < 1e-9 * abs(
+                              m["alpha_weighted"]) + 1e-12
+                      for m in fitted),
+       "/snr: alpha, ks, n_tail, alpha_weighted = alpha * log_spectral_norm "
+       "for %d of %d matrices" % (len(fitted), len(mats)))
+    st, h, _ = d.json("/history?metric=alpha")
+    ok(st == 200 and h["metric"] == "alpha" and len(h["series"]) ==
+       len(fitted), "/history?metric=alpha: one series per fitted matrix")
+
+
 def test_port_in_use(tmp, d):
     """A port in use: exit 1 with one message that says so, no MHD noise."""
     p = subprocess.run([SPD, "--listen", "127.0.0.1:%d" % d.port, "--db",
@@ -174,6 +192,7 @@ def main():
             test_token(d, token)
             test_utf8(d)
             test_metrics_lint(d)
+            test_alpha(d)
             test_port_in_use(tmp, d)
         finally:
             ok(d.stop() == 0, "daemon exits 0 on SIGTERM")
