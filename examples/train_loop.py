@@ -451,7 +451,10 @@ def train(args):
         sel = loop.client.current if loop and loop.client else None
         s = {"step": step, "eval_loss": loss, "other_eval_loss": lo,
              "trained": trained, "churn": churn,
-             "applied": applied["trainable"] if applied else None,
+             # what the optimizer holds and requires grad, not the wish
+             "applied": [n for n in sync.trainable_names(model)
+                         if dict(model.named_parameters())[n].requires_grad]
+             if applied else None,
              "trainable": (applied or rep)["trainable_elements"],
              "selection": None if sel is None or applied is None else
              {k: sel.get(k) for k in ("step", "version", "parameters",

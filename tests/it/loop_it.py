@@ -177,11 +177,74 @@ def test_loop(tmp):
                same == frozen and sorted(moved) == sorted(trained),
                "steps %d-%d: %d frozen byte-identical, %d trained changed" %
                (a["step"], b["step"], len(same), len(moved)))
+        test_callback(d)
     finally:
         ok(d.stop() == 0, "daemon exits cleanly")
 
 
+def test_callback(d):
+    """hf_callback.SpectrumCallback with a real AdamW: the set it applies
+    is what the optimizer holds, also when the model was partly frozen
+    when the optimizer was built (the case its docstring warned about)."""
+    import logging
+    import hf_callback as hfc
+    cfg = tl.config(argparse.Namespace(hidden=32, intermediate=64, layers=8,
+                                       heads=2, seq=32, dtype="float32"))
+    model = tl.LlamaForCausalLM(cfg)
+    pre = tl.random_set(model, 25, seed=7)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in pre)
+    opt = torch.optim.AdamW([{"params": [p for p in model.parameters()
+                                         if p.requires_grad and p.ndim >= 2],
+                              "weight_decay": 0.01},
+                             {"params": [p for p in model.parameters()
+                                         if p.requires_grad and p.ndim < 2],
+                              "weight_decay": 0.0}], lr=0.01)
+    x = torch.randint(0, 256, (2, 16))
+    model(x).sum().backward()
+    opt.step()
+    kept = opt.state[model.lm_head.weight]["exp_avg"]
+    cb = hfc.SpectrumCallback(scl.SpectrumClient(d.base, run="demo"),
+                              logger=logging.getLogger("t"))
+    cb.on_train_begin(None, None, None, model=model, optimizer=opt)
+    sel = cb.client.current
+    held = [n for n, p in model.named_parameters()
+            if any(p is q for g in opt.param_groups for q in g["params"])]
+    rep = cb.report
+    ok(sel is not None and set(held) == set(sel["parameters"]) and
+       rep["not_in_optimizer"] == [] and rep["optimizer_synced"] and
+       len(opt.param_groups) == 2 and len(rep["newly_unfrozen"]) > 0,
+       "callback: the optimizer holds exactly /selection (+%d joined, "
+       "-%d left)" % (len(rep["newly_unfrozen"]), len(rep["newly_frozen"])))
+    ok(opt.state[model.lm_head.weight]["exp_avg"] is kept and
+       "lm_head.weight" in rep["kept"] and
+       all(p not in opt.state for n, p in model.named_parameters()
+           if n not in sel["parameters"]),
+       "callback: staying state kept, frozen state dropped")
+    new = dict(model.named_parameters())[rep["newly_unfrozen"][0]]
+    before = new.detach().clone()
+    opt.zero_grad(set_to_none=True)
+    model(x).sum().backward()
+    opt.step()
+    ok(not torch.equal(before, new),
+       "callback: a newly unfrozen parameter is updated")
+    cb2 = hfc.SpectrumCallback(scl.SpectrumClient(d.base, run="demo"),
+                               logger=logging.getLogger("t"),
+                               sync_optimizer=False)
+    m2 = tl.LlamaForCausalLM(cfg)
+    for n, p in m2.named_parameters():
+        p.requires_grad_(n in pre)
+    o2 = torch.optim.AdamW([p for p in m2.parameters() if p.requires_grad])
+    cb2.on_train_begin(None, None, None, model=m2, optimizer=o2)
+    ok(sorted(cb2.report["not_in_optimizer"]) ==
+       sorted(set(sel["parameters"]) - set(pre)) and
+       not cb2.report["optimizer_synced"],
+       "sync_optimizer=False: the missing parameters are reported")
+
+
 def main():
+    import logging
+    logging.basicConfig(level=logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="spd-loop-it.") as tmp:
         try:
             test_optim()
