@@ -88,6 +88,17 @@ def _read_texts(domain, max_bytes):
             n += len(blobs[-1])
             if n >= max_bytes:
                 break
+        if n < 200000:  # man pages excluded (minimal images): package docs
+            print("train_loop: few manual pages; using "
+                  "/usr/share/doc/*/copyright instead", file=sys.stderr)
+            return _read_texts("doc", max_bytes)
+    elif domain == "doc":
+        blobs, n = [], 0
+        for f in sorted(glob.glob("/usr/share/doc/*/copyright")):
+            blobs.append(open(f, "rb").read())
+            n += len(blobs[-1])
+            if n >= max_bytes:
+                break
     else:
         raise ValueError("unknown domain %r" % domain)
     tr, ho = bytearray(), bytearray()
@@ -540,7 +551,9 @@ def main(argv=None):
     ap.add_argument("--static-run", default="base",
                     help="the run whose selection static mode uses")
     ap.add_argument("--top-percent", type=int, default=25)
-    ap.add_argument("--domain", choices=("man", "licenses"))
+    ap.add_argument("--domain", choices=("man", "licenses", "doc"),
+                    help="training text (default: man for base, "
+                    "licenses for finetune)")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--log-every", type=int, default=10)
