@@ -42,10 +42,10 @@ callback lists them in report["not_in_optimizer"] and warns.
 Resuming (resume_from_checkpoint) loads optimizer.pt, whose groups hold
 the set trained up to that save (on_save applies a new set only after
 the checkpoint is written); the Trainer builds the optimizer from
-requires_grad before loading it, so set requires_grad to that set before
-building the Trainer (the parameters that changed between the previous
-checkpoint and this one), or the load fails ("loaded state dict contains a parameter group that
-doesn't match the size of optimizer's group").
+requires_grad before loading it, so set requires_grad to that set (the
+selection applied at the save before that checkpoint) before building
+the Trainer, or the load fails ("loaded state dict contains a parameter
+group that doesn't match the size of optimizer's group").
 After each application the callback calls on_change(selection, report).
 DISTRIBUTED TRAINING (DDP, FSDP, torchrun: torch.distributed initialised
 with more than one process): every process must train the same set, or
