@@ -20,29 +20,33 @@ THE OPTIMIZER holds only the parameters that had requires_grad=True when
 it was built; requires_grad set later changes which gradients exist, not
 what the optimizer updates. The HF Trainer builds its optimizer (keeping
 only parameters with requires_grad) and loads optimizer.pt on resume
-BEFORE on_train_begin. Hence:
-  - newly FROZEN parameters get no gradient, and torch optimizers (AdamW,
-    SGD) skip a parameter whose .grad is None (torch >= 2 zero_grad sets
-    grads to None), so freezing takes effect at once;
-  - newly UNFROZEN parameters take effect only if the optimizer already
-    holds them, i.e. they required grad when the optimizer was built (a
-    model that was fully trainable when the Trainer started: then this
-    callback can narrow and widen the set freely). If the model was
-    already partly frozen then (you or Axolotl froze it before building
-    the Trainer), they receive gradients (compute, memory) but are NEVER
-    UPDATED. The optimizer must be rebuilt: stop, and start a new training
-    from the checkpoint's weights with the new set applied before the
-    Trainer is built, or add a param group yourself (the LR scheduler
-    then does not drive it).
-  - resume_from_checkpoint with a different trainable set than the one
-    optimizer.pt was saved with fails ("loaded state dict contains a
-    parameter group that doesn't match the size of optimizer's group"),
-    or, when the counts happen to agree, gives moments to the wrong
-    tensors.
-So selections are most useful at (re)start. After each application this
-callback lists the unfrozen parameters the optimizer does not hold (the
-Trainer passes the optimizer to callbacks), warns about them, and calls
-on_change(selection, report) so you can act, e.g. stop and restart.
+BEFORE on_train_begin, and passes it to callbacks. So, with
+sync_optimizer=True (the default), each application also edits that
+optimizer in place through spectrum_optim.OptimizerSync:
+  - newly FROZEN parameters leave their param group and their state (Adam
+    moments) is dropped, freeing its memory;
+  - newly UNFROZEN parameters join their home group (the group they were
+    in when the callback first saw the optimizer, else the weight-decay
+    group for matrices and the no-decay group for vectors, as the Trainer
+    splits them) with fresh state, so they ARE updated, and the LR
+    scheduler drives them (no group is added);
+  - parameters that stay keep their state untouched.
+This needs a torch.optim-style optimizer (param_groups plus a per-
+parameter .state dict; accelerate's AcceleratedOptimizer is unwrapped).
+Without one (no optimizer passed, DeepSpeed's flattened groups, a custom
+object), or with sync_optimizer=False, only requires_grad changes: then
+newly frozen parameters still stop changing (no gradient: torch
+optimizers skip a parameter whose .grad is None), but newly unfrozen ones
+absent from the optimizer receive gradients and are NEVER UPDATED; the
+callback lists them in report["not_in_optimizer"] and warns.
+Resuming (resume_from_checkpoint) loads optimizer.pt, whose groups hold
+the set trained up to that save (on_save applies a new set only after
+the checkpoint is written); the Trainer builds the optimizer from
+requires_grad before loading it, so set requires_grad to that set (the
+selection applied at the save before that checkpoint) before building
+the Trainer, or the load fails ("loaded state dict contains a parameter
+group that doesn't match the size of optimizer's group").
+After each application the callback calls on_change(selection, report).
 DISTRIBUTED TRAINING (DDP, FSDP, torchrun: torch.distributed initialised
 with more than one process): every process must train the same set, or
 DDP's gradient all-reduce hangs or mixes frozen and trained copies. So
@@ -70,9 +74,11 @@ import time
 
 try:
     from spectrum_client import SpectrumError, matches
+    from spectrum_optim import OptimizerSync
 except ImportError:     # not on sys.path: it lives next to this file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from spectrum_client import SpectrumError, matches
+    from spectrum_optim import OptimizerSync
 
 try:
     from transformers import TrainerCallback as _Base
@@ -112,6 +118,20 @@ def apply_to_model(model, selection):
     return rep
 
 
+def _syncable(optimizer):
+    """The torch.optim optimizer behind optimizer (accelerate wraps it in
+    .optimizer), or None when it has no per-parameter state dict."""
+    inner = getattr(optimizer, "optimizer", None)
+    if inner is not None and hasattr(inner, "param_groups"):
+        optimizer = inner
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(getattr(optimizer, "state", None), dict) or \
+            not isinstance(groups, list) or \
+            not all(isinstance(g, dict) and "params" in g for g in groups):
+        return None
+    return optimizer
+
+
 def _optimizer_params(optimizer):
     ids = set()
     for g in getattr(optimizer, "param_groups", None) or []:
@@ -131,14 +151,18 @@ class SpectrumCallback(_Base):
     polls of a single process; poll_every_steps: the steps between them
     when distributed (every rank polls at the same global_step).
     on_change(selection, report): called after each application.
+    sync_optimizer: also edit the optimizer the Trainer passes (see the
+    module doc), when it is a torch.optim-style one.
     After each application .report holds apply_to_model's report plus
     "not_in_optimizer", the names unfrozen but absent from the optimizer
-    (None when no optimizer was passed).
+    (None when no optimizer was passed; [] after a sync), and
+    "optimizer_synced" (True when the optimizer was edited; then also
+    "kept", the names whose optimizer state was kept).
     """
 
     def __init__(self, client, apply_on=("train_begin", "save"),
                  poll_interval_s=60.0, on_change=None, logger=None,
-                 poll_every_steps=100, dist=None):
+                 poll_every_steps=100, dist=None, sync_optimizer=True):
         unknown = set(apply_on) - {"train_begin", "save", "step_begin"}
         if unknown:
             raise ValueError("unknown apply_on events: %s" % sorted(unknown))
@@ -151,6 +175,8 @@ class SpectrumCallback(_Base):
             raise ValueError("poll_every_steps must be at least 1")
         self.poll_every_steps = poll_every_steps
         self._dist = dist
+        self.sync_optimizer = sync_optimizer
+        self._sync = None       # the OptimizerSync of the last optimizer
         self.applied_version = None
         self.report = None
         self._last_poll = None
@@ -189,6 +215,15 @@ class SpectrumCallback(_Base):
 
     def _apply(self, model, optimizer, sel):
         rep = apply_to_model(model, sel)
+        rep["optimizer_synced"] = False
+        opt = _syncable(optimizer) if self.sync_optimizer else None
+        if opt is not None:
+            if self._sync is None or self._sync.opt is not opt:
+                self._sync = OptimizerSync(opt)
+            srep = self._sync.apply(model, [
+                n for n, p in model.named_parameters() if p.requires_grad])
+            rep["optimizer_synced"] = True
+            rep["kept"] = srep["kept"]
         if optimizer is not None:
             held = _optimizer_params(optimizer)
             rep["not_in_optimizer"] = [
@@ -206,8 +241,8 @@ class SpectrumCallback(_Base):
         if rep["not_in_optimizer"]:
             self.log.warning(
                 "spectrum: %d unfrozen parameters are not in the optimizer "
-                "and will not be updated (e.g. %s); rebuild the optimizer: "
-                "restart from this checkpoint's weights or add a param group",
+                "and will not be updated (e.g. %s); pass the torch optimizer "
+                "with sync_optimizer=True, or rebuild it",
                 len(rep["not_in_optimizer"]), rep["not_in_optimizer"][0])
         if self.on_change is not None:
             self.on_change(sel, rep)
