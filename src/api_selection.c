@@ -337,3 +337,199 @@ out:
 	free(sa.run.name);
 	return rc;
 }
+
+/* --- /selection/diff ------------------------------------------------------ */
+
+/* One side of a diff: a run's selection at one analysed checkpoint. */
+struct diff_side {
+	struct run_ref		 run;
+	long long		 step;
+	char			*path;
+	struct selection	*sel;
+};
+
+/* Resolves run `name` (NULL: ?run=, or the only run). */
+static enum spd_err
+diff_run(struct ctx *c, const char *name, struct run_ref *out)
+{
+	enum spd_err rc;
+
+	if (name == NULL)
+		return resolve_run(c, out);
+	rc = store_run_find(c->st, name, &out->id, c->eb);
+	if (rc == SPD_ENOTFOUND)
+		return spd_fail(c->eb, rc, "unknown run '%.100s'", name);
+	if (rc == SPD_OK && (out->name = strdup(name)) == NULL)
+		rc = SPD_ENOMEM;
+	return rc;
+}
+
+/*
+ * Reads step key (absent: dflt, -1 = latest; "latest" too) and selects the
+ * done checkpoint of d->run at that step, or the done one just before
+ * `before` when before > 0 and the key is absent.
+ */
+static enum spd_err
+diff_load(struct ctx *c, const char *key, long long before, unsigned tp,
+    struct diff_side *d)
+{
+	struct done_list	 l = { 0 };
+	const char		*s = arg(c, key);
+	unsigned long long	 v;
+	long long		 want = -1;
+	size_t			 i, pick = SIZE_MAX;
+	enum spd_err		 rc;
+
+	if (s != NULL && strcmp(s, "latest") != 0) {
+		if (!parse_dec(s, 0, (unsigned long long)INT64_MAX, &v))
+			return spd_fail(c->eb, SPD_EINVAL, "%s must be "
+			    "\"latest\" or a step", key);
+		want = (long long)v;
+	}
+	rc = store_ckpts(c->st, d->run.id, done_cb, &l, c->eb);
+	if (l.oom || rc == SPD_ECANCELED)
+		rc = SPD_ENOMEM;
+	for (i = 0; rc == SPD_OK && i < l.n; i++) {
+		if (want >= 0 ? l.v[i].step == want : s == NULL &&
+		    before >= 0 ? l.v[i].step < before : true)
+			pick = i;	/* step order: the last one wins */
+	}
+	if (rc == SPD_OK && pick == SIZE_MAX)
+		rc = spd_fail(c->eb, SPD_ENOTFOUND, "run '%s' has no analysed "
+		    "checkpoint %s%lld", d->run.name, want >= 0 ? "at step " :
+		    before >= 0 ? "before step " : "", want >= 0 ? want :
+		    before >= 0 ? before : 0);
+	if (rc == SPD_OK) {
+		d->step = l.v[pick].step;
+		d->path = l.v[pick].path;
+		l.v[pick].path = strdup("");
+		rc = select_ckpt(c, l.v[pick].id, tp, &d->sel);
+	}
+	done_cleanup(&l);
+	return rc;
+}
+
+/* The type and rank (1 = best) of module in s; false when not selected. */
+static bool
+diff_find(const struct selection *s, const char *module, const char **type,
+    size_t *rank)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->nembed; i++)
+		if (strcmp(s->embeddings[i], module) == 0) {
+			*type = "(embeddings)";
+			*rank = i + 1;
+			return true;
+		}
+	for (i = 0; i < s->ntypes; i++)
+		for (j = 0; j < s->types[i].nsel; j++)
+			if (strcmp(s->types[i].modules[j], module) == 0) {
+				*type = s->types[i].type;
+				*rank = j + 1;
+				return true;
+			}
+	return false;
+}
+
+/* Adds {run, step, checkpoint} of d as key of root. */
+static bool
+diff_head(cJSON *root, const char *key, const struct diff_side *d)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, key);
+
+	return o != NULL && jstr(o, "run", d->run.name) &&
+	    jnum(o, "step", (double)d->step) && jstr(o, "checkpoint", d->path);
+}
+
+/*
+ * Lists the modules of `a` absent from `b` into arr (added or removed), or,
+ * with moved, those in both whose rank differs.
+ */
+static bool
+diff_list(cJSON *arr, const struct selection *a, const struct selection *b,
+    bool moved, size_t *same)
+{
+	const char	*mod, *ta, *tb;
+	size_t		 i, n = selection_count(a), ra, rb, t, k;
+	cJSON		*o;
+
+	for (i = 0; i < n; i++) {
+		/* the i-th selected module of a, embeddings first */
+		k = i;
+		if (k < a->nembed)
+			mod = a->embeddings[k];
+		else {
+			k -= a->nembed;
+			for (t = 0; k >= a->types[t].nsel; t++)
+				k -= a->types[t].nsel;
+			mod = a->types[t].modules[k];
+		}
+		diff_find(a, mod, &ta, &ra);
+		if (diff_find(b, mod, &tb, &rb) != moved)
+			continue;
+		if (moved && ra == rb) {
+			(*same)++;
+			continue;
+		}
+		o = cJSON_CreateObject();
+		if (!jpush(arr, o) || !jstr(o, "module", mod) ||
+		    !jstr(o, "type", ta) || (!moved && !jnum(o, "rank",
+		    (double)ra)) || (moved && (!jnum(o, "from_rank",
+		    (double)rb) || !jnum(o, "to_rank", (double)ra))))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * GET /selection/diff?run&from&to&run2&top_percent: what changes from the
+ * selection of run at step `from` to that of run2 (default run) at step
+ * `to` (default latest): modules added, removed, and kept at another rank
+ * within their type. Without `from` (and run2): the analysed checkpoint
+ * before `to`; with run2: run's latest.
+ */
+enum spd_err
+api_selection_diff(struct ctx *c)
+{
+	struct diff_side	 from = { 0 }, to = { 0 };
+	unsigned long long	 tp;
+	size_t			 same = 0;
+	cJSON			*root = NULL;
+	bool			 ok;
+	enum spd_err		 rc;
+
+	if ((rc = arg_num(c, "top_percent", 1, 100, c->cfg->top_percent,
+	    &tp)) != SPD_OK ||
+	    (rc = diff_run(c, NULL, &from.run)) != SPD_OK ||
+	    (rc = diff_run(c, arg(c, "run2") != NULL ? arg(c, "run2") :
+	    from.run.name, &to.run)) != SPD_OK ||
+	    (rc = diff_load(c, "to", -1, (unsigned)tp, &to)) != SPD_OK ||
+	    (rc = diff_load(c, "from", arg(c, "run2") != NULL ? -1 : to.step,
+	    (unsigned)tp, &from)) != SPD_OK)
+		goto out;
+	root = cJSON_CreateObject();
+	ok = root != NULL && jnum(root, "top_percent", (double)tp) &&
+	    diff_head(root, "from", &from) && diff_head(root, "to", &to);
+	ok = ok && diff_list(cJSON_AddArrayToObject(root, "added"), to.sel,
+	    from.sel, false, &same);
+	ok = ok && diff_list(cJSON_AddArrayToObject(root, "removed"), from.sel,
+	    to.sel, false, &same);
+	ok = ok && diff_list(cJSON_AddArrayToObject(root, "moved"), to.sel,
+	    from.sel, true, &same);
+	ok = ok && jnum(root, "unchanged", (double)same);
+	if (!ok) {
+		cJSON_Delete(root);
+		rc = SPD_ENOMEM;
+		goto out;
+	}
+	rc = reply_json(c->resp, 200, root);
+out:
+	selection_free(from.sel);
+	selection_free(to.sel);
+	free(from.path);
+	free(to.path);
+	free(from.run.name);
+	free(to.run.name);
+	return rc;
+}

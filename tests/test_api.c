@@ -670,7 +670,7 @@ test_history(struct api *a)
 	struct api_resp	 r;
 	cJSON		*j;
 	const cJSON	*s, *p, *cls;
-	int		 n;
+	int		 n = 0;
 
 	get(a, "/history", "run=alpha", &r);
 	j = parse(&r);
@@ -757,6 +757,33 @@ sel_version(const struct api_resp *r)
 		v = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "version"));
 	cJSON_Delete(j);
 	return v;
+}
+
+/* /selection/diff: modules in, out and moved between two steps. */
+static void
+test_selection_diff(struct api *a)
+{
+	struct api_resp	r;
+
+	get(a, "/selection/diff", "run=alpha&from=200&to=300", &r);
+	ok(r.status == 200 && strict(&r) &&
+	    has(&r, "\"added\":[{\"module\":\"model.layers.3.self_attn.q_proj\"") &&
+	    has(&r, "\"removed\":[{\"module\":\"model.layers.0.self_attn."
+	    "q_proj\"") && has(&r, "\"step\":200") && has(&r, "\"step\":300"),
+	    "/selection/diff 200 -> 300: layer 3's q_proj in, layer 0's out");
+	api_resp_cleanup(&r);
+	get(a, "/selection/diff", "run=alpha&to=200", &r);
+	ok(r.status == 200 && has(&r, "\"step\":100") &&
+	    has(&r, "\"added\":[],\"removed\":[],\"moved\":[]"),
+	    "/selection/diff to=200: from the checkpoint before (100), "
+	    "nothing changed");
+	api_resp_cleanup(&r);
+	expect_error(a, "GET", "/selection/diff", "run=alpha&from=150", 404,
+	    "not_found");
+	expect_error(a, "GET", "/selection/diff", "run=alpha&run2=nope", 404,
+	    "not_found");
+	expect_error(a, "GET", "/selection/diff", "run=alpha&from=x", 400,
+	    "bad_request");
 }
 
 /* /selection: stored and computed, formats, ETag and 304. */
@@ -1295,6 +1322,7 @@ main(void)
 		test_snr_results(a);
 		test_history(a);
 		test_selection(a);
+		test_selection_diff(a);
 		test_long_poll(a, rw, hub, run_id);
 		test_misc(a, &cfg, hub);
 		test_two_runs(a, rw);
