@@ -242,7 +242,7 @@ sync_selections(struct daemon *d, struct store *st, struct spd_errbuf *eb)
 	enum spd_err	rc;
 
 	rc = store_selection_sync(st, d->cfg.top_percent,
-	    d->cfg.include_embeddings, &added, eb);
+	    d->cfg.include_embeddings, d->cfg.stickiness, &added, eb);
 	if (rc == SPD_OK && added > 0)
 		log_msg(LOG_NOTICE, "selected %zu analysed checkpoint%s at "
 		    "top_percent %u%s from stored metrics", added,
@@ -292,6 +292,7 @@ start_worker(struct daemon *d, struct spd_errbuf *eb)
 	memset(&wc, 0, sizeof wc);
 	wc.top_percent = d->cfg.top_percent;
 	wc.include_embeddings = d->cfg.include_embeddings;
+	wc.stickiness = d->cfg.stickiness;
 	wc.backfill = d->cfg.backfill;
 	wc.reuse = d->cfg.reuse;
 	wc.incomplete_grace_s = d->cfg.incomplete_grace_s;

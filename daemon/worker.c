@@ -505,14 +505,22 @@ static enum spd_err
 store_result(struct worker *w, const struct wrun *r, const struct cand *c,
     const struct report *rep, struct spd_errbuf *eb)
 {
-	struct selection	*sel = NULL;
+	struct selection	*sel = NULL, *prev = NULL;
 	long long		 version = 0;
 	bool			 changed = false;
 	enum spd_err		 rc;
 	cJSON			*o;
 
-	rc = select_compute(rep, w->wc.top_percent, w->wc.include_embeddings,
-	    &sel);
+	/* Hysteresis against the served selection (select.h). */
+	if (w->wc.stickiness > 0) {
+		rc = store_selection_latest(w->st, r->id, w->wc.top_percent,
+		    w->wc.include_embeddings, &prev, NULL, NULL, NULL, eb);
+		if (rc != SPD_OK && rc != SPD_ENOTFOUND)
+			return rc;
+	}
+	rc = select_compute_sticky(rep, w->wc.top_percent,
+	    w->wc.include_embeddings, prev, w->wc.stickiness, &sel);
+	selection_free(prev);
 	if (rc != SPD_OK)
 		return spd_fail(eb, rc, "selection: %s", spd_strerror(rc));
 	rc = store_put_report(w->st, c->id, rep, sel, &version, &changed, eb);

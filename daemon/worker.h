@@ -26,6 +26,7 @@ struct worker_run {
 struct worker_config {
 	unsigned	 top_percent;
 	bool		 include_embeddings;
+	unsigned	 stickiness;	/* selection hysteresis (ranks) */
 	bool		 backfill;
 	bool		 reuse;		/* reuse results by fingerprint */
 	unsigned	 incomplete_grace_s;	/* incomplete → failed after */

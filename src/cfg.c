@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,7 +40,8 @@ enum cfg_type {
 	CT_UINT,	/* unsigned in [min, max] */
 	CT_SIZE,	/* uint64_t bytes with K/M/G/T, in [min, max] */
 	CT_BOOL,
-	CT_ENUM		/* an int from enums[] */
+	CT_ENUM,	/* an int from enums[] */
+	CT_DOUBLE	/* finite decimal number in [min, max] */
 };
 
 struct cfg_enum {
@@ -98,6 +100,8 @@ static const struct cfg_entry cfg_table[] = {
 	{ "http_timeout_s", CT_UINT, O(http_timeout_s), 1, 3600,
 	    .def = "30" },
 	{ "http_threads", CT_UINT, O(http_threads), 1, 64, .def = "4" },
+	{ "stickiness", CT_UINT, O(stickiness), 0, 1000000, .def = "0" },
+	{ "lr_scale_max", CT_DOUBLE, O(lr_scale_max), 1, 1000, .def = "2.0" },
 };
 #undef O
 
@@ -190,6 +194,25 @@ parse_size(const char *s, uint64_t *out)
 	} else if (*end == 'B' || *end == 'b')
 		end++;
 	return *end == '\0' && !__builtin_mul_overflow(v, mul, out);
+}
+
+/* Parses a whole finite decimal number in [min, max] (no blanks). */
+static bool
+parse_double(const char *s, uint64_t min, uint64_t max, double *out)
+{
+	char	*end;
+	double	 v;
+
+	if (((*s < '0' || *s > '9') && *s != '.') || strpbrk(s, "xX") != NULL)
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == ERANGE || end == s || *end != '\0' || !isfinite(v))
+		return false;
+	if (v < (double)min || v > (double)max)
+		return false;
+	*out = v;
+	return true;
 }
 
 /* Parses a boolean word. */
@@ -355,6 +378,7 @@ set_entry(struct cfg *c, const struct cfg_entry *e, const char *v,
 	struct cfg_addr	 a;
 	char		*field = (char *)c + e->off;
 	uint64_t	 u;
+	double		 d;
 	bool		 b;
 
 	switch (e->type) {
@@ -395,6 +419,13 @@ set_entry(struct cfg *c, const struct cfg_entry *e, const char *v,
 		return SPD_OK;
 	case CT_ENUM:
 		return set_enum(field, e, v, eb);
+	case CT_DOUBLE:
+		if (!parse_double(v, e->min, e->max, &d))
+			return spd_fail(eb, SPD_EINVAL, "expected a number "
+			    "%" PRIu64 "..%" PRIu64 ", got '" SHOWN "'",
+			    e->min, e->max, v);
+		*(double *)(void *)field = d;
+		return SPD_OK;
 	}
 	return spd_fail(eb, SPD_EINTERNAL, "bad table row");
 }

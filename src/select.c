@@ -124,15 +124,70 @@ out:
 	return rc;
 }
 
+/* True when module is one of the selected members of type in prev. */
+static bool
+was_selected(const struct selection *prev, const char *type,
+    const char *module)
+{
+	size_t i, j;
+
+	if (prev == NULL)
+		return false;
+	for (i = 0; i < prev->ntypes; i++) {
+		if (strcmp(prev->types[i].type, type) != 0)
+			continue;
+		for (j = 0; j < prev->types[i].nsel; j++)
+			if (strcmp(prev->types[i].modules[j], module) == 0)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Hysteresis on the ranked idx[0..n) of a type (see select.h): marks in
+ * keep[] the nsel indices (positions in idx) to select. A member of prev
+ * ranked nsel+1 .. nsel+margin displaces the lowest-ranked newcomer (a
+ * top-nsel member not in prev), best-ranked first, while newcomers last.
+ */
+static void
+sticky_keep(const struct report *r, const size_t *idx, size_t n, size_t nsel,
+    const char *type, const struct selection *prev, unsigned margin,
+    bool *keep)
+{
+	size_t	i, lo, hi;
+
+	for (i = 0; i < n; i++)
+		keep[i] = i < nsel;
+	if (prev == NULL || margin == 0 || nsel == 0)
+		return;
+	hi = nsel;		/* next candidate among the sticky ones */
+	lo = nsel;		/* newcomers are looked for below lo */
+	for (;;) {
+		while (hi < n && hi < nsel + margin &&
+		    !was_selected(prev, type, module_of(&r->mats[idx[hi]])))
+			hi++;
+		if (hi >= n || hi >= nsel + margin)
+			return;
+		while (lo > 0 &&
+		    was_selected(prev, type, module_of(&r->mats[idx[lo - 1]])))
+			lo--;
+		if (lo == 0)
+			return;
+		keep[--lo] = false;
+		keep[hi++] = true;
+	}
+}
+
 /*
  * Fills type t from group g (its members are sorted in place by rank),
- * keeping ⌊n·p/100⌋ of them.
+ * keeping ⌊n·p/100⌋ of them, with hysteresis against prev by margin.
  */
 static enum spd_err
 fill_type(const struct report *r, const struct report_group *g, unsigned p,
-    struct sel_type *t)
+    const struct selection *prev, unsigned margin, struct sel_type *t)
 {
-	size_t	*idx = g->idx, n = g->n, i, np;
+	size_t	*idx = g->idx, n = g->n, i, np, nsel;
+	bool	*keep;
 
 	if (__builtin_mul_overflow(n, (size_t)p, &np))
 		return SPD_ENOMEM;
@@ -142,21 +197,30 @@ fill_type(const struct report *r, const struct report_group *g, unsigned p,
 	qsort_r(idx, n, sizeof *idx, cmp_rank, (void *)r);
 	if (np / 100 == 0)
 		return SPD_OK;
-	if ((t->modules = calloc(np / 100, sizeof *t->modules)) == NULL)
+	nsel = np / 100;
+	if ((t->modules = calloc(nsel, sizeof *t->modules)) == NULL)
 		return SPD_ENOMEM;
-	for (i = 0; i < np / 100; i++) {
-		if ((t->modules[i] = strdup(module_of(&r->mats[idx[i]]))) ==
-		    NULL)
+	if ((keep = calloc(n, sizeof *keep)) == NULL)
+		return SPD_ENOMEM;
+	sticky_keep(r, idx, n, nsel, g->type, prev, margin, keep);
+	for (i = 0; i < n && t->nsel < nsel; i++) {
+		if (!keep[i])
+			continue;
+		if ((t->modules[t->nsel] = strdup(module_of(&r->mats[idx[i]])))
+		    == NULL) {
+			free(keep);
 			return SPD_ENOMEM;
+		}
 		t->nsel++;
 	}
+	free(keep);
 	return SPD_OK;
 }
 
 /* Groups the members of r by type, first-seen order, and fills s->types. */
 static enum spd_err
 collect_types(const struct report *r, unsigned p, const bool *skip,
-    struct selection *s)
+    const struct selection *prev, unsigned margin, struct selection *s)
 {
 	struct report_group	*grp = NULL;
 	size_t			 ng = 0, i;
@@ -177,7 +241,7 @@ collect_types(const struct report *r, unsigned p, const bool *skip,
 		rc = SPD_ENOMEM;
 	for (i = 0; rc == SPD_OK && i < ng; i++) {
 		s->ntypes++;
-		rc = fill_type(r, &grp[i], p, &s->types[i]);
+		rc = fill_type(r, &grp[i], p, prev, margin, &s->types[i]);
 	}
 	free(grp);
 	free(take);
@@ -188,6 +252,16 @@ collect_types(const struct report *r, unsigned p, const bool *skip,
 enum spd_err
 select_compute(const struct report *r, unsigned top_percent,
     bool include_embeddings, struct selection **out)
+{
+	return select_compute_sticky(r, top_percent, include_embeddings,
+	    NULL, 0, out);
+}
+
+/* select_compute with hysteresis against prev by margin ranks. */
+enum spd_err
+select_compute_sticky(const struct report *r, unsigned top_percent,
+    bool include_embeddings, const struct selection *prev, unsigned margin,
+    struct selection **out)
 {
 	struct selection	*s;
 	bool			*skip;
@@ -207,7 +281,7 @@ select_compute(const struct report *r, unsigned top_percent,
 	if (include_embeddings)
 		rc = collect_embeddings(r, s, skip);
 	if (rc == SPD_OK)
-		rc = collect_types(r, top_percent, skip, s);
+		rc = collect_types(r, top_percent, skip, prev, margin, s);
 	free(skip);
 	if (rc != SPD_OK) {
 		selection_free(s);

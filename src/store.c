@@ -255,7 +255,7 @@ enum q {
 	Q_SEL_PUT, Q_SEL_MEMBER, Q_SEL_MEMBERS, Q_SEL_MISSING,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
 	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST, Q_REUSE_FIND,
-	Q_METRIC_COLS,
+	Q_METRIC_COLS, Q_SEL_BEFORE,
 	Q_COUNT
 };
 
@@ -400,6 +400,13 @@ static const char *const sql[Q_COUNT] = {
 	    " WHERE x.run_id = (SELECT run_id FROM checkpoints WHERE id = ?1)"
 	    " AND (x.name = ?2 OR x.module = ?2)"
 	    " ORDER BY x.name = ?2 DESC LIMIT 1",
+	/* The selection of checkpoint ?1's run at the step before it. */
+	[Q_SEL_BEFORE] = "SELECT s.id FROM selections s"
+	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
+	    " JOIN checkpoints k ON k.id = ?1"
+	    " WHERE s.run_id = k.run_id AND s.top_percent = ?2"
+	    " AND s.embeddings = ?3 AND c.step < k.step"
+	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
 	[Q_SEL_LATEST] = "SELECT s.id, s.version, c.step, c.path"
 	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
@@ -2686,21 +2693,57 @@ sel_missing(struct store *s, unsigned top, bool emb, int64_t **ids,
 	return SPD_OK;
 }
 
-/* Selects checkpoint id from its stored metrics and stores the facts. */
+/*
+ * The stored selection for (top, emb) of checkpoint id's run at the
+ * highest step below id's: *out, or NULL when there is none.
+ */
+static enum spd_err
+sel_before(struct store *s, int64_t id, unsigned top, bool emb,
+    struct selection **out, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+	int64_t		 sid = 0;
+
+	*out = NULL;
+	if ((rc = prep(s, Q_SEL_BEFORE, &st, op, eb)) != SPD_OK)
+		return rc;
+	b_int(st, 1, id, &brc);
+	b_int(st, 2, top, &brc);
+	b_int(st, 3, emb, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && row)
+		sid = sqlite3_column_int64(st, 0);
+	release(s, st);
+	if (rc == SPD_OK && row)
+		rc = sel_load(s, sid, top, emb, out, op, eb);
+	return rc;
+}
+
+/*
+ * Selects checkpoint id from its stored metrics, with hysteresis by
+ * margin against the selection of the run's preceding step, and stores
+ * the facts.
+ */
 static enum spd_err
 sel_rebuild_one(struct store *s, int64_t id, unsigned top, bool emb,
-    const char *op, struct spd_errbuf *eb)
+    unsigned margin, const char *op, struct spd_errbuf *eb)
 {
 	struct put		 p = { .s = s, .eb = eb, .ckpt_id = id, .op = op };
 	struct report		*r = NULL;
-	struct selection	*sel = NULL;
+	struct selection	*sel = NULL, *prev = NULL;
 	long long		 v;
 	bool			 ch;
 	enum spd_err		 rc;
 
 	rc = store_load_report(s, id, &r, eb);
-	if (rc == SPD_OK && (rc = select_compute(r, top, emb, &sel)) !=
-	    SPD_OK)
+	if (rc == SPD_OK && margin > 0)
+		rc = sel_before(s, id, top, emb, &prev, op, eb);
+	if (rc == SPD_OK && (rc = select_compute_sticky(r, top, emb, prev,
+	    margin, &sel)) != SPD_OK)
 		rc = spd_fail(eb, rc, "store: %s: select: %s", op,
 		    spd_strerror(rc));
 	if (rc == SPD_OK)
@@ -2708,6 +2751,7 @@ sel_rebuild_one(struct store *s, int64_t id, unsigned top, bool emb,
 	if (rc == SPD_OK)
 		rc = put_selection(&p, sel, &v, &ch);
 	selection_free(sel);
+	selection_free(prev);
 	report_free(r);
 	return rc;
 }
@@ -2715,7 +2759,8 @@ sel_rebuild_one(struct store *s, int64_t id, unsigned top, bool emb,
 /* Stores the selections missing for (top, emb), from stored metrics. */
 enum spd_err
 store_selection_sync(struct store *s, unsigned top_percent,
-    bool include_embeddings, size_t *added, struct spd_errbuf *eb)
+    bool include_embeddings, unsigned stickiness, size_t *added,
+    struct spd_errbuf *eb)
 {
 	char		 op[96];
 	int64_t		*ids = NULL;
@@ -2738,7 +2783,7 @@ store_selection_sync(struct store *s, unsigned top_percent,
 	if ((rc = tx_begin(s, op, eb)) == SPD_OK) {
 		for (i = 0; rc == SPD_OK && i < n; i++)
 			rc = sel_rebuild_one(s, ids[i], top_percent,
-			    include_embeddings, op, eb);
+			    include_embeddings, stickiness, op, eb);
 		if (rc == SPD_OK)
 			rc = tx_commit(s, op, eb);
 		if (rc != SPD_OK)

@@ -418,6 +418,105 @@ test_invalid(void)
 	report_free(r);
 }
 
+/*
+ * One step of the hysteresis tests: 8 members of type a whose SNRs are
+ * snr[] (layer order), selected at 25 % (nsel 2) with margin against prev.
+ */
+static struct selection *
+sticky_step(const double *snr, const struct selection *prev,
+    unsigned margin)
+{
+	struct tmat		 t[8];
+	char			 names[8][64];
+	struct report		*r;
+	struct selection	*s = NULL;
+	size_t			 i;
+
+	for (i = 0; i < 8; i++) {
+		snprintf(names[i], sizeof names[i], "m.layers.%zu.a.weight", i);
+		t[i] = (struct tmat){ names[i], MAT_OK, snr[i] };
+	}
+	if ((r = build(t, 8)) == NULL ||
+	    select_compute_sticky(r, 25, true, prev, margin, &s) != SPD_OK)
+		s = NULL;
+	report_free(r);
+	return s;
+}
+
+/*
+ * Hysteresis: layers 1 and 2 swap places around the cut-off (rank 2/3)
+ * at every step. Margin 0 flips the set each time; margin 1 keeps layer 1
+ * (rank 3 ≤ nsel + 1), displacing the newcomer; a module that falls
+ * further drops out; margin 2 keeps two, best-ranked first.
+ */
+static void
+test_sticky(void)
+{
+	static const double	 up[8] = { 10, 5.1, 5.0, 1, 1, 1, 1, 1 };
+	static const double	 dn[8] = { 10, 5.0, 5.1, 1, 1, 1, 1, 1 };
+	static const double	 fall[8] = { 10, 0.5, 5.1, 4, 1, 1, 1, 1 };
+	static const double	 two[8] = { 1, 2, 3, 10, 9, 1, 1, 1 };
+	static const double	 nan1[8] = { 1, NAN, 5.1, 4, 1, 1, 1, 1 };
+	struct selection	*prev, *s, *plain;
+	unsigned		 margin, flips[2] = { 0, 0 };
+	size_t			 i;
+
+	for (margin = 0; margin < 2; margin++) {
+		prev = sticky_step(up, NULL, margin);
+		for (i = 0; prev != NULL && i < 6; i++) {
+			s = sticky_step(i % 2 == 0 ? dn : up, prev, margin);
+			if (s == NULL)
+				break;
+			flips[margin] += !selection_equal(prev, s);
+			selection_free(prev);
+			prev = s;
+		}
+		ok(prev != NULL && i == 6, "margin %u: 6 steps", margin);
+		selection_free(prev);
+	}
+	ok(flips[0] == 6, "margin 0: the set flips at every step (%u)",
+	    flips[0]);
+	ok(flips[1] == 0, "margin 1: the set never flips (%u)", flips[1]);
+
+	prev = sticky_step(up, NULL, 0);
+	s = sticky_step(dn, prev, 1);
+	check_type(s, 0, "a", 8, "m.layers.0.a,m.layers.1.a",
+	    "margin 1 keeps layer 1 at rank 3");
+	selection_free(s);
+	s = sticky_step(fall, prev, 1);
+	check_type(s, 0, "a", 8, "m.layers.0.a,m.layers.2.a",
+	    "margin 1 drops layer 1 at rank 8");
+	selection_free(s);
+	s = sticky_step(fall, prev, 7);
+	check_type(s, 0, "a", 8, "m.layers.0.a,m.layers.1.a",
+	    "margin 7 keeps layer 1 at rank 8");
+	selection_free(s);
+	s = sticky_step(nan1, prev, 7);
+	/* 7 members, nsel 1: layer 0 (rank 4) stays, NaN layer 1 cannot. */
+	check_type(s, 0, "a", 7, "m.layers.0.a",
+	    "a NaN SNR is never kept");
+	selection_free(s);
+	/* prev {0, 1}; now 3, 4 top, 2, 1 next: margin 2 keeps 1 only
+	 * (layer 0 is rank 6 > 4), displacing 4, the lower newcomer. */
+	s = sticky_step(two, prev, 2);
+	check_type(s, 0, "a", 8, "m.layers.3.a,m.layers.1.a",
+	    "margin 2 keeps layer 1 at rank 4, displaces layer 4");
+	selection_free(s);
+	s = sticky_step(two, prev, 5);
+	check_type(s, 0, "a", 8, "m.layers.1.a,m.layers.0.a",
+	    "margin 5 keeps both, best-ranked first");
+	selection_free(s);
+	s = sticky_step(two, prev, 0);
+	plain = sticky_step(two, NULL, 3);
+	ok(s != NULL && plain != NULL && selection_equal(s, plain),
+	    "margin 0 or no previous selection: select_compute's set");
+	check_type(plain, 0, "a", 8, "m.layers.3.a,m.layers.4.a",
+	    "plain top 2");
+	selection_free(s);
+	selection_free(plain);
+	selection_free(prev);
+}
+
 /* Runs every group. */
 int
 main(void)
@@ -428,5 +527,6 @@ main(void)
 	test_formats();
 	test_equal();
 	test_invalid();
+	test_sticky();
 	return tap_done();
 }

@@ -964,12 +964,12 @@ test_sync(struct store *s)
 	}
 	if (!ok(rc == SPD_OK, "three checkpoints stored at 25%% (%s)", eb.msg))
 		goto out;
-	ok(store_selection_sync(s, 25, true, &added, &eb) == SPD_OK &&
+	ok(store_selection_sync(s, 25, true, 0, &added, &eb) == SPD_OK &&
 	    added == 0, "sync at the stored settings adds nothing");
-	rc = store_selection_sync(s, 50, true, &added, &eb);
+	rc = store_selection_sync(s, 50, true, 0, &added, &eb);
 	ok(rc == SPD_OK && added >= 3,
 	    "sync at 50%%: every done checkpoint selected (%zu)", added);
-	ok(store_selection_sync(s, 50, true, &added, &eb) == SPD_OK &&
+	ok(store_selection_sync(s, 50, true, 0, &added, &eb) == SPD_OK &&
 	    added == 0, "a second sync adds nothing");
 	rc = store_selection_latest(s, run, 50, true, &got, &ver, &step, NULL,
 	    &eb);
@@ -986,7 +986,7 @@ test_sync(struct store *s)
 	    "as the computed selection does (YAML byte for byte)");
 	selection_free(got);
 	got = NULL;
-	ok(store_selection_sync(s, 25, false, &added, &eb) == SPD_OK &&
+	ok(store_selection_sync(s, 25, false, 0, &added, &eb) == SPD_OK &&
 	    added >= 3 && store_selection_latest(s, run, 25, false, &got,
 	    NULL, NULL, NULL, &eb) == SPD_OK && got->nembed == 0 &&
 	    !got->with_embeddings, "without embeddings: its own selections, "

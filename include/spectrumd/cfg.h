@@ -59,6 +59,8 @@ struct cfg {
 	unsigned	 http_per_ip_connections; /* 256; 0 = no limit */
 	unsigned	 http_timeout_s;	/* 30: idle / request deadline */
 	unsigned	 http_threads;		/* 4: event-loop threads */
+	unsigned	 stickiness;		/* 0: selection hysteresis, ranks */
+	double		 lr_scale_max;		/* 2.0: /lr_scales at rank 1 */
 	struct cfg_run	*runs;
 	size_t		 nruns;
 };

@@ -40,6 +40,23 @@ struct selection {
  */
 enum spd_err	 select_compute(const struct report *r, unsigned top_percent,
 		    bool include_embeddings, struct selection **out);
+
+/*
+ * select_compute with hysteresis (config `stickiness` = margin): per type,
+ * with nsel = ⌊n·p/100⌋ and ranks 1..n as select_compute orders them, a
+ * module selected in prev (same type) and now ranked nsel+1 .. nsel+margin
+ * stays selected, displacing the lowest-ranked newcomer (a module ranked
+ * 1..nsel that prev did not select); the best-ranked such modules stay
+ * first, and only while there are newcomers to displace, so every type
+ * still selects exactly nsel. A module ranked beyond nsel+margin, or no
+ * longer a member (NaN SNR, error), drops out. prev NULL or margin 0:
+ * exactly select_compute. prev should be the selection served before this
+ * one at the same top_percent. Modules stay listed highest SNR first.
+ */
+enum spd_err	 select_compute_sticky(const struct report *r,
+		    unsigned top_percent, bool include_embeddings,
+		    const struct selection *prev, unsigned margin,
+		    struct selection **out);
 void		 selection_free(struct selection *s);	/* NULL-safe */
 
 /* True when a and b select the same modules (order-insensitive). */

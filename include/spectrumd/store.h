@@ -99,12 +99,14 @@ enum spd_err	 store_put_report(struct store *s, int64_t ckpt_id,
  * include_embeddings, computed from its stored metrics (no SVD): the ones
  * missing (after an upgrade, or a restart with another top_percent or
  * include_embeddings) are selected and stored in step order, all in one
- * transaction, with versions by the same rule as store_put_report. *added
- * (may be NULL) counts them. Call it before serving.
+ * transaction, with versions by the same rule as store_put_report. With
+ * stickiness > 0 each is selected by select_compute_sticky() against the
+ * run's selection at the preceding step (the one just rebuilt, or stored).
+ * *added (may be NULL) counts them. Call it before serving.
  */
 enum spd_err	 store_selection_sync(struct store *s, unsigned top_percent,
-		    bool include_embeddings, size_t *added,
-		    struct spd_errbuf *eb);
+		    bool include_embeddings, unsigned stickiness,
+		    size_t *added, struct spd_errbuf *eb);
 
 /*
  * Marks a checkpoint incomplete with reason; incomplete_since is set to
