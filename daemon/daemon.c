@@ -315,6 +315,8 @@ start_http(struct daemon *d, struct spd_errbuf *eb)
 	a->hub = d->hub;
 	a->top_percent = d->cfg.top_percent;
 	a->include_embeddings = d->cfg.include_embeddings;
+	a->stickiness = d->cfg.stickiness;
+	a->lr_scale_max = d->cfg.lr_scale_max;
 	a->group_experts = d->cfg.group_experts;
 	a->api_token = d->cfg.api_token;
 	a->web_dir = d->cfg.web_dir;

@@ -140,6 +140,7 @@ enum spd_err	 api_snr_results(struct ctx *);
 enum spd_err	 api_history(struct ctx *);		/* api_history.c */
 enum spd_err	 api_selection(struct ctx *);		/* api_selection.c */
 enum spd_err	 api_selection_diff(struct ctx *);
+enum spd_err	 api_lr_scales(struct ctx *);
 enum spd_err	 api_metrics(struct ctx *);		/* api_metrics.c */
 
 /* api_static.c: the dashboard's files. */

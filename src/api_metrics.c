@@ -135,7 +135,7 @@ prom_store(struct ctx *c, FILE *fp)
 {
 	struct prom_runs	 pr = { fp, NULL, 0, 0 };
 	long long		 version;
-	size_t			 i;
+	size_t			 i, churn;
 	bool			 up = thread_store(c) == SPD_OK;
 
 	prom_family(fp, "spectrumd_checkpoints", "gauge",
@@ -155,6 +155,18 @@ prom_store(struct ctx *c, FILE *fp)
 		if (store_ckpt_get(c->st, pr.v[i].id, -1, prom_latest_cb,
 		    &pr.v[i], c->eb) != SPD_OK)
 			pr.v[i].analysed = false;
+	}
+	prom_family(fp, "spectrumd_selection_churn", "gauge",
+	    "Modules added plus removed between the last two selections at "
+	    "the configured top_percent.");
+	for (i = 0; i < pr.n; i++) {
+		if (store_selection_churn(c->st, pr.v[i].id,
+		    c->cfg->top_percent, c->cfg->include_embeddings, &churn,
+		    c->eb) == SPD_OK) {
+			prom_run_sample(fp, "spectrumd_selection_churn",
+			    pr.v[i].name);
+			fprintf(fp, "%zu\n", churn);
+		}
 	}
 	prom_latest(fp, &pr);
 	for (i = 0; i < pr.n; i++)

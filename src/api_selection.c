@@ -72,67 +72,67 @@ done_cleanup(struct done_list *l)
 	free(l->v);
 }
 
-/* Selects from the stored report of checkpoint ckpt_id. */
+/*
+ * Selects from the stored report of checkpoint ckpt_id, with the
+ * configured stickiness against prev (NULL: none).
+ */
 static enum spd_err
 select_ckpt(struct ctx *c, int64_t ckpt_id, unsigned tp,
-    struct selection **out)
+    const struct selection *prev, struct selection **out)
 {
 	struct report	*r = NULL;
 	enum spd_err	 rc;
 
 	if ((rc = store_load_report(c->st, ckpt_id, &r, c->eb)) != SPD_OK)
 		return rc;
-	rc = select_compute(r, tp, c->cfg->include_embeddings, out);
+	rc = select_compute_sticky(r, tp, c->cfg->include_embeddings, prev,
+	    c->cfg->stickiness, out);
 	report_free(r);
 	if (rc != SPD_OK)
 		return spd_fail(c->eb, rc, "select: %s", spd_strerror(rc));
 	return SPD_OK;
 }
 
-/* Renders sel as the answer (takes nothing; NULL body: out of memory). */
-static enum spd_err
-sel_answer(const struct selection *sel, enum sel_format fmt,
-    const char *run, long long step, const char *path, long long version,
-    struct sel_now *out)
+/* A run's current selection at one top_percent (sel NULL: none yet). */
+struct sel_got {
+	struct selection	*sel;
+	long long		 step, version;
+	char			*path;
+};
+
+/* Frees what g holds. */
+static void
+sel_got_cleanup(struct sel_got *g)
 {
-	out->found = true;
-	out->version = version;
-	out->body = selection_render(sel, fmt, run, step, path, version);
-	return out->body != NULL ? SPD_OK : SPD_ENOMEM;
+	selection_free(g->sel);
+	free(g->path);
+	memset(g, 0, sizeof *g);
 }
 
 /* The configured top_percent: the stored facts of the served selection. */
 static enum spd_err
 sel_stored(struct ctx *c, const struct run_ref *run, unsigned tp,
-    enum sel_format fmt, struct sel_now *out)
+    struct sel_got *g)
 {
-	struct selection	*sel = NULL;
-	long long		 step = 0, version = 0;
-	char			*path = NULL;
-	enum spd_err		 rc;
+	enum spd_err rc;
 
 	rc = store_selection_latest(c->st, run->id, tp,
-	    c->cfg->include_embeddings, &sel, &version, &step, &path, c->eb);
-	if (rc == SPD_ENOTFOUND)
-		return SPD_OK;
-	if (rc == SPD_OK)
-		rc = sel_answer(sel, fmt, run->name, step, path, version, out);
-	selection_free(sel);
-	free(path);
-	return rc;
+	    c->cfg->include_embeddings, &g->sel, &g->version, &g->step,
+	    &g->path, c->eb);
+	return rc == SPD_ENOTFOUND ? SPD_OK : rc;
 }
 
 /*
  * Another top_percent: selects at every done checkpoint in step order,
- * versions by selection_version(), the rule the store uses; the last one
- * is current.
+ * each with the configured stickiness against the one before, versions by
+ * selection_version(), the rule the store uses; the last one is current.
  */
 static enum spd_err
 sel_walk(struct ctx *c, const struct run_ref *run, unsigned tp,
-    enum sel_format fmt, struct sel_now *out)
+    struct sel_got *g)
 {
 	struct done_list	 l = { 0 };
-	struct selection	*s = NULL;
+	struct selection	*s = NULL, *ns;
 	char			*mods = NULL, *prev = NULL;
 	long long		 version = 0;
 	size_t			 i;
@@ -143,9 +143,11 @@ sel_walk(struct ctx *c, const struct run_ref *run, unsigned tp,
 	if (l.oom || rc == SPD_ECANCELED)
 		rc = SPD_ENOMEM;
 	for (i = 0; rc == SPD_OK && i < l.n; i++) {
+		ns = NULL;
+		rc = select_ckpt(c, l.v[i].id, tp, s, &ns);
 		selection_free(s);
-		s = NULL;
-		if ((rc = select_ckpt(c, l.v[i].id, tp, &s)) != SPD_OK)
+		s = ns;
+		if (rc != SPD_OK)
 			break;
 		if ((mods = selection_modules(s)) == NULL) {
 			rc = SPD_ENOMEM;
@@ -156,13 +158,29 @@ sel_walk(struct ctx *c, const struct run_ref *run, unsigned tp,
 		free(prev);
 		prev = mods;
 	}
-	if (rc == SPD_OK && s != NULL)
-		rc = sel_answer(s, fmt, run->name, l.v[l.n - 1].step,
-		    l.v[l.n - 1].path, version, out);
+	if (rc == SPD_OK && s != NULL) {
+		g->step = l.v[l.n - 1].step;
+		g->version = version;
+		g->path = l.v[l.n - 1].path;
+		l.v[l.n - 1].path = NULL;
+		g->sel = s;
+		s = NULL;
+	}
 	selection_free(s);
 	free(prev);
 	done_cleanup(&l);
 	return rc;
+}
+
+/* The current selection of run at tp (g->sel NULL when none yet). */
+static enum spd_err
+sel_get(struct ctx *c, const struct run_ref *run, unsigned tp,
+    struct sel_got *g)
+{
+	memset(g, 0, sizeof *g);
+	if (tp == c->cfg->top_percent)
+		return sel_stored(c, run, tp, g);
+	return sel_walk(c, run, tp, g);
 }
 
 /* Computes the current selection (found is false when there is none). */
@@ -170,11 +188,22 @@ static enum spd_err
 sel_current(struct ctx *c, const struct run_ref *run, unsigned tp,
     enum sel_format fmt, struct sel_now *out)
 {
+	struct sel_got	g;
+	enum spd_err	rc;
+
 	free(out->body);
 	memset(out, 0, sizeof *out);
-	if (tp == c->cfg->top_percent)
-		return sel_stored(c, run, tp, fmt, out);
-	return sel_walk(c, run, tp, fmt, out);
+	rc = sel_get(c, run, tp, &g);
+	if (rc == SPD_OK && g.sel != NULL) {
+		out->found = true;
+		out->version = g.version;
+		out->body = selection_render(g.sel, fmt, run->name, g.step,
+		    g.path, g.version);
+		if (out->body == NULL)
+			rc = SPD_ENOMEM;
+	}
+	sel_got_cleanup(&g);
+	return rc;
 }
 
 /*
@@ -338,6 +367,64 @@ out:
 	return rc;
 }
 
+/* --- /lr_scales ----------------------------------------------------------- */
+
+/*
+ * GET /lr_scales?run&top_percent: a learning-rate multiplier per selected
+ * module of the current selection (that of /selection): within each type,
+ * by selection_lr_scale() from its place among the type's selected
+ * modules (highest SNR first), up to lr_scale_max; embeddings and heads
+ * listed apart get 1.0.
+ */
+enum spd_err
+api_lr_scales(struct ctx *c)
+{
+	struct run_ref		 run = { 0, NULL };
+	struct sel_got		 g = { 0 };
+	const struct sel_type	*t;
+	unsigned long long	 tp;
+	cJSON			*root = NULL, *sc;
+	size_t			 i, j;
+	bool			 ok;
+	enum spd_err		 rc;
+
+	if ((rc = arg_num(c, "top_percent", 1, 100, c->cfg->top_percent,
+	    &tp)) != SPD_OK || (rc = resolve_run(c, &run)) != SPD_OK ||
+	    (rc = sel_get(c, &run, (unsigned)tp, &g)) != SPD_OK)
+		goto out;
+	if (g.sel == NULL) {
+		rc = reply_error(c, 404, "no_selection", "run '%s' has no "
+		    "selection yet", run.name);
+		goto out;
+	}
+	root = cJSON_CreateObject();
+	ok = root != NULL && jstr(root, "run", run.name) &&
+	    jnum(root, "step", (double)g.step) &&
+	    jnum(root, "version", (double)g.version) &&
+	    jnum(root, "top_percent", (double)tp) &&
+	    jnum(root, "lr_scale_max", c->cfg->lr_scale_max) &&
+	    (sc = cJSON_AddObjectToObject(root, "scales")) != NULL;
+	for (i = 0; ok && i < g.sel->nembed; i++)
+		ok = jnum(sc, g.sel->embeddings[i], 1.0);
+	for (i = 0; ok && i < g.sel->ntypes; i++) {
+		t = &g.sel->types[i];
+		for (j = 0; ok && j < t->nsel; j++)
+			ok = jnum(sc, t->modules[j], selection_lr_scale(j + 1,
+			    t->nsel, c->cfg->lr_scale_max));
+	}
+	if (!ok) {
+		cJSON_Delete(root);
+		rc = SPD_ENOMEM;
+		goto out;
+	}
+	c->resp->cache_control = CC_NOCACHE;
+	rc = reply_json(c->resp, 200, root);
+out:
+	sel_got_cleanup(&g);
+	free(run.name);
+	return rc;
+}
+
 /* --- /selection/diff ------------------------------------------------------ */
 
 /* One side of a diff: a run's selection at one analysed checkpoint. */
@@ -403,7 +490,7 @@ diff_load(struct ctx *c, const char *key, long long before, unsigned tp,
 		d->step = l.v[pick].step;
 		d->path = l.v[pick].path;
 		l.v[pick].path = strdup("");
-		rc = select_ckpt(c, l.v[pick].id, tp, &d->sel);
+		rc = select_ckpt(c, l.v[pick].id, tp, NULL, &d->sel);
 	}
 	done_cleanup(&l);
 	return rc;

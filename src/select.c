@@ -401,6 +401,45 @@ selection_equal(const struct selection *a, const struct selection *b)
 	return eq;
 }
 
+/* How many modules one of a and b selects and the other does not. */
+enum spd_err
+selection_churn(const struct selection *a, const struct selection *b,
+    size_t *out)
+{
+	const char	**va, **vb;
+	size_t		  na, nb, i = 0, j = 0, n = 0;
+	int		  d;
+
+	if (a == NULL || b == NULL || out == NULL)
+		return SPD_EINVAL;
+	va = calloc(selection_count(a) + 1, sizeof *va);
+	vb = calloc(selection_count(b) + 1, sizeof *vb);
+	if (va == NULL || vb == NULL) {
+		free(va);
+		free(vb);
+		return SPD_ENOMEM;
+	}
+	na = sorted_modules(a, va);
+	nb = sorted_modules(b, vb);
+	while (i < na && j < nb) {
+		d = strcmp(va[i], vb[j]);
+		if (d == 0) {
+			i++;
+			j++;
+		} else {
+			n++;
+			if (d < 0)
+				i++;
+			else
+				j++;
+		}
+	}
+	*out = n + (na - i) + (nb - j);
+	free(va);
+	free(vb);
+	return SPD_OK;
+}
+
 /* The selected modules, sorted, de-duplicated and joined with '\n'. */
 char *
 selection_modules(const struct selection *s)
@@ -656,6 +695,19 @@ selection_version(const char *served, long long served_version,
 	}
 	*changed = strcmp(served, modules) != 0;
 	return *changed ? max_version + 1 : served_version;
+}
+
+/* The learning-rate multiplier of the rank-th of nsel (see select.h). */
+double
+selection_lr_scale(size_t rank, size_t nsel, double max)
+{
+	if (nsel <= 1)
+		return max;
+	if (rank < 1)
+		rank = 1;
+	if (rank > nsel)
+		rank = nsel;
+	return max - (max - 1.0) * (double)(rank - 1) / (double)(nsel - 1);
 }
 
 /* s in one format (see select.h). */

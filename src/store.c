@@ -255,7 +255,7 @@ enum q {
 	Q_SEL_PUT, Q_SEL_MEMBER, Q_SEL_MEMBERS, Q_SEL_MISSING,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
 	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST, Q_REUSE_FIND,
-	Q_METRIC_COLS, Q_SEL_BEFORE,
+	Q_METRIC_COLS, Q_SEL_BEFORE, Q_SEL_LAST2,
 	Q_COUNT
 };
 
@@ -407,6 +407,11 @@ static const char *const sql[Q_COUNT] = {
 	    " WHERE s.run_id = k.run_id AND s.top_percent = ?2"
 	    " AND s.embeddings = ?3 AND c.step < k.step"
 	    " ORDER BY c.step DESC, s.id DESC LIMIT 1",
+	/* The two selections of the run's highest steps. */
+	[Q_SEL_LAST2] = "SELECT s.id FROM selections s"
+	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
+	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
+	    " ORDER BY c.step DESC, s.id DESC LIMIT 2",
 	[Q_SEL_LATEST] = "SELECT s.id, s.version, c.step, c.path"
 	    " FROM selections s JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
@@ -2647,6 +2652,52 @@ store_selection_latest(struct store *s, int64_t run_id,
 out:
 	free(p);
 	release(s, st);
+	return rc;
+}
+
+/* The churn between the run's last two served selections. */
+enum spd_err
+store_selection_churn(struct store *s, int64_t run_id, unsigned top_percent,
+    bool include_embeddings, size_t *churn, struct spd_errbuf *eb)
+{
+	sqlite3_stmt		*st = NULL;
+	struct selection	*a = NULL, *b = NULL;
+	char			 op[96];
+	int64_t			 id[2];
+	size_t			 n = 0;
+	enum spd_err		 rc;
+	bool			 row = true;
+	int			 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "selection churn of run %" PRId64 " at %u%%%s",
+	    run_id, top_percent, include_embeddings ? "" : " (no embeddings)");
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_SEL_LAST2, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	b_int(st, 2, top_percent, &brc);
+	b_int(st, 3, include_embeddings, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK && n < 2 && (rc = step(s, st, &row, op, eb)) ==
+	    SPD_OK && row)
+		id[n++] = sqlite3_column_int64(st, 0);
+	release(s, st);
+	if (rc == SPD_OK && n < 2)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: fewer than two "
+		    "selections", op);
+	if (rc == SPD_OK)
+		rc = sel_load(s, id[0], top_percent, include_embeddings, &a, op,
+		    eb);
+	if (rc == SPD_OK)
+		rc = sel_load(s, id[1], top_percent, include_embeddings, &b, op,
+		    eb);
+	if (rc == SPD_OK && (rc = selection_churn(a, b, churn)) != SPD_OK)
+		rc = spd_fail(eb, rc, "store: %s: out of memory", op);
+	selection_free(a);
+	selection_free(b);
 	return rc;
 }
 

@@ -786,6 +786,98 @@ test_selection_diff(struct api *a)
 	    "bad_request");
 }
 
+/* The number at key of object o, or NAN. */
+static double
+num_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	return cJSON_IsNumber(v) ? cJSON_GetNumberValue(v) : NAN;
+}
+
+/*
+ * /lr_scales: linear in the rank among a type's selected modules, from
+ * lr_scale_max at the top to 1.0 at the cut-off; embeddings 1.0. And
+ * stickiness in the walk for another top_percent (50: q_proj keeps 2 of
+ * layers 0, 1, 3, 4): at step 300 layer 3 jumps from rank 4 to 1, layer 1
+ * falls to rank 3; with stickiness 1 layer 1 stays and the set (and its
+ * version) does not change.
+ */
+static void
+test_lr_scales(struct api *a, struct api_config *cfg)
+{
+	struct api_resp	 r;
+	cJSON		*j, *sc;
+
+	get(a, "/lr_scales", "run=alpha&top_percent=100", &r);
+	j = parse(&r);
+	sc = cJSON_GetObjectItem(j, "scales");
+	ok(r.status == 200 && strict(&r) && num_at(j, "step") == 300 &&
+	    num_at(j, "version") == 1 && num_at(j, "top_percent") == 100 &&
+	    num_at(j, "lr_scale_max") == 2 &&
+	    num_at(sc, "model.layers.3.self_attn.q_proj") == 2 &&
+	    fabs(num_at(sc, "model.layers.0.self_attn.q_proj") - 5.0 / 3) <
+	    1e-12 &&
+	    fabs(num_at(sc, "model.layers.1.self_attn.q_proj") - 4.0 / 3) <
+	    1e-12 &&
+	    num_at(sc, "model.layers.4.self_attn.q_proj") == 1 &&
+	    isnan(num_at(sc, "model.layers.2.self_attn.q_proj")) &&
+	    num_at(sc, "model.layers.1.mlp.down_proj") == 2 &&
+	    num_at(sc, "model.layers.3.mlp.down_proj") == 1 &&
+	    num_at(sc, "model.embed_tokens") == 1 &&
+	    num_at(sc, "lm_head") == 1 && cJSON_GetArraySize(sc) == 10,
+	    "/lr_scales top 100: 2, 5/3, 4/3, 1 down the ranks; NaN left "
+	    "out; embeddings 1");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+
+	get(a, "/lr_scales", "run=alpha", &r);
+	j = parse(&r);
+	sc = cJSON_GetObjectItem(j, "scales");
+	ok(r.status == 200 && num_at(j, "top_percent") == TP &&
+	    num_at(sc, "model.layers.3.self_attn.q_proj") == 2 &&
+	    num_at(sc, "model.layers.1.mlp.down_proj") == 2 &&
+	    cJSON_GetArraySize(sc) == 4,
+	    "/lr_scales: one selected per type gets lr_scale_max");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+
+	get(a, "/lr_scales", "run=alpha&top_percent=50", &r);
+	j = parse(&r);
+	sc = cJSON_GetObjectItem(j, "scales");
+	ok(r.status == 200 && num_at(j, "version") == 2 &&
+	    num_at(sc, "model.layers.3.self_attn.q_proj") == 2 &&
+	    num_at(sc, "model.layers.0.self_attn.q_proj") == 1 &&
+	    isnan(num_at(sc, "model.layers.1.self_attn.q_proj")),
+	    "/lr_scales top 50, stickiness 0: layers 3, 0 (version 2)");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+
+	cfg->stickiness = 1;
+	get(a, "/lr_scales", "run=alpha&top_percent=50", &r);
+	j = parse(&r);
+	sc = cJSON_GetObjectItem(j, "scales");
+	ok(r.status == 200 && num_at(j, "version") == 1 &&
+	    num_at(sc, "model.layers.0.self_attn.q_proj") == 2 &&
+	    num_at(sc, "model.layers.1.self_attn.q_proj") == 1 &&
+	    isnan(num_at(sc, "model.layers.3.self_attn.q_proj")),
+	    "/lr_scales top 50, stickiness 1: layer 1 kept at rank 3, "
+	    "layer 3 kept out (version 1)");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	get(a, "/selection", "run=alpha&top_percent=50", &r);
+	ok(r.status == 200 && sel_version(&r) == 1 &&
+	    has(&r, "\"self_attn.q_proj\":[\"model.layers.0.self_attn.q_proj\","
+	    "\"model.layers.1.self_attn.q_proj\"]"),
+	    "/selection top 50, stickiness 1: the same sticky set, version 1");
+	api_resp_cleanup(&r);
+	cfg->stickiness = 0;
+
+	expect_error(a, "GET", "/lr_scales", "run=nope", 404, "not_found");
+	expect_error(a, "GET", "/lr_scales", "run=alpha&top_percent=0", 400,
+	    "bad_request");
+}
+
 /* /selection: stored and computed, formats, ETag and 304. */
 static void
 test_selection(struct api *a)
@@ -1079,6 +1171,11 @@ test_metrics(struct api *a)
 	    !has(&r, "spectrumd_selection_version{run=\"beta\"}"),
 	    "/metrics: matrices and nonfinite counters, backend info, "
 	    "selection version");
+	ok(has(&r, "# TYPE spectrumd_selection_churn gauge\n") &&
+	    has(&r, "spectrumd_selection_churn{run=\"alpha\"} 2\n") &&
+	    !has(&r, "spectrumd_selection_churn{run=\"beta\"}"),
+	    "/metrics: selection churn, layer 3 out and layer 0 in from 300 "
+	    "to 500");
 	ok(has(&r, "spectrumd_build_info{version=\"9.9.9\",backends=\"cpu"
 	    BACKENDS "\"} 1\n"), "/metrics: build info with version and "
 	    "backends");
@@ -1296,6 +1393,7 @@ main(void)
 	cfg.hub = hub;
 	cfg.top_percent = TP;
 	cfg.include_embeddings = true;
+	cfg.lr_scale_max = 2.0;
 	cfg.version = "9.9.9";
 	cfg.backend = "cpu";
 	cfg.ready = &ready_flag;
@@ -1323,6 +1421,7 @@ main(void)
 		test_history(a);
 		test_selection(a);
 		test_selection_diff(a);
+		test_lr_scales(a, &cfg);
 		test_long_poll(a, rw, hub, run_id);
 		test_misc(a, &cfg, hub);
 		test_two_runs(a, rw);

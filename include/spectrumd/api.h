@@ -24,6 +24,8 @@ struct api_config {
 	struct hub	*hub;
 	unsigned	 top_percent;	/* default for /selection */
 	bool		 include_embeddings;
+	unsigned	 stickiness;	/* selection hysteresis (select.h) */
+	double		 lr_scale_max;	/* /lr_scales at rank 1 */
 	bool		 group_experts;
 	const char	*api_token;	/* NULL/"" = POST /rescan is open */
 	const char	*web_dir;	/* dashboard files; NULL = none */

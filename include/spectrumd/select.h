@@ -64,6 +64,14 @@ bool		 selection_equal(const struct selection *a,
 		    const struct selection *b);
 
 /*
+ * The churn between two selections: how many modules one selects and the
+ * other does not (|added| + |removed|), in *out. SPD_OK, SPD_EINVAL (NULL)
+ * or SPD_ENOMEM.
+ */
+enum spd_err	 selection_churn(const struct selection *a,
+		    const struct selection *b, size_t *out);
+
+/*
  * The selected modules, embeddings included, sorted and joined with '\n':
  * equal strings mean equal sets. Caller free()s; NULL on allocation failure.
  */
@@ -125,6 +133,14 @@ enum spd_err	 selection_add_member(struct selection *s,
 long long	 selection_version(const char *served, long long served_version,
 		    long long max_version, bool older, const char *modules,
 		    bool *changed);
+
+/*
+ * The learning-rate multiplier (GET /lr_scales) of the module listed
+ * rank-th (1 = highest SNR) among the nsel selected of its type: linear
+ * from max at rank 1 to 1.0 at rank nsel; max when nsel is 1. rank is
+ * clamped to 1..nsel.
+ */
+double		 selection_lr_scale(size_t rank, size_t nsel, double max);
 
 /* --- rendering ------------------------------------------------------------ */
 

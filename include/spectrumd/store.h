@@ -235,6 +235,14 @@ enum spd_err	 store_selection_latest(struct store *s, int64_t run_id,
 		    struct selection **sel, long long *version,
 		    long long *step, char **path, struct spd_errbuf *eb);
 /*
+ * The churn (selection_churn(): |added| + |removed|) between the run's
+ * last two served selections for top_percent and include_embeddings, those
+ * of its two highest steps. ENOTFOUND when it has fewer than two.
+ */
+enum spd_err	 store_selection_churn(struct store *s, int64_t run_id,
+		    unsigned top_percent, bool include_embeddings,
+		    size_t *churn, struct spd_errbuf *eb);
+/*
  * Rebuilds the report of a done checkpoint from stored metrics (no
  * spectra), e.g. to select at another top_percent. Caller report_free()s.
  */
