@@ -924,6 +924,79 @@ test_versions(struct store *s)
 }
 
 /*
+ * store_selection_sync with stickiness: layers 0 and 1 of one type swap
+ * the top place at every step. Stored without hysteresis (25 %, nsel 1)
+ * the set flips each time (churn 2, version 4); rebuilt by the sync with
+ * stickiness 1 against the preceding step, layer 0 stays (version 1,
+ * churn 0).
+ */
+static void
+test_sync_sticky(struct store *s)
+{
+	struct mat_spec		 ms[4] = {
+		{ "model.layers.0.mlp.up_proj", "mlp.up_proj", 0, 0, MAT_OK,
+		  NULL, 0, 1.0, 0 },
+		{ "model.layers.1.mlp.up_proj", "mlp.up_proj", 1, 0, MAT_OK,
+		  NULL, 0, 1.0, 0 },
+		{ "model.layers.2.mlp.up_proj", "mlp.up_proj", 2, 0, MAT_OK,
+		  NULL, 1.0, 1.0, 0 },
+		{ "model.layers.3.mlp.up_proj", "mlp.up_proj", 3, 0, MAT_OK,
+		  NULL, 0.5, 1.0, 0 },
+	};
+	struct spd_errbuf	 eb = { "" };
+	struct selection	*sel = NULL;
+	struct report		*r;
+	char			 path[64], *mods = NULL;
+	long long		 ver = 0, step;
+	size_t			 added = 0, churn = 99;
+	bool			 changed;
+	int64_t			 run = 0, c = 0;
+	enum spd_err		 rc;
+
+	rc = store_run_ensure(s, "sticky", "/ckpt/k", &run, &eb);
+	for (step = 1; rc == SPD_OK && step <= 4; step++) {
+		ms[0].snr = step % 2 ? 5.1 : 5.0;
+		ms[1].snr = step % 2 ? 5.0 : 5.1;
+		snprintf(path, sizeof path, "/ckpt/k/checkpoint-%lld", step);
+		if ((r = make_report(path, ms, nitems(ms), 0)) == NULL)
+			rc = SPD_ENOMEM;
+		if (rc == SPD_OK)
+			rc = store_ckpt_ensure(s, run, path, step, 1e9,
+			    CK_PENDING, &c, NULL, &eb);
+		if (rc == SPD_OK)
+			rc = select_compute(r, 25, true, &sel);
+		if (rc == SPD_OK)
+			rc = store_put_report(s, c, r, sel, &ver, &changed,
+			    &eb);
+		selection_free(sel);
+		sel = NULL;
+		report_free(r);
+	}
+	ok(rc == SPD_OK && ver == 4, "oscillating run stored: version 4 "
+	    "(%lld; %s)", ver, eb.msg);
+	rc = store_selection_churn(s, run, 25, true, &churn, &eb);
+	ok(rc == SPD_OK && churn == 2, "churn of the last two: 2 (%zu)",
+	    churn);
+	ok(store_selection_churn(s, run, 50, true, &churn, &eb) ==
+	    SPD_ENOTFOUND, "churn with no selections: not found");
+	rc = store_selection_sync(s, 25, false, 1, &added, &eb);
+	ok(rc == SPD_OK && added >= 4, "sync with stickiness 1 (%zu)", added);
+	rc = store_selection_latest(s, run, 25, false, &sel, &ver, &step,
+	    NULL, &eb);
+	if (rc == SPD_OK)
+		mods = selection_modules(sel);
+	ok(rc == SPD_OK && ver == 1 && step == 4 && mods != NULL &&
+	    strcmp(mods, "model.layers.0.mlp.up_proj") == 0,
+	    "sticky sync: layer 0 kept at every step, version 1 (v%lld %s)",
+	    ver, mods != NULL ? mods : "-");
+	rc = store_selection_churn(s, run, 25, false, &churn, &eb);
+	ok(rc == SPD_OK && churn == 0, "sticky churn of the last two: 0 "
+	    "(%zu)", churn);
+	free(mods);
+	selection_free(sel);
+}
+
+/*
  * store_selection_sync: selections missing for another top_percent or
  * include_embeddings are built from the stored metrics, in step order with
  * the one version rule, and read back as the facts select_compute gives.
@@ -1588,6 +1661,7 @@ main(void)
 	test_roundtrip(s, run, db);
 	test_versions(s);
 	test_sync(s);
+	test_sync_sticky(s);
 	test_history(s);
 	test_atomic(s, run);
 	test_reset(s, run);
