@@ -74,6 +74,8 @@ test_defaults(void)
 	ok(c.top_percent == 25 && c.settle_ms == 2000,
 	    "default top_percent 25, settle_ms 2000");
 	ok(c.incomplete_grace_s == 600, "default incomplete_grace_s 600");
+	ok(c.stickiness == 0 && c.lr_scale_max == 2.0,
+	    "default stickiness 0, lr_scale_max 2.0");
 	ok(c.backfill && c.keep_spectra && c.include_embeddings &&
 	    !c.include_1d && !c.split_3d && !c.group_experts, "default bools");
 	ok(c.max_inflight_bytes == 1ull << 30, "default max_inflight 1 GiB");
@@ -390,6 +392,16 @@ test_set(void)
 		{ "http_timeout_s", "0", SPD_EINVAL },
 		{ "http_threads", "0", SPD_EINVAL },
 		{ "http_threads", "65", SPD_EINVAL },
+		{ "stickiness", "3", SPD_OK },
+		{ "stickiness", "-1", SPD_EINVAL },
+		{ "lr_scale_max", "1", SPD_OK },
+		{ "lr_scale_max", "3.5", SPD_OK },
+		{ "lr_scale_max", ".5", SPD_EINVAL },
+		{ "lr_scale_max", "0x2", SPD_EINVAL },
+		{ "lr_scale_max", "inf", SPD_EINVAL },
+		{ "lr_scale_max", "nan", SPD_EINVAL },
+		{ "lr_scale_max", "2.0 ", SPD_EINVAL },
+		{ "lr_scale_max", "1e9", SPD_EINVAL },
 		{ "no_such_key", "1", SPD_ENOTFOUND },
 	};
 	size_t i;
@@ -404,6 +416,8 @@ test_set(void)
 	ok(cfg_set(&c, "top_percent", "50", &eb) == SPD_OK &&
 	    cfg_set(&c, "top_percent", "500", &eb) == SPD_EINVAL &&
 	    c.top_percent == 50, "a failed set leaves the value");
+	ok(cfg_set(&c, "lr_scale_max", "2.5", &eb) == SPD_OK &&
+	    c.lr_scale_max == 2.5, "lr_scale_max 2.5");
 	ok(cfg_set(&c, "api_token", "abc", &eb) == SPD_OK &&
 	    cfg_set(&c, "api_token", "", &eb) == SPD_OK && c.api_token == NULL,
 	    "empty api_token: none");
