@@ -3,7 +3,8 @@
 operator changes top_percent or include_embeddings and restarts the
 daemon: the served selection is recomputed from the stored metrics (no
 SVD) before /ready, and every format (JSON, YAML, regex) renders the same
-stored facts under one ETag. Prints TAP.
+stored facts under one ETag; with stickiness the rebuilt selections keep
+the preceding step's modules (version, churn, /lr_scales). Prints TAP.
 
 Standard library only. Usage: selection_it.py BUILDDIR
 """
@@ -130,6 +131,44 @@ def main():
            again[0]["modules"] == first[0]["modules"] and
            again[2] == first[2], "back at 25%% with embeddings: the same "
            "selection, ETag %s" % (again and again[1]))
+
+        # Stickiness: at 40 % the two checkpoints (other seeds) select
+        # different sets; rebuilt with a margin larger than any type, the
+        # step-20 selection keeps step 10's set: version 1, churn 0.
+        d = start(tmp, run, ("--top-percent", "40", "--stickiness", "1000"))
+        try:
+            st, diff, _ = d.json("/selection/diff?top_percent=40&from=10"
+                                 "&to=20")
+            st2, js, _ = d.json("/selection")
+            st3, sc, _ = d.json("/lr_scales")
+            st4, _, metrics = d.get("/metrics")
+            st5, walk, _ = d.json("/selection?top_percent=30")
+            st6, diff30, _ = d.json("/selection/diff?top_percent=30&from=10"
+                                    "&to=20")
+        finally:
+            ok(d.stop() == 0, "stopped")
+        ok(st == 200 and diff["added"] and diff["removed"],
+           "without stickiness 40%% changes from step 10 to 20 (%d in)"
+           % (len(diff["added"]) if st == 200 else -1))
+        ok(st2 == 200 and js["step"] == 20 and js["version"] == 1,
+           "--stickiness 1000: step 20 keeps step 10's set, version %s"
+           % (js.get("version") if st2 == 200 else None))
+        ok(st == 200 and st2 == 200 and
+           not {a["module"] for a in diff["added"]} & set(js["modules"]) and
+           {r["module"] for r in diff["removed"]} <= set(js["modules"]),
+           "none of the newcomers in, every module that would go kept")
+        ok(st4 == 200 and
+           b'spectrumd_selection_churn{run="demo"} 0\n' in metrics,
+           "/metrics: spectrumd_selection_churn 0")
+        ok(st3 == 200 and sc["version"] == 1 and
+           set(sc["scales"]) == set(js["modules"]) and
+           max(sc["scales"].values()) == 2.0 and
+           min(sc["scales"].values()) == 1.0,
+           "/lr_scales: one multiplier per selected module, 1.0 to 2.0")
+        ok(st5 == 200 and st6 == 200 and diff30["added"] and
+           walk["version"] == 1 and walk["step"] == 20,
+           "/selection at another top_percent walks with stickiness too "
+           "(version %s)" % (walk.get("version") if st5 == 200 else None))
 
 
 if __name__ == "__main__":
