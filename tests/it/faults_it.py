@@ -398,11 +398,11 @@ def test_upgrade(tmp):
        "the upgraded schema takes 'incomplete'")
     ok(d.stop() == 0, "clean stop")
     db = sqlite3.connect(path)
-    ok(db.execute("PRAGMA user_version").fetchone()[0] == 5 and
+    ok(db.execute("PRAGMA user_version").fetchone()[0] == 6 and
        db.execute("SELECT count(*) FROM metrics").fetchone()[0] == nmet and
        db.execute("SELECT count(*) FROM metrics WHERE fingerprint IS NULL")
        .fetchone()[0] == nmet and nmet > 0,
-       "schema migrated to the current one (5), all %d metric rows kept "
+       "schema migrated to the current one (6), all %d metric rows kept "
        "(no fingerprints: never reused)" % nmet)
     ok(db.execute("SELECT count(*) FROM metrics WHERE alpha_status IS NULL"
                   " AND alpha IS NULL AND alpha_weighted IS NULL AND ks IS"
