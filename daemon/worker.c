@@ -647,7 +647,8 @@ store_train(struct worker *w, const struct wrun *r, const struct cand *c,
 		    "malformed entr%s or value%s skipped", r->name, c->step,
 		    skipped, skipped == 1 ? "y" : "ies", skipped == 1 ? "" :
 		    "s");
-	if (n > 0 && (rc = store_train_put(w->st, r->id, v, n, &eb)) != SPD_OK)
+	if (n > 0 && (rc = store_train_put(w->st, r->id, c->step, v, n,
+	    &eb)) != SPD_OK)
 		log_msg(LOG_WARNING, "run %s: step %lld: training log not "
 		    "stored: %s", r->name, c->step, eb.msg);
 	else if (n > 0)

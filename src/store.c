@@ -239,14 +239,17 @@ static const char *const migrations[] = {
 	/*
 	 * 5 → 6: the training log of each run (issue 15): every number of
 	 * trainer_state.json log_history (loss, learning_rate, grad_norm,
-	 * epoch, eval_* ...) at its step. A resumed run's history overlaps
-	 * the earlier one: the latest checkpoint's value replaces.
+	 * epoch, eval_* ...) at its step, and the step of the checkpoint
+	 * whose log gave it (source). A resumed run's history overlaps the
+	 * earlier one: the value of the latest checkpoint wins, whatever the
+	 * order of analysis.
 	 */
 	"CREATE TABLE train_log ("
 	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
 	"  step INTEGER NOT NULL,"
 	"  name TEXT NOT NULL,"
 	"  value REAL NOT NULL,"
+	"  source INTEGER NOT NULL,"
 	"  PRIMARY KEY (run_id, step, name)) WITHOUT ROWID;",
 };
 
@@ -434,8 +437,11 @@ static const char *const sql[Q_COUNT] = {
 	    " m.checkpoint_id DESC LIMIT 1",
 	[Q_METRIC_COLS] = "SELECT name FROM pragma_table_info('metrics')"
 	    " ORDER BY cid",
-	[Q_TRAIN_PUT] = "INSERT OR REPLACE INTO train_log"
-	    " (run_id, step, name, value) VALUES (?1, ?2, ?3, ?4)",
+	[Q_TRAIN_PUT] = "INSERT INTO train_log"
+	    " (run_id, step, name, value, source) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (run_id, step, name) DO UPDATE SET"
+	    " value = excluded.value, source = excluded.source"
+	    " WHERE excluded.source >= train_log.source",
 	[Q_TRAIN_GET] = "SELECT step, value FROM train_log"
 	    " WHERE run_id = ?1 AND name = ?2 ORDER BY step",
 	[Q_TRAIN_NAMES] = "SELECT name, count(*), min(step), max(step)"
@@ -2448,7 +2454,7 @@ out:
 
 /* Stores n training-log numbers of a run in one transaction. */
 enum spd_err
-store_train_put(struct store *s, int64_t run_id,
+store_train_put(struct store *s, int64_t run_id, long long source,
     const struct train_point *v, size_t n, struct spd_errbuf *eb)
 {
 	sqlite3_stmt	*st = NULL;
@@ -2476,6 +2482,7 @@ store_train_put(struct store *s, int64_t run_id,
 		b_int(st, 2, v[i].step, &brc);
 		b_text(st, 3, v[i].name, &brc);
 		b_real(st, 4, v[i].value, &brc);
+		b_int(st, 5, source, &brc);
 		rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
 		    step(s, st, NULL, op, eb);
 		sqlite3_reset(st);

@@ -689,7 +689,7 @@ test_train_log(struct api *a, struct store *rw, int64_t run_id)
 	cJSON_Delete(j);
 	api_resp_cleanup(&r);
 
-	ok(store_train_put(rw, run_id, pts, nitems(pts), &eb) == SPD_OK,
+	ok(store_train_put(rw, run_id, 30, pts, nitems(pts), &eb) == SPD_OK,
 	    "training log stored: %s", eb.msg);
 	get(a, "/history", "run=alpha&metric=loss", &r);
 	j = parse(&r);

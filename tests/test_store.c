@@ -1618,6 +1618,8 @@ test_train(struct store *s)
 	}, resumed[] = {
 		{ 20, 1.9, "loss" }, { 30, 1.5, "loss" },
 		{ 20, 0.9, "eval_loss" },
+	}, older[] = {
+		{ 20, 5.0, "loss" }, { 5, 3.0, "loss" },
 	}, bad[] = {
 		{ 40, 1.0, "loss" }, { 40, 1.0, "bad name" },
 	};
@@ -1628,21 +1630,25 @@ test_train(struct store *s)
 	ok(store_run_ensure(s, "trainlog", "/ckpt/trainlog", &r1, &eb) ==
 	    SPD_OK && store_run_ensure(s, "trainlog2", "/ckpt/trainlog2", &r2,
 	    &eb) == SPD_OK, "training-log runs");
-	ok(store_train_put(s, r1, first, nitems(first), &eb) == SPD_OK,
+	ok(store_train_put(s, r1, 20, first, nitems(first), &eb) == SPD_OK,
 	    "first history stored: %s", eb.msg);
-	ok(store_train_put(s, r1, resumed, nitems(resumed), &eb) == SPD_OK,
-	    "overlapping resumed history stored: %s", eb.msg);
-	ok(store_train_put(s, r2, first, 1, &eb) == SPD_OK,
+	ok(store_train_put(s, r1, 30, resumed, nitems(resumed), &eb) ==
+	    SPD_OK, "overlapping resumed history stored: %s", eb.msg);
+	ok(store_train_put(s, r1, 10, older, nitems(older), &eb) == SPD_OK,
+	    "an older checkpoint's history, analysed last, stored: %s",
+	    eb.msg);
+	ok(store_train_put(s, r2, 20, first, 1, &eb) == SPD_OK,
 	    "another run's history stored");
-	ok(store_train_put(s, r1, bad, nitems(bad), &eb) == SPD_EINVAL,
+	ok(store_train_put(s, r1, 40, bad, nitems(bad), &eb) == SPD_EINVAL,
 	    "a batch with a bad name: EINVAL");
-	ok(store_train_put(s, r1, NULL, 0, &eb) == SPD_OK, "empty batch");
+	ok(store_train_put(s, r1, 40, NULL, 0, &eb) == SPD_OK, "empty batch");
 	ok(store_train_log(s, r1, "loss", train_cb, &g, &eb) == SPD_OK &&
-	    g.n == 3 && g.shape_ok, "loss: 3 points, not 4 (dedup), not the "
+	    g.n == 4 && g.shape_ok, "loss: 4 points, not 6 (dedup), not the "
 	    "bad batch's");
-	ok(g.n == 3 && g.step[0] == 10 && g.step[1] == 20 && g.step[2] == 30 &&
-	    g.value[0] == 2.5 && g.value[1] == 1.9 && g.value[2] == 1.5,
-	    "in step order, the resumed value replaces the overlapped one");
+	ok(g.n == 4 && g.step[0] == 5 && g.step[1] == 10 && g.step[2] == 20 &&
+	    g.step[3] == 30 && g.value[0] == 3.0 && g.value[1] == 2.5 &&
+	    g.value[2] == 1.9 && g.value[3] == 1.5, "in step order; the "
+	    "resumed value replaces the overlapped one, an older one does not");
 	memset(&g, 0, sizeof g);
 	ok(store_train_log(s, r1, "grad_norm", train_cb, &g, &eb) == SPD_OK &&
 	    g.n == 0, "a metric never logged: no points");
@@ -1650,7 +1656,7 @@ test_train(struct store *s)
 	    "a bad name: EINVAL");
 	ok(store_train_names(s, r1, train_names_cb, names, &eb) == SPD_OK &&
 	    strcmp(names, "eval_loss:1:20:20;learning_rate:1:10:10;"
-	    "loss:3:10:30;") == 0, "names with counts and steps: %s", names);
+	    "loss:4:5:30;") == 0, "names with counts and steps: %s", names);
 	names[0] = '\0';
 	ok(store_train_names(s, r2, train_names_cb, names, &eb) == SPD_OK &&
 	    strcmp(names, "loss:1:10:10;") == 0, "the other run's own: %s",

@@ -224,13 +224,15 @@ enum spd_err	 store_history(struct store *s, int64_t run_id,
 		    void *arg, struct spd_errbuf *eb);
 /*
  * Stores n training-log numbers (trainer_state.json log_history) of run
- * run_id in one transaction; a number already stored for the same (step,
- * name) is replaced (a resumed run's history overlaps). SPD_EINVAL, nothing
- * stored, when a name fails spd_train_name_ok(), a value is not finite or
+ * run_id, read from the checkpoint at step source, in one transaction. A
+ * number already stored for the same (step, name) is replaced unless it
+ * came from a later checkpoint (a resumed run's history overlaps the
+ * earlier one; the latest log wins in any order of analysis). SPD_EINVAL,
+ * nothing stored, when a name fails spd_train_name_ok(), a value is not finite or
  * a step is negative.
  */
 enum spd_err	 store_train_put(struct store *s, int64_t run_id,
-		    const struct train_point *v, size_t n,
+		    long long source, const struct train_point *v, size_t n,
 		    struct spd_errbuf *eb);
 /*
  * The training-log series name of a run in step order, as history rows:
