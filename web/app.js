@@ -1,8 +1,8 @@
 // app.js: the spectrumd dashboard's entry. Plain ES modules, no build
 // step: each panel is a module (app-checkpoints.js, app-curves.js,
-// app-heatmap.js, app-selection.js, app-spectrum.js) over one state
-// (app-state.js), the API (app-api.js) and the drawing kit (app-view.js);
-// live updates come through app-live.js. This file loads the data in one
+// app-heatmap.js, app-selection.js, app-spectrum.js, app-trainlog.js)
+// over one state (app-state.js), the API (app-api.js) and the drawing
+// kit (app-view.js); live updates come through app-live.js. This file loads the data in one
 // round, draws every panel and wires them together. Reads the daemon's
 // JSON API (DESIGN.md §5), draws the SNR curves and the spectrum with
 // uPlot (served from /assets/, installed by the build) and the layer ×
@@ -23,6 +23,8 @@ import { loadHist, renderHeat, fillHeatPickers, heatCells, heatCellRect,
 import { openSpectrum, fetchSpectrum, renderSpectrum, renderSpectrumResult,
     fillSpectrumPickers, resizeSpectrum, bindSpectrum } from
     './app-spectrum.js';
+import { loadTrainLog, renderTrainLog, resizeTrainLog, bindTrainLog } from
+    './app-trainlog.js';
 import { connectEvents } from './app-live.js';
 
 /* ------------------------------------------------------------- loading */
@@ -76,13 +78,14 @@ async function refreshOnce() {
 	// default matrix) without waiting for the histories.
 	const spec = loadSelection().then(() => fetchSpectrum());
 	await Promise.all([spec, loadHist().then(() => loadChartHist()),
-	    loadSnr(), loadCkpts()]);
+	    loadSnr(), loadCkpts(), loadTrainLog()]);
 	mark('spectrumd-data');
 	fillCurvePickers();
 	fillHeatPickers();
 	fillSpectrumPickers();
 	renderSelection();
 	renderChart();
+	renderTrainLog();
 	renderHeat();
 	let sr = await spec;
 	if (sr.d && sr.d.module !== state.spec.module)
@@ -119,6 +122,7 @@ function emptyPanels() {
 	state.sel = state.hist = state.chartHist = state.snr = null;
 	renderSelection();
 	renderChart();
+	loadTrainLog().then(renderTrainLog).catch(report);
 	renderHeat();
 	renderSpectrum(null);
 }
@@ -135,6 +139,7 @@ function bind() {
 		refresh().catch(report);
 	});
 	bindCurves();
+	bindTrainLog();
 	bindHeatmap();
 	bindSelection(() => {
 		renderChart();
@@ -154,6 +159,7 @@ function bind() {
 			return;
 		lastW = w;
 		resizeChart(w);
+		resizeTrainLog(w);
 		resizeSpectrum();
 		renderHeat();
 	}, 100)).observe(document.body);
