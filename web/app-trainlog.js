@@ -11,7 +11,8 @@ import { esc, fmt } from './app-view.js';
 let trainPlot = null;
 let trainData = null;	// { names, loss, other }
 
-// Loads the run's training-log names and the two series drawn.
+// Loads the run's training-log names and the two series drawn; never
+// throws (no log, or a failed request: no panel).
 export async function loadTrainLog() {
 	trainData = null;
 	let names;
@@ -32,9 +33,13 @@ export async function loadTrainLog() {
 	    `${esc(n)}</option>`).join('');
 	const get = (m) => api('/history', { ...runArg(), metric: m,
 	    max_points: 2000 }).then((h) => h.series[0] || null);
-	const [loss, other] = await Promise.all([get('loss'),
-	    want ? get(want) : null]);
-	trainData = { names, loss, other, otherName: want };
+	try {
+		const [loss, other] = await Promise.all([get('loss'),
+		    want ? get(want) : null]);
+		trainData = { names, loss, other, otherName: want };
+	} catch (e) {
+		trainData = null;	/* the panel stays hidden */
+	}
 }
 
 // The steps of the analysed checkpoints drawn in the SNR chart.

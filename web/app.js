@@ -77,15 +77,15 @@ async function refreshOnce() {
 	// One round of requests; the spectrum follows the selection (its
 	// default matrix) without waiting for the histories.
 	const spec = loadSelection().then(() => fetchSpectrum());
+	const train = loadTrainLog();	/* drawn last, off the ready path */
 	await Promise.all([spec, loadHist().then(() => loadChartHist()),
-	    loadSnr(), loadCkpts(), loadTrainLog()]);
+	    loadSnr(), loadCkpts()]);
 	mark('spectrumd-data');
 	fillCurvePickers();
 	fillHeatPickers();
 	fillSpectrumPickers();
 	renderSelection();
 	renderChart();
-	renderTrainLog();
 	renderHeat();
 	let sr = await spec;
 	if (sr.d && sr.d.module !== state.spec.module)
@@ -93,6 +93,8 @@ async function refreshOnce() {
 	renderSpectrumResult(sr);
 	mark('spectrumd-drawn');
 	markReady();
+	await train;
+	renderTrainLog();
 }
 
 // The latest checkpoint's metrics (pickers, selection, type order).

@@ -255,8 +255,8 @@ test('training log: loss and learning rate of log_history on a step axis',
 	    `the fixture run logs loss and learning_rate: ${names}`);
 	const loss = await getJson(base, '/history?metric=loss');
 	assert.equal(loss.series.length, 1);
-	assert.equal(await page.isVisible('#p-train'), true,
-	    'the panel shows for a run with a log');
+	await page.waitForSelector('#p-train:not([hidden])',
+	    { timeout: 15000 });	/* drawn after data-ready */
 	assert.equal(await page.getAttribute('#train', 'data-points'),
 	    String(loss.series[0].points.length));
 	assert.equal(await page.getAttribute('#train', 'data-metric'),
