@@ -628,6 +628,44 @@ nap(struct worker *w, int secs)
 }
 
 /*
+ * Stores the training log (trainer_state.json log_history) of the
+ * checkpoint at path of run r. Never fatal: a checkpoint without one (a
+ * plain layout) stores nothing; a malformed one is noted and skipped.
+ */
+static void
+store_train(struct worker *w, const struct wrun *r, const struct cand *c,
+    const char *path)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct train_point	*v = NULL;
+	size_t			 n = 0, skipped = 0;
+	enum spd_err		 rc;
+
+	rc = layout_train_log(path, &v, &n, &skipped, &eb);
+	if (rc == SPD_ENOTFOUND)
+		return;
+	if (rc != SPD_OK) {
+		log_msg(LOG_NOTICE, "run %s: step %lld: no training log: %s",
+		    r->name, c->step, eb.msg[0] != '\0' ? eb.msg :
+		    spd_strerror(rc));
+		return;
+	}
+	if (skipped > 0)
+		log_msg(LOG_NOTICE, "run %s: step %lld: training log: %zu "
+		    "malformed entr%s or value%s skipped", r->name, c->step,
+		    skipped, skipped == 1 ? "y" : "ies", skipped == 1 ? "" :
+		    "s");
+	if (n > 0 && (rc = store_train_put(w->st, r->id, c->step, v, n,
+	    &eb)) != SPD_OK)
+		log_msg(LOG_WARNING, "run %s: step %lld: training log not "
+		    "stored: %s", r->name, c->step, eb.msg);
+	else if (n > 0)
+		log_msg(LOG_DEBUG, "run %s: step %lld: training log: %zu "
+		    "numbers", r->name, c->step, n);
+	free(v);
+}
+
+/*
  * Stores a finished analysis; while the disk is full (or another I/O error
  * lasts) keeps the result in memory and retries, so space coming back
  * costs no second analysis. Returns the last error when it gives up
@@ -679,6 +717,7 @@ analyse(struct worker *w, const struct wrun *r, const struct cand *c,
 	set_status(w, "analysing %s step %lld", r->name, c->step);
 	arc = analyzer_run(w->an, path, &rep, eb);
 	if (arc == SPD_OK) {
+		store_train(w, r, c, path);	/* before "done" is told */
 		rc = store_held(w, r, c, rep, eb);
 		if (rc != SPD_OK && !w->dead)	/* pending: retry later */
 			store_ckpt_set_status(w->st, c->id, CK_PENDING, NULL,

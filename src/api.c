@@ -33,6 +33,7 @@ static const struct route {
 	{ "GET",  "/checkpoints", api_checkpoints, R_STORE },
 	{ "GET",  "/snr",         api_snr,         R_STORE },
 	{ "GET",  "/history",     api_history,     R_STORE },
+	{ "GET",  "/train_log",   api_train_log,   R_STORE },
 	{ "GET",  "/spectrum",    api_spectrum,    R_STORE },
 	{ "GET",  "/snr_results.json", api_snr_results, R_STORE },
 	{ "GET",  "/events",      api_events,      0 },

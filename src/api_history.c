@@ -6,6 +6,11 @@
  *   module name first; non-finite values are written inf, -inf, nan.
  * - match= is a bounded PCRE2 pattern (match.h) searched (not anchored) in
  *   the module name.
+ * - a metric that is not a per-matrix one names a series of the run's
+ *   training log (trainer_state.json log_history: loss, learning_rate,
+ *   grad_norm, epoch, eval_* ...): one series named after it, type
+ *   "train_log", layer -1, points [step, null, value] (CSV: an empty wall
+ *   time). GET /train_log lists the names a run has.
  */
 #include "config.h"
 
@@ -50,6 +55,11 @@ static const char *const hist_metrics[] = {
 	NULL
 };
 static const char *const hist_formats[] = { "json", "csv", NULL };
+
+/* Training-log names known without a log (else an unknown metric). */
+static const char *const train_known[] = {
+	"loss", "learning_rate", "grad_norm", "epoch", NULL
+};
 
 /* Starts a series for row's module. */
 static bool
@@ -243,7 +253,9 @@ hist_reply_csv(struct ctx *c, const struct hist *h)
 				csv_field(fp, h->s[i].module);
 				fputc(',', fp);
 			}
-			fprintf(fp, "%.6f,%lld,", p->wall, p->step);
+			if (isfinite(p->wall))
+				fprintf(fp, "%.6f", p->wall);
+			fprintf(fp, ",%lld,", p->step);
 			if (isfinite(p->value))
 				fprintf(fp, "%.10g\n", p->value);
 			else
@@ -266,6 +278,39 @@ compile_match(struct ctx *c, struct hist *h)
 	return match_new(pat, &h->re, c->eb);
 }
 
+/*
+ * True when ?metric= names a training-log series: not a per-matrix metric,
+ * a valid name; *name is it.
+ */
+static bool
+train_metric(struct ctx *c, const char **name)
+{
+	const char	*m = arg(c, "metric");
+	size_t		 i;
+
+	if (m == NULL || !spd_train_name_ok(m))
+		return false;
+	for (i = 0; hist_metrics[i] != NULL; i++)
+		if (strcmp(hist_metrics[i], m) == 0)
+			return false;
+	*name = m;
+	return true;
+}
+
+/* True when a training-log name is known even with no points. */
+static bool
+train_known_name(const char *name)
+{
+	size_t i;
+
+	if (strncmp(name, "eval_", 5) == 0)
+		return true;
+	for (i = 0; train_known[i] != NULL; i++)
+		if (strcmp(train_known[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* GET /history?run&match&type&metric&format&max_points. */
 enum spd_err
 api_history(struct ctx *c)
@@ -273,10 +318,12 @@ api_history(struct ctx *c)
 	struct run_ref		run = { 0 };
 	struct hist		h = { 0 };
 	unsigned long long	maxp;
-	size_t			metric, fmt, i;
+	const char		*name = NULL;
+	size_t			metric = 0, fmt, i;
 	enum spd_err		rc;
 
-	if (!arg_enum(c, "metric", hist_metrics, &metric) ||
+	if ((!train_metric(c, &name) &&
+	    !arg_enum(c, "metric", hist_metrics, &metric)) ||
 	    !arg_enum(c, "format", hist_formats, &fmt))
 		return SPD_EINVAL;
 	if ((rc = arg_num(c, "max_points", 2, API_MAX_POINTS, API_MAX_POINTS,
@@ -284,8 +331,11 @@ api_history(struct ctx *c)
 	    (rc = compile_match(c, &h)) != SPD_OK ||
 	    (rc = resolve_run(c, &run)) != SPD_OK)
 		goto out;
-	rc = store_history(c->st, run.id, arg(c, "type"), hist_metrics[metric],
-	    hist_cb, &h, c->eb);
+	if (name != NULL)
+		rc = store_train_log(c->st, run.id, name, hist_cb, &h, c->eb);
+	else
+		rc = store_history(c->st, run.id, arg(c, "type"),
+		    hist_metrics[metric], hist_cb, &h, c->eb);
 	if (h.badre)
 		rc = spd_fail(c->eb, SPD_EINVAL, "%s", h.reeb.msg);
 	else if (h.toobig)
@@ -293,16 +343,65 @@ api_history(struct ctx *c)
 		    "the history with match= or type=", API_MAX_HIST);
 	else if (h.oom || rc == SPD_ECANCELED)
 		rc = SPD_ENOMEM;
+	else if (rc == SPD_OK && name != NULL && h.n == 0 &&
+	    arg(c, "match") == NULL && !train_known_name(name))
+		rc = spd_fail(c->eb, SPD_EINVAL, "metric: unknown value '%s' "
+		    "(not a per-matrix metric, nor in the run's training log)",
+		    name);
 	if (rc != SPD_OK)
 		goto out;
 	for (i = 0; i < h.n; i++)
 		downsample(&h.s[i], (size_t)maxp);
 	if (fmt == 0)
-		rc = hist_reply_json(c, run.name, hist_metrics[metric], &h);
+		rc = hist_reply_json(c, run.name, name != NULL ? name :
+		    hist_metrics[metric], &h);
 	else
 		rc = hist_reply_csv(c, &h);
 out:
 	hist_cleanup(&h);
+	free(run.name);
+	return rc;
+}
+
+/* --- /train_log ----------------------------------------------------------- */
+
+/* Adds one training-log name to the JSON list (store_train_names cb). */
+static int
+train_name_cb(void *arg, const struct train_name_row *r)
+{
+	cJSON	*arr = arg, *o = cJSON_CreateObject();
+
+	return !(o != NULL && jpush(arr, o) && jstr(o, "name", r->name) &&
+	    jnum(o, "points", (double)r->points) &&
+	    jnum(o, "first_step", (double)r->first_step) &&
+	    jnum(o, "last_step", (double)r->last_step));
+}
+
+/* GET /train_log?run: the metric names of a run's training log. */
+enum spd_err
+api_train_log(struct ctx *c)
+{
+	struct run_ref	 run = { 0 };
+	cJSON		*root = NULL, *arr = NULL;
+	enum spd_err	 rc;
+
+	if ((rc = resolve_run(c, &run)) != SPD_OK)
+		goto out;
+	if ((root = cJSON_CreateObject()) == NULL || !jstr(root, "run",
+	    run.name) || (arr = cJSON_AddArrayToObject(root, "metrics")) ==
+	    NULL) {
+		rc = SPD_ENOMEM;
+		goto out;
+	}
+	rc = store_train_names(c->st, run.id, train_name_cb, arr, c->eb);
+	if (rc == SPD_ECANCELED)
+		rc = SPD_ENOMEM;
+	if (rc == SPD_OK) {
+		rc = reply_json(c->resp, 200, root);
+		root = NULL;
+	}
+out:
+	cJSON_Delete(root);
 	free(run.name);
 	return rc;
 }

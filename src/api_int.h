@@ -138,6 +138,7 @@ enum spd_err	 api_snr(struct ctx *);
 enum spd_err	 api_spectrum(struct ctx *);
 enum spd_err	 api_snr_results(struct ctx *);
 enum spd_err	 api_history(struct ctx *);		/* api_history.c */
+enum spd_err	 api_train_log(struct ctx *);		/* api_history.c */
 enum spd_err	 api_selection(struct ctx *);		/* api_selection.c */
 enum spd_err	 api_selection_diff(struct ctx *);
 enum spd_err	 api_lr_scales(struct ctx *);

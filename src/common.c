@@ -320,3 +320,23 @@ spd_utf8_scrub(const char *s, size_t n)
 	*o = '\0';
 	return out;
 }
+
+/* True when name is a valid training-log metric name (see common.h). */
+bool
+spd_train_name_ok(const char *name)
+{
+	size_t	n;
+
+	if (name == NULL)
+		return false;
+	for (n = 0; name[n] != '\0'; n++) {
+		if (n >= SPD_TRAIN_NAME_MAX)
+			return false;
+		if (!((name[n] >= 'A' && name[n] <= 'Z') ||
+		    (name[n] >= 'a' && name[n] <= 'z') ||
+		    (name[n] >= '0' && name[n] <= '9') ||
+		    strchr("_./-", name[n]) != NULL))
+			return false;
+	}
+	return n > 0;
+}

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -961,4 +962,89 @@ layout_ckpt_name(const char *name)
 
 	return spd_starts_with(name, CKPT_PREFIX) &&
 	    parse_step(name + strlen(CKPT_PREFIX), &step);
+}
+
+/* Adds the numbers of one log_history entry to v (see layout_train_log). */
+static void
+train_entry(const cJSON *e, struct train_point *v, size_t *n,
+    size_t *skipped)
+{
+	const cJSON	*it;
+	long long	 step;
+
+	if (!cJSON_IsObject(e) ||
+	    !json_step(cJSON_GetObjectItemCaseSensitive(e, "step"), &step)) {
+		(*skipped)++;
+		return;
+	}
+	cJSON_ArrayForEach(it, e) {
+		if (it->string != NULL && strcmp(it->string, "step") == 0)
+			continue;
+		if (!cJSON_IsNumber(it) || !spd_train_name_ok(it->string) ||
+		    !isfinite(it->valuedouble)) {
+			(*skipped)++;
+			continue;
+		}
+		if (*n >= LAYOUT_MAX_TRAIN) {
+			(*skipped)++;
+			continue;
+		}
+		v[*n].step = step;
+		v[*n].value = it->valuedouble;
+		snprintf(v[*n].name, sizeof v[*n].name, "%s", it->string);
+		(*n)++;
+	}
+}
+
+/* Reads a checkpoint's trainer_state.json log_history (see layout.h). */
+enum spd_err
+layout_train_log(const char *dir, struct train_point **out, size_t *n,
+    size_t *skipped, struct spd_errbuf *eb)
+{
+	struct train_point	*v = NULL;
+	const cJSON		*hist, *e;
+	cJSON			*root;
+	enum spd_err		 rc;
+	char			*file, *buf = NULL;
+	size_t			 len, cap = 0;
+
+	*out = NULL;
+	*n = *skipped = 0;
+	if ((file = spd_path_join(dir, TRAINER_STATE)) == NULL)
+		return SPD_ENOMEM;
+	rc = spd_read_file(AT_FDCWD, file, WATCH_MAX_JSON, &buf, &len, NULL,
+	    eb);
+	free(file);
+	if (rc != SPD_OK)
+		return rc;
+	root = cJSON_ParseWithLength(buf, len);
+	free(buf);
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return spd_fail(eb, SPD_EFORMAT, "%s: %s is not a JSON object",
+		    dir, TRAINER_STATE);
+	}
+	hist = cJSON_GetObjectItemCaseSensitive(root, "log_history");
+	if (hist != NULL && !cJSON_IsArray(hist))
+		(*skipped)++;
+	if (cJSON_IsArray(hist))
+		cJSON_ArrayForEach(e, hist)
+			if (cJSON_IsObject(e))
+				cap += (size_t)cJSON_GetArraySize(e);
+	if (cap > LAYOUT_MAX_TRAIN)
+		cap = LAYOUT_MAX_TRAIN;
+	if (cap > 0 && (v = calloc(cap, sizeof *v)) == NULL) {
+		cJSON_Delete(root);
+		return SPD_ENOMEM;
+	}
+	if (cJSON_IsArray(hist))
+		cJSON_ArrayForEach(e, hist)
+			train_entry(e, v, n, skipped);
+	cJSON_Delete(root);
+	if (*n == 0) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	return SPD_OK;
 }

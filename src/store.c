@@ -239,6 +239,21 @@ static const char *const migrations[] = {
 	"ALTER TABLE metrics ADD COLUMN xmin REAL;"
 	"ALTER TABLE metrics ADD COLUMN n_tail INTEGER;"
 	"ALTER TABLE metrics ADD COLUMN alpha_status TEXT;",
+	/*
+	 * 5 → 6: the training log of each run (issue 15): every number of
+	 * trainer_state.json log_history (loss, learning_rate, grad_norm,
+	 * epoch, eval_* ...) at its step, and the step of the checkpoint
+	 * whose log gave it (source). A resumed run's history overlaps the
+	 * earlier one: the value of the latest checkpoint wins, whatever the
+	 * order of analysis.
+	 */
+	"CREATE TABLE train_log ("
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  step INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  value REAL NOT NULL,"
+	"  source INTEGER NOT NULL,"
+	"  PRIMARY KEY (run_id, step, name)) WITHOUT ROWID;",
 };
 
 _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
@@ -258,7 +273,8 @@ enum q {
 	Q_SEL_PUT, Q_SEL_MEMBER, Q_SEL_MEMBERS, Q_SEL_MISSING,
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
 	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST, Q_REUSE_FIND,
-	Q_METRIC_COLS, Q_SEL_BEFORE, Q_SEL_LAST2,
+	Q_METRIC_COLS, Q_SEL_BEFORE, Q_SEL_LAST2, Q_TRAIN_PUT, Q_TRAIN_GET,
+	Q_TRAIN_NAMES,
 	Q_COUNT
 };
 
@@ -437,6 +453,15 @@ static const char *const sql[Q_COUNT] = {
 	    " m.checkpoint_id DESC LIMIT 1",
 	[Q_METRIC_COLS] = "SELECT name FROM pragma_table_info('metrics')"
 	    " ORDER BY cid",
+	[Q_TRAIN_PUT] = "INSERT INTO train_log"
+	    " (run_id, step, name, value, source) VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (run_id, step, name) DO UPDATE SET"
+	    " value = excluded.value, source = excluded.source"
+	    " WHERE excluded.source >= train_log.source",
+	[Q_TRAIN_GET] = "SELECT step, value FROM train_log"
+	    " WHERE run_id = ?1 AND name = ?2 ORDER BY step",
+	[Q_TRAIN_NAMES] = "SELECT name, count(*), min(step), max(step)"
+	    " FROM train_log WHERE run_id = ?1 GROUP BY name ORDER BY name",
 };
 
 /*
@@ -2438,6 +2463,125 @@ store_history(struct store *s, int64_t run_id, const char *type,
 		row.wall_time = sqlite3_column_double(st, 4);
 		row.value = col_classed(st, 5, 6);
 		rc = cb_result(cb(arg, &row), op, eb);
+	}
+out:
+	release(s, st);
+	return rc;
+}
+
+/* Stores n training-log numbers of a run in one transaction. */
+enum spd_err
+store_train_put(struct store *s, int64_t run_id, long long source,
+    const struct train_point *v, size_t n, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	size_t		 i;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "put training log of run %" PRId64, run_id);
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && v == NULL && n > 0)
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc != SPD_OK || n == 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (!spd_train_name_ok(v[i].name) || !isfinite(v[i].value) ||
+		    v[i].step < 0)
+			return spd_fail(eb, SPD_EINVAL, "store: %s: bad point "
+			    "%zu", op, i);
+	if ((rc = tx_begin(s, op, eb)) != SPD_OK)
+		return rc;
+	rc = prep(s, Q_TRAIN_PUT, &st, op, eb);
+	for (i = 0; rc == SPD_OK && i < n; i++) {
+		b_int(st, 1, run_id, &brc);
+		b_int(st, 2, v[i].step, &brc);
+		b_text(st, 3, v[i].name, &brc);
+		b_real(st, 4, v[i].value, &brc);
+		b_int(st, 5, source, &brc);
+		rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+		    step(s, st, NULL, op, eb);
+		sqlite3_reset(st);
+	}
+	release(s, st);
+	if (rc == SPD_OK)
+		rc = tx_commit(s, op, eb);
+	if (rc != SPD_OK)
+		tx_rollback(s);
+	return rc;
+}
+
+/* Calls cb for each point of one training-log series (see store.h). */
+enum spd_err
+store_train_log(struct store *s, int64_t run_id, const char *name,
+    store_hist_cb cb, void *arg, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	struct hist_row	 row = { .type = "train_log", .layer = -1,
+	    .wall_time = NAN };
+	char		 op[160];
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "training log %s of run %" PRId64,
+	    name != NULL ? name : "(null)", run_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK && !spd_train_name_ok(name))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad name", op);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_TRAIN_GET, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	row.module = name;
+	b_int(st, 1, run_id, &brc);
+	b_text(st, 2, name, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK) {
+		rc = step(s, st, &more, op, eb);
+		if (rc != SPD_OK || !more)
+			break;
+		row.step = sqlite3_column_int64(st, 0);
+		row.value = col_real(st, 1);
+		rc = cb_result(cb(arg, &row), op, eb);
+	}
+out:
+	release(s, st);
+	return rc;
+}
+
+/* Calls cb for each metric name of a run's training log (see store.h). */
+enum spd_err
+store_train_names(struct store *s, int64_t run_id, store_train_cb cb,
+    void *arg, struct spd_errbuf *eb)
+{
+	sqlite3_stmt		*st = NULL;
+	struct train_name_row	 row;
+	char			 op[96];
+	enum spd_err		 rc;
+	bool			 more = true;
+	int			 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "training log names of run %" PRId64, run_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_TRAIN_NAMES, &st, op, eb);
+	if (rc != SPD_OK)
+		goto out;
+	b_int(st, 1, run_id, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK) {
+		rc = step(s, st, &more, op, eb);
+		if (rc != SPD_OK || !more)
+			break;
+		row.name = col_text(st, 0);
+		row.points = (uint64_t)sqlite3_column_int64(st, 1);
+		row.first_step = sqlite3_column_int64(st, 2);
+		row.last_step = sqlite3_column_int64(st, 3);
+		rc = cb_result(row.name == NULL ? 0 : cb(arg, &row), op, eb);
 	}
 out:
 	release(s, st);

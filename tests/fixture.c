@@ -1303,6 +1303,75 @@ write_config(const char *dir, const struct fixture_opts *o,
 	return rc;
 }
 
+#define LOG_STEPS	5	/* logging_steps of the simulated trainer */
+#define LOG_EVAL	4	/* an eval every LOG_EVAL logs */
+#define LOG_MAX		400	/* logs kept in log_history: the last */
+#define LOG_WARMUP	50	/* learning-rate warm-up steps */
+#define LOG_TOTAL	2000	/* steps of the cosine schedule */
+#define LOG_LR		2e-4	/* peak learning rate */
+
+/* A deterministic noise in [-1, 1) of (seed, step, salt). */
+static double
+log_noise(const struct fixture_opts *o, uint64_t s, uint64_t salt)
+{
+	uint64_t x = o->seed * 0x9e3779b97f4a7c15ull ^ s * 0xbf58476d1ce4e5b9ull
+	    ^ salt;
+
+	return 2 * unit(splitmix64(&x)) - 1;
+}
+
+/* The learning rate at step s: linear warm-up, then cosine decay. */
+static double
+log_lr(uint64_t s)
+{
+	double t;
+
+	if (s < LOG_WARMUP)
+		return LOG_LR * (double)s / LOG_WARMUP;
+	t = (double)(s < LOG_TOTAL ? s : LOG_TOTAL) - LOG_WARMUP;
+	return LOG_LR * 0.5 * (1 + cos(M_PI * t / (LOG_TOTAL - LOG_WARMUP)));
+}
+
+/*
+ * Appends the log_history of a run at step o->step, as the HF Trainer
+ * writes it: a training log every LOG_STEPS steps (loss falling with
+ * noise, learning_rate, grad_norm, epoch) and an eval every LOG_EVAL logs.
+ * Values depend on (seed, step) only, so successive checkpoints' histories
+ * overlap exactly, as a resumed run's do.
+ */
+static void
+write_log_history(struct sbuf *b, const struct fixture_opts *o)
+{
+	uint64_t	s, first = LOG_STEPS;
+	double		base;
+	bool		sep = false;
+
+	if (o->step / LOG_STEPS > LOG_MAX)
+		first = (o->step / LOG_STEPS - LOG_MAX + 1) * LOG_STEPS;
+	sbuf_add(b, "[");
+	for (s = first; s <= o->step; s += LOG_STEPS) {
+		base = 0.6 + 2.4 * exp(-(double)s / 400);
+		sbuf_add(b, "%s\n    {\n      \"epoch\": %.4f,\n      "
+		    "\"grad_norm\": %.6f,\n      \"learning_rate\": %.6e,\n"
+		    "      \"loss\": %.4f,\n      \"step\": %" PRIu64
+		    "\n    }", sep ? "," : "", (double)s / 1000,
+		    0.8 + 1.5 * exp(-(double)s / 250) +
+		    0.15 * log_noise(o, s, 2), log_lr(s),
+		    base + 0.08 * log_noise(o, s, 1), s);
+		sep = true;
+		if (s % (LOG_STEPS * LOG_EVAL) == 0)
+			sbuf_add(b, ",\n    {\n      \"epoch\": %.4f,\n      "
+			    "\"eval_loss\": %.4f,\n      \"eval_runtime\": "
+			    "%.3f,\n      \"eval_samples_per_second\": %.2f,\n"
+			    "      \"step\": %" PRIu64 "\n    }",
+			    (double)s / 1000, base + 0.05 +
+			    0.02 * log_noise(o, s, 3),
+			    1.2 + 0.1 * log_noise(o, s, 4),
+			    120 + 5 * log_noise(o, s, 5), s);
+	}
+	sbuf_add(b, "%s]", sep ? "\n  " : "");
+}
+
 /* Writes trainer_state.json (the completion marker: last). */
 static enum spd_err
 write_trainer_state(const char *dir, const struct fixture_opts *o,
@@ -1313,8 +1382,10 @@ write_trainer_state(const char *dir, const struct fixture_opts *o,
 
 	sbuf_add(&b, "{\n  \"best_metric\": null,\n  \"epoch\": %.4f,\n"
 	    "  \"global_step\": %" PRIu64 ",\n  \"is_world_process_zero\": "
-	    "true,\n  \"log_history\": []\n}\n", (double)o->step / 1000,
-	    o->step);
+	    "true,\n  \"logging_steps\": %d,\n  \"log_history\": ",
+	    (double)o->step / 1000, o->step, LOG_STEPS);
+	write_log_history(&b, o);
+	sbuf_add(&b, "\n}\n");
 	rc = write_text(dir, "trainer_state.json", &b, eb);
 	free(b.p);
 	return rc;

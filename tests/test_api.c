@@ -663,6 +663,90 @@ series_bounded(const cJSON *j, int max, int *nseries)
 	return ok;
 }
 
+/* /history of training-log metrics, and /train_log. */
+static void
+test_train_log(struct api *a, struct store *rw, int64_t run_id)
+{
+	static const struct train_point pts[] = {
+		{ 10, 2.5, "loss" }, { 20, 2.25, "loss" }, { 30, 2, "loss" },
+		{ 10, 1e-4, "learning_rate" }, { 20, 1.5, "eval_loss" },
+	};
+	struct spd_errbuf	 eb = { "" };
+	struct api_resp		 r;
+	cJSON			*j;
+	const cJSON		*s, *p, *m;
+
+	get(a, "/train_log", "run=alpha", &r);
+	j = parse(&r);
+	ok(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j,
+	    "metrics")) == 0, "/train_log before any: no metrics");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	get(a, "/history", "run=alpha&metric=loss", &r);
+	j = parse(&r);
+	ok(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j,
+	    "series")) == 0, "/history metric=loss before any log: no series");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+
+	ok(store_train_put(rw, run_id, 30, pts, nitems(pts), &eb) == SPD_OK,
+	    "training log stored: %s", eb.msg);
+	get(a, "/history", "run=alpha&metric=loss", &r);
+	j = parse(&r);
+	s = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "series"), 0);
+	p = cJSON_GetObjectItem(s, "points");
+	ok(r.status == 200 && strict(&r) && cJSON_GetArraySize(
+	    cJSON_GetObjectItem(j, "series")) == 1 && strcmp(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(j, "metric")), "loss") ==
+	    0 && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(s, "module")),
+	    "loss") == 0 && cJSON_GetArraySize(p) == 3 &&
+	    cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetArrayItem(p, 1),
+	    0)) == 20 && cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetArrayItem(p,
+	    1), 1)) && cJSON_GetNumberValue(cJSON_GetArrayItem(
+	    cJSON_GetArrayItem(p, 1), 2)) == 2.25,
+	    "/history metric=loss: one series, [step, null, value]");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	get(a, "/history", "run=alpha&metric=loss&format=csv", &r);
+	ok(r.status == 200 && r.len > 21 &&
+	    strncmp(r.body, "Wall time,Step,Value\n", 21) == 0 &&
+	    has(&r, "\n,10,2.5\n") && has(&r, "\n,30,2\n"),
+	    "/history metric=loss CSV: empty wall time");
+	api_resp_cleanup(&r);
+	get(a, "/history", "run=alpha&metric=eval_loss&max_points=2", &r);
+	j = parse(&r);
+	ok(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(
+	    cJSON_GetArrayItem(cJSON_GetObjectItem(j, "series"), 0),
+	    "points")) == 1, "/history metric=eval_loss: its one point");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	get(a, "/history", "run=alpha&metric=snr&max_points=2", &r);
+	j = parse(&r);
+	ok(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j,
+	    "series")) == (int)nitems(model),
+	    "/history metric=snr still per matrix");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	expect_error(a, "GET", "/history", "metric=eval%20loss", 400,
+	    "bad_request");
+	expect_error(a, "GET", "/history", "metric=not_logged", 400,
+	    "bad_request");
+
+	get(a, "/train_log", "run=alpha", &r);
+	j = parse(&r);
+	m = cJSON_GetObjectItem(j, "metrics");
+	s = cJSON_GetArrayItem(m, 2);
+	ok(r.status == 200 && cJSON_GetArraySize(m) == 3 &&
+	    strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(s, "name")),
+	    "loss") == 0 && cJSON_GetNumberValue(cJSON_GetObjectItem(s,
+	    "points")) == 3 && cJSON_GetNumberValue(cJSON_GetObjectItem(s,
+	    "first_step")) == 10 && cJSON_GetNumberValue(cJSON_GetObjectItem(s,
+	    "last_step")) == 30, "/train_log: names, points, step range");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	expect_error(a, "GET", "/train_log", "run=nosuch", 404, "not_found");
+}
+
 /* /history: JSON, filters, classes, downsampling, CSV. */
 static void
 test_history(struct api *a)
@@ -1419,6 +1503,7 @@ main(void)
 		test_spectrum(a);
 		test_snr_results(a);
 		test_history(a);
+		test_train_log(a, rw, run_id);
 		test_selection(a);
 		test_selection_diff(a);
 		test_lr_scales(a, &cfg);

@@ -1646,6 +1646,96 @@ out:
 	report_free(b);
 }
 
+/* Collects a training-log series (store_train_log callback). */
+struct got_train {
+	long long	 step[8];
+	double		 value[8];
+	size_t		 n;
+	bool		 shape_ok;
+};
+
+static int
+train_cb(void *arg, const struct hist_row *r)
+{
+	struct got_train *g = arg;
+
+	if (g->n >= nitems(g->step))
+		return 1;
+	g->shape_ok = g->shape_ok && strcmp(r->type, "train_log") == 0 &&
+	    r->layer == -1 && isnan(r->wall_time);
+	g->step[g->n] = r->step;
+	g->value[g->n++] = r->value;
+	return 0;
+}
+
+/* Collects the training-log names as "name:points:first:last;". */
+static int
+train_names_cb(void *arg, const struct train_name_row *r)
+{
+	char	*b = arg;
+	size_t	 n = strlen(b);
+
+	snprintf(b + n, 256 - n, "%s:%" PRIu64 ":%lld:%lld;", r->name,
+	    r->points, r->first_step, r->last_step);
+	return 0;
+}
+
+/* Training log: overlapping histories dedup by (run, step, name). */
+static void
+test_train(struct store *s)
+{
+	struct spd_errbuf	 eb = { "" };
+	static const struct train_point first[] = {
+		{ 10, 2.5, "loss" }, { 10, 1e-4, "learning_rate" },
+		{ 20, 2.0, "loss" }, { 20, 0.9, "eval_loss" },
+	}, resumed[] = {
+		{ 20, 1.9, "loss" }, { 30, 1.5, "loss" },
+		{ 20, 0.9, "eval_loss" },
+	}, older[] = {
+		{ 20, 5.0, "loss" }, { 5, 3.0, "loss" },
+	}, bad[] = {
+		{ 40, 1.0, "loss" }, { 40, 1.0, "bad name" },
+	};
+	struct got_train	 g = { .shape_ok = true };
+	char			 names[256] = "";
+	int64_t			 r1 = 0, r2 = 0;
+
+	ok(store_run_ensure(s, "trainlog", "/ckpt/trainlog", &r1, &eb) ==
+	    SPD_OK && store_run_ensure(s, "trainlog2", "/ckpt/trainlog2", &r2,
+	    &eb) == SPD_OK, "training-log runs");
+	ok(store_train_put(s, r1, 20, first, nitems(first), &eb) == SPD_OK,
+	    "first history stored: %s", eb.msg);
+	ok(store_train_put(s, r1, 30, resumed, nitems(resumed), &eb) ==
+	    SPD_OK, "overlapping resumed history stored: %s", eb.msg);
+	ok(store_train_put(s, r1, 10, older, nitems(older), &eb) == SPD_OK,
+	    "an older checkpoint's history, analysed last, stored: %s",
+	    eb.msg);
+	ok(store_train_put(s, r2, 20, first, 1, &eb) == SPD_OK,
+	    "another run's history stored");
+	ok(store_train_put(s, r1, 40, bad, nitems(bad), &eb) == SPD_EINVAL,
+	    "a batch with a bad name: EINVAL");
+	ok(store_train_put(s, r1, 40, NULL, 0, &eb) == SPD_OK, "empty batch");
+	ok(store_train_log(s, r1, "loss", train_cb, &g, &eb) == SPD_OK &&
+	    g.n == 4 && g.shape_ok, "loss: 4 points, not 6 (dedup), not the "
+	    "bad batch's");
+	ok(g.n == 4 && g.step[0] == 5 && g.step[1] == 10 && g.step[2] == 20 &&
+	    g.step[3] == 30 && g.value[0] == 3.0 && g.value[1] == 2.5 &&
+	    g.value[2] == 1.9 && g.value[3] == 1.5, "in step order; the "
+	    "resumed value replaces the overlapped one, an older one does not");
+	memset(&g, 0, sizeof g);
+	ok(store_train_log(s, r1, "grad_norm", train_cb, &g, &eb) == SPD_OK &&
+	    g.n == 0, "a metric never logged: no points");
+	ok(store_train_log(s, r1, "bad name", train_cb, &g, &eb) == SPD_EINVAL,
+	    "a bad name: EINVAL");
+	ok(store_train_names(s, r1, train_names_cb, names, &eb) == SPD_OK &&
+	    strcmp(names, "eval_loss:1:20:20;learning_rate:1:10:10;"
+	    "loss:4:5:30;") == 0, "names with counts and steps: %s", names);
+	names[0] = '\0';
+	ok(store_train_names(s, r2, train_names_cb, names, &eb) == SPD_OK &&
+	    strcmp(names, "loss:1:10:10;") == 0, "the other run's own: %s",
+	    names);
+}
+
 int
 main(void)
 {
@@ -1669,6 +1759,7 @@ main(void)
 	test_reuse(s, run);
 	test_reuse_old(s, run);
 	test_timing(s);
+	test_train(s);
 	store_close(s);
 	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION, "closed cleanly");
 	test_gone();

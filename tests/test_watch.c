@@ -586,6 +586,64 @@ test_ckpt_names(void)
 		    cases[i].want);
 }
 
+/* layout_train_log(): numbers kept, malformed things skipped and counted. */
+static void
+test_train_log(void)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct train_point	*v = NULL;
+	size_t			 n = 9, skipped = 9;
+	char			*big;
+	size_t			 i, len;
+
+	mk(P("tl"));
+	ok(layout_train_log(P("tl"), &v, &n, &skipped, &eb) == SPD_ENOTFOUND &&
+	    v == NULL && n == 0, "no trainer_state.json: ENOTFOUND");
+	put(P("tl/trainer_state.json"), "{\"global_step\": 3, \"log");
+	ok(layout_train_log(P("tl"), &v, &n, &skipped, &eb) == SPD_EFORMAT,
+	    "half-written JSON: EFORMAT (%s)", eb.msg);
+	put(P("tl/trainer_state.json"), "{\"global_step\": 3}");
+	ok(layout_train_log(P("tl"), &v, &n, &skipped, &eb) == SPD_OK &&
+	    n == 0 && skipped == 0 && v == NULL, "no log_history: nothing");
+	put(P("tl/trainer_state.json"), "{\"log_history\": {\"step\": 1}}");
+	ok(layout_train_log(P("tl"), &v, &n, &skipped, &eb) == SPD_OK &&
+	    n == 0 && skipped == 1, "log_history not a list: one skipped");
+	put(P("tl/trainer_state.json"), "{\"log_history\": ["
+	    "{\"loss\": 2.5, \"learning_rate\": 1e-4, \"step\": 10},"
+	    "{\"eval_loss\": 2.25, \"epoch\": 0.5, \"step\": 10},"
+	    "7, {\"loss\": 1}, {\"step\": -1, \"loss\": 1},"
+	    "{\"step\": 2.5, \"loss\": 1}, {\"step\": \"20\", \"loss\": 1},"
+	    "{\"step\": 20, \"loss\": \"x\", \"grad_norm\": null,"
+	    " \"a b\": 1, \"ok/name.1-x\": 3, \"nested\": {\"v\": 1},"
+	    " \"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "\": 1}]}");
+	ok(layout_train_log(P("tl"), &v, &n, &skipped, &eb) == SPD_OK &&
+	    n == 5 && skipped == 10, "5 numbers kept, 10 malformed skipped");
+	ok(n == 5 && strcmp(v[0].name, "loss") == 0 && v[0].step == 10 &&
+	    v[0].value == 2.5 && strcmp(v[1].name, "learning_rate") == 0 &&
+	    v[1].value == 1e-4 && strcmp(v[3].name, "epoch") == 0 &&
+	    strcmp(v[4].name, "ok/name.1-x") == 0 && v[4].step == 20 &&
+	    v[4].value == 3, "names, steps and values in file order");
+	free(v);
+	v = NULL;
+
+	/* Over LAYOUT_MAX_TRAIN numbers: the rest is skipped, bounded. */
+	len = 64 + (size_t)(LAYOUT_MAX_TRAIN + 10) * 40;
+	if ((big = malloc(len)) == NULL)
+		exit(1);
+	i = (size_t)snprintf(big, len, "{\"log_history\": [");
+	for (n = 0; n < LAYOUT_MAX_TRAIN + 10; n++)
+		i += (size_t)snprintf(big + i, len - i, "%s{\"loss\": 1, "
+		    "\"step\": %zu}", n > 0 ? "," : "", n);
+	snprintf(big + i, len - i, "]}");
+	put(P("tl/trainer_state.json"), big);
+	free(big);
+	ok(layout_train_log(P("tl"), &v, &n, &skipped, &eb) == SPD_OK &&
+	    n == LAYOUT_MAX_TRAIN && skipped == 10, "at most %d numbers, the "
+	    "rest counted as skipped", LAYOUT_MAX_TRAIN);
+	free(v);
+}
+
 int
 main(void)
 {
@@ -601,6 +659,7 @@ main(void)
 	test_hf();
 	test_plain();
 	test_vanish();
+	test_train_log();
 	test_inotify();
 	rm_tree(top);
 	return tap_done();

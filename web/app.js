@@ -1,8 +1,8 @@
 // app.js: the spectrumd dashboard's entry. Plain ES modules, no build
 // step: each panel is a module (app-checkpoints.js, app-curves.js,
-// app-heatmap.js, app-selection.js, app-spectrum.js) over one state
-// (app-state.js), the API (app-api.js) and the drawing kit (app-view.js);
-// live updates come through app-live.js. This file loads the data in one
+// app-heatmap.js, app-selection.js, app-spectrum.js, app-trainlog.js)
+// over one state (app-state.js), the API (app-api.js) and the drawing
+// kit (app-view.js); live updates come through app-live.js. This file loads the data in one
 // round, draws every panel and wires them together. Reads the daemon's
 // JSON API (DESIGN.md §5), draws the SNR curves and the spectrum with
 // uPlot (served from /assets/, installed by the build) and the layer ×
@@ -23,6 +23,8 @@ import { loadHist, renderHeat, fillHeatPickers, heatCells, heatCellRect,
 import { openSpectrum, fetchSpectrum, renderSpectrum, renderSpectrumResult,
     fillSpectrumPickers, resizeSpectrum, bindSpectrum } from
     './app-spectrum.js';
+import { loadTrainLog, renderTrainLog, resizeTrainLog, bindTrainLog } from
+    './app-trainlog.js';
 import { connectEvents } from './app-live.js';
 
 /* ------------------------------------------------------------- loading */
@@ -75,6 +77,7 @@ async function refreshOnce() {
 	// One round of requests; the spectrum follows the selection (its
 	// default matrix) without waiting for the histories.
 	const spec = loadSelection().then(() => fetchSpectrum());
+	const train = loadTrainLog();	/* drawn last, off the ready path */
 	await Promise.all([spec, loadHist().then(() => loadChartHist()),
 	    loadSnr(), loadCkpts()]);
 	mark('spectrumd-data');
@@ -90,6 +93,8 @@ async function refreshOnce() {
 	renderSpectrumResult(sr);
 	mark('spectrumd-drawn');
 	markReady();
+	await train;
+	renderTrainLog();
 }
 
 // The latest checkpoint's metrics (pickers, selection, type order).
@@ -119,6 +124,7 @@ function emptyPanels() {
 	state.sel = state.hist = state.chartHist = state.snr = null;
 	renderSelection();
 	renderChart();
+	loadTrainLog().then(renderTrainLog).catch(report);
 	renderHeat();
 	renderSpectrum(null);
 }
@@ -135,6 +141,7 @@ function bind() {
 		refresh().catch(report);
 	});
 	bindCurves();
+	bindTrainLog();
 	bindHeatmap();
 	bindSelection(() => {
 		renderChart();
@@ -154,6 +161,7 @@ function bind() {
 			return;
 		lastW = w;
 		resizeChart(w);
+		resizeTrainLog(w);
 		resizeSpectrum();
 		renderHeat();
 	}, 100)).observe(document.body);

@@ -113,6 +113,21 @@ char		*spd_utf8_scrub(const char *s, size_t n);
 /* Monotonic seconds, for timings. */
 double		 spd_now(void);
 
+#define SPD_TRAIN_NAME_MAX	64	/* bytes of a training-log metric name */
+
+/* One number of a training log (trainer_state.json log_history). */
+struct train_point {
+	long long	 step;
+	double		 value;
+	char		 name[SPD_TRAIN_NAME_MAX + 1];
+};
+
+/*
+ * True when name may name a training-log metric: 1 to SPD_TRAIN_NAME_MAX
+ * bytes of [A-Za-z0-9_./-].
+ */
+bool		 spd_train_name_ok(const char *name);
+
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

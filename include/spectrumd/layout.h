@@ -68,4 +68,21 @@ const char	*watch_state_name(enum watch_state s);
 /* True when name is LAYOUT_CKPT_PREFIX followed by decimal digits only. */
 bool		 layout_ckpt_name(const char *name);
 
+#define LAYOUT_MAX_TRAIN	65536	/* training-log numbers per checkpoint */
+
+/*
+ * Reads the training log of the HF checkpoint directory dir: every number
+ * of every entry of trainer_state.json "log_history" but its "step" (loss,
+ * learning_rate, grad_norm, epoch, eval_* ...), at that step. An entry
+ * that is not an object or lacks a whole, non-negative "step", a value that
+ * is not a number, a name that fails spd_train_name_ok(), and anything past
+ * LAYOUT_MAX_TRAIN numbers is skipped and counted in *skipped; no
+ * log_history at all is *n = 0, nothing skipped. Returns SPD_OK with *out
+ * (free(); NULL when *n is 0), SPD_ENOTFOUND (no trainer_state.json),
+ * SPD_EFORMAT (not a JSON object, or over WATCH_MAX_JSON), SPD_EIO or
+ * SPD_ENOMEM. Reentrant.
+ */
+enum spd_err	 layout_train_log(const char *dir, struct train_point **out,
+		    size_t *n, size_t *skipped, struct spd_errbuf *eb);
+
 #endif

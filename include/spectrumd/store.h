@@ -14,7 +14,7 @@
 #include "spectrumd/report.h"
 #include "spectrumd/select.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 enum store_mode { STORE_RW, STORE_RO };
 
@@ -183,11 +183,19 @@ struct hist_row {
 	double		 value;		/* may be inf or NaN */
 };
 
+/* One metric of a run's training log. */
+struct train_name_row {
+	const char	*name;
+	uint64_t	 points;
+	long long	 first_step, last_step;
+};
+
 /* Callbacks return 0 to go on, nonzero to stop (returned as SPD_ECANCELED). */
 typedef int	(*store_run_cb)(void *arg, const struct run_row *);
 typedef int	(*store_ckpt_cb)(void *arg, const struct ckpt_row *);
 typedef int	(*store_metric_cb)(void *arg, const struct metric_row *);
 typedef int	(*store_hist_cb)(void *arg, const struct hist_row *);
+typedef int	(*store_train_cb)(void *arg, const struct train_name_row *);
 
 enum spd_err	 store_runs(struct store *s, store_run_cb cb, void *arg,
 		    struct spd_errbuf *eb);
@@ -216,6 +224,29 @@ enum spd_err	 store_metrics(struct store *s, int64_t ckpt_id,
 enum spd_err	 store_history(struct store *s, int64_t run_id,
 		    const char *type, const char *metric, store_hist_cb cb,
 		    void *arg, struct spd_errbuf *eb);
+/*
+ * Stores n training-log numbers (trainer_state.json log_history) of run
+ * run_id, read from the checkpoint at step source, in one transaction. A
+ * number already stored for the same (step, name) is replaced unless it
+ * came from a later checkpoint (a resumed run's history overlaps the
+ * earlier one; the latest log wins in any order of analysis). SPD_EINVAL,
+ * nothing stored, when a name fails spd_train_name_ok(), a value is not finite or
+ * a step is negative.
+ */
+enum spd_err	 store_train_put(struct store *s, int64_t run_id,
+		    long long source, const struct train_point *v, size_t n,
+		    struct spd_errbuf *eb);
+/*
+ * The training-log series name of a run in step order, as history rows:
+ * module = name, type "train_log", layer -1, wall_time NaN. No rows when
+ * the run never logged it; SPD_EINVAL for a bad name.
+ */
+enum spd_err	 store_train_log(struct store *s, int64_t run_id,
+		    const char *name, store_hist_cb cb, void *arg,
+		    struct spd_errbuf *eb);
+/* The training-log metric names of a run, in name order. */
+enum spd_err	 store_train_names(struct store *s, int64_t run_id,
+		    store_train_cb cb, void *arg, struct spd_errbuf *eb);
 /*
  * Spectrum of one matrix (module or tensor name) of one checkpoint; *sv is
  * malloc'ed (caller frees), k values descending. ENOTFOUND when absent.

@@ -247,6 +247,28 @@ test('chart: one series per matrix of /history, type and regex filters', T,
 	await page.waitForSelector(`#chart[data-series="${NMAT}"]`);
 });
 
+test('training log: loss and learning rate of log_history on a step axis',
+    T, async () => {
+	const names = (await getJson(base, '/train_log')).metrics.map(
+	    (m) => m.name);
+	assert.ok(names.includes('loss') && names.includes('learning_rate'),
+	    `the fixture run logs loss and learning_rate: ${names}`);
+	const loss = await getJson(base, '/history?metric=loss');
+	assert.equal(loss.series.length, 1);
+	await page.waitForSelector('#p-train:not([hidden])',
+	    { timeout: 15000 });	/* drawn after data-ready */
+	assert.equal(await page.getAttribute('#train', 'data-points'),
+	    String(loss.series[0].points.length));
+	assert.equal(await page.getAttribute('#train', 'data-metric'),
+	    'learning_rate');
+	assert.equal(await page.$$eval('#train canvas', (c) => c.length), 1);
+	assert.match(await page.textContent('#t-count'), /loss points/);
+	await page.selectOption('#t-metric', 'grad_norm');
+	await page.waitForSelector('#train[data-metric="grad_norm"]');
+	await page.selectOption('#t-metric', 'learning_rate');
+	await page.waitForSelector('#train[data-metric="learning_rate"]');
+});
+
 test('heatmap: one cell per matrix and step, marks = selection',
     T, async () => {
 	const hist = await getJson(base, '/history?metric=snr&max_points=400');
@@ -298,7 +320,9 @@ test('heatmap: one cell per matrix and step, marks = selection',
 	assert.ok(painted.colours > 10, `${painted.colours} colours`);
 
 	// Hovering a cell names it; clicking it opens its spectrum.
+	// (The training-log panel above may push the cell out of view.)
 	const mod = 'model.layers.5.mlp.up_proj';
+	await page.$eval(canvas, (e) => e.scrollIntoView({ block: 'center' }));
 	const r = await page.evaluate((m) => window.spectrumd.heatCellRect(m,
 	    200), mod);
 	assert.ok(r, 'cell not drawn');

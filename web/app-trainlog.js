@@ -1,0 +1,148 @@
+// app-trainlog.js: the "Training log" panel: the run's loss (left axis) and
+// a second metric of its trainer_state.json log_history (right axis,
+// learning rate by default) over steps, from /train_log and
+// /history?metric=<name>. Hidden when the run has no training log; a table
+// without uPlot.
+
+import { api } from './app-api.js';
+import { $, state, uPlot, HAVE_PLOT, runArg } from './app-state.js';
+import { esc, fmt } from './app-view.js';
+
+let trainPlot = null;
+let trainData = null;	// { names, loss, other }
+
+// Loads the run's training-log names and the two series drawn; never
+// throws (no log, or a failed request: no panel).
+export async function loadTrainLog() {
+	trainData = null;
+	let names;
+	try {
+		names = (await api('/train_log', runArg())).metrics.map(
+		    (m) => m.name);
+	} catch (e) {
+		return;		/* an older daemon: no panel */
+	}
+	if (!names.includes('loss'))
+		return;
+	const sel = $('t-metric');
+	const want = sel.value && names.includes(sel.value) ? sel.value :
+	    names.includes('learning_rate') ? 'learning_rate' :
+	    names.find((n) => n !== 'loss') || '';
+	sel.innerHTML = names.filter((n) => n !== 'loss').map((n) =>
+	    `<option value="${esc(n)}"${n === want ? ' selected' : ''}>` +
+	    `${esc(n)}</option>`).join('');
+	const get = (m) => api('/history', { ...runArg(), metric: m,
+	    max_points: 2000 }).then((h) => h.series[0] || null);
+	try {
+		const [loss, other] = await Promise.all([get('loss'),
+		    want ? get(want) : null]);
+		trainData = { names, loss, other, otherName: want };
+	} catch (e) {
+		trainData = null;	/* the panel stays hidden */
+	}
+}
+
+// The steps of the analysed checkpoints drawn in the SNR chart.
+function snrSteps() {
+	const h = state.chartHist;
+	const xs = new Set();
+	if (h)
+		for (const s of h.series)
+			for (const p of s.points)
+				xs.add(p[0]);
+	return [...xs];
+}
+
+// Draws the panel (or hides it when the run has no training log).
+export function renderTrainLog() {
+	const panel = $('p-train');
+	const box = $('train');
+	if (trainPlot) {
+		trainPlot.destroy();
+		trainPlot = null;
+	}
+	box.innerHTML = '';
+	if (!trainData || !trainData.loss) {
+		panel.hidden = true;
+		box.dataset.points = '0';
+		return;
+	}
+	panel.hidden = false;
+	const { loss, other, otherName } = trainData;
+	const at = new Map();
+	for (const p of loss.points)
+		at.set(p[0], [p[2], null]);
+	if (other)
+		for (const p of other.points) {
+			const v = at.get(p[0]) || [null, null];
+			v[1] = p[2];
+			at.set(p[0], v);
+		}
+	const X = [...at.keys()].sort((a, b) => a - b);
+	box.dataset.points = String(loss.points.length);
+	box.dataset.metric = otherName || '';
+	$('t-count').textContent = `${loss.points.length} loss points` +
+	    (other ? ` · ${other.points.length} ${otherName}` : '') +
+	    ` · steps ${X[0]}–${X[X.length - 1]}`;
+	if (!HAVE_PLOT) {
+		const last = loss.points[loss.points.length - 1];
+		box.innerHTML = '<div class="tblwrap"><table class="tbl"><thead>' +
+		    '<tr><th>metric</th><th>first</th><th>latest</th></tr>' +
+		    `</thead><tbody><tr><td>loss</td><td>${fmt(loss.points[0][2])}` +
+		    `</td><td>${fmt(last[2])} (step ${last[0]})</td></tr>` +
+		    '</tbody></table></div>';
+		return;
+	}
+	// The step axis spans the SNR chart's checkpoints too.
+	const steps = snrSteps().concat(X);
+	const axis = {
+		stroke: '#8d97a5',
+		grid: { stroke: '#262c35', width: 1 },
+		ticks: { stroke: '#2a313b', width: 1 },
+		font: '11px system-ui, "DejaVu Sans", sans-serif',
+	};
+	const series = [{ label: 'step' },
+	    { label: 'loss', stroke: '#e8a33d', width: 1.5, scale: 'y',
+	    spanGaps: true, points: { show: false } }];
+	const data = [X, X.map((x) => at.get(x)[0])];
+	if (other) {
+		series.push({ label: otherName, stroke: '#5fb0e8', width: 1.2,
+		    scale: 'y2', spanGaps: true, points: { show: false } });
+		data.push(X.map((x) => at.get(x)[1]));
+	}
+	const axes = [
+		{ ...axis, label: 'step', labelFont: axis.font, labelSize: 18 },
+		{ ...axis, size: 58, label: 'loss', labelFont: axis.font,
+		    labelSize: 18, scale: 'y',
+		    values: (u, v) => v.map((x) => x === null ? '' : fmt(x, 3)) },
+	];
+	if (other)
+		axes.push({ ...axis, side: 1, size: 64, label: otherName,
+		    labelFont: axis.font, labelSize: 18, scale: 'y2',
+		    grid: { show: false },
+		    values: (u, v) => v.map((x) => x === null ? '' :
+		    fmt(x, 2)) });
+	trainPlot = new uPlot({
+		width: Math.max(300, box.clientWidth),
+		height: 200,
+		legend: { show: false },
+		cursor: { drag: { x: true, y: false } },
+		scales: { x: { time: false, range: () =>
+		    [Math.min(...steps), Math.max(...steps)] } },
+		axes,
+		series,
+	}, data, box);
+}
+
+// Follows the page's width.
+export function resizeTrainLog(w) {
+	if (trainPlot)
+		trainPlot.setSize({ width: w, height: 200 });
+}
+
+export function bindTrainLog() {
+	$('t-metric').addEventListener('change', async () => {
+		await loadTrainLog();
+		renderTrainLog();
+	});
+}
