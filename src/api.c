@@ -125,6 +125,11 @@ api_new(const struct api_config *cfg, struct api **out,
 		free(a);
 		return spd_fail(eb, SPD_ENOMEM, "pthread_key_create failed");
 	}
+	if (pthread_key_create(&a->memo_key, free_selection_memo) != 0) {
+		pthread_key_delete(a->key);
+		free(a);
+		return spd_fail(eb, SPD_ENOMEM, "pthread_key_create failed");
+	}
 	if (cfg->web_dir != NULL && cfg->web_dir[0] != '\0')
 		rc = load_web(a, cfg->web_dir, eb);
 	if (rc != SPD_OK) {
@@ -146,6 +151,9 @@ api_free(struct api *a)
 	store_close(pthread_getspecific(a->key));
 	pthread_setspecific(a->key, NULL);
 	pthread_key_delete(a->key);
+	free_selection_memo(pthread_getspecific(a->memo_key));
+	pthread_setspecific(a->memo_key, NULL);
+	pthread_key_delete(a->memo_key);
 	for (i = 0; i < a->nfiles; i++) {
 		free(a->files[i].url);
 		free(a->files[i].data);

@@ -60,6 +60,7 @@ struct api {
 	size_t			 nfiles;
 	const struct sfile	*index;		/* served at "/", or NULL */
 	pthread_key_t		 key;		/* the thread's struct store */
+	pthread_key_t		 memo_key;	/* its rendered selections */
 };
 
 /* One request being handled. */
@@ -140,6 +141,7 @@ enum spd_err	 api_snr_results(struct ctx *);
 enum spd_err	 api_history(struct ctx *);		/* api_history.c */
 enum spd_err	 api_train_log(struct ctx *);		/* api_history.c */
 enum spd_err	 api_selection(struct ctx *);		/* api_selection.c */
+void		 free_selection_memo(void *);
 enum spd_err	 api_selection_diff(struct ctx *);
 enum spd_err	 api_lr_scales(struct ctx *);
 enum spd_err	 api_metrics(struct ctx *);		/* api_metrics.c */

@@ -2834,6 +2834,39 @@ out:
 	return rc;
 }
 
+/* Names the served selection's row (see store.h). */
+enum spd_err
+store_selection_row(struct store *s, int64_t run_id, unsigned top_percent,
+    bool include_embeddings, int64_t *id, double *created,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "selection row of run %" PRId64, run_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_SEL_LATEST, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	b_int(st, 2, top_percent, &brc);
+	b_int(st, 3, include_embeddings, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none yet", op);
+	if (rc == SPD_OK) {
+		*id = sqlite3_column_int64(st, 0);
+		*created = sqlite3_column_double(st, 4);
+	}
+	release(s, st);
+	return rc;
+}
+
 /* The churn between the run's last two served selections. */
 enum spd_err
 store_selection_churn(struct store *s, int64_t run_id, unsigned top_percent,

@@ -255,6 +255,16 @@ enum spd_err	 store_spectrum(struct store *s, int64_t ckpt_id,
 		    const char *matrix, float **sv, size_t *k,
 		    struct snr_result *m, struct spd_errbuf *eb);
 /*
+ * Names the row of the served selection (what store_selection_latest
+ * would load): its id and creation time. A stored row never changes, and
+ * (id, created) is never reused, so a reader may cache what it rendered
+ * from it under that name. ENOTFOUND when none yet.
+ */
+enum spd_err	 store_selection_row(struct store *s, int64_t run_id,
+		    unsigned top_percent, bool include_embeddings,
+		    int64_t *id, double *created, struct spd_errbuf *eb);
+
+/*
  * The served selection of a run for top_percent and include_embeddings,
  * that of the highest step, rebuilt from its facts: *sel (selection_free),
  * its version, and its checkpoint's step and path (malloc'ed, caller
