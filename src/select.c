@@ -726,28 +726,3 @@ selection_render(const struct selection *s, enum sel_format fmt,
 		return selection_json(s, run, step, checkpoint, version);
 	}
 }
-
-/* A deep copy of s. */
-struct selection *
-selection_dup(const struct selection *s)
-{
-	struct selection	*d;
-	size_t			 i, j;
-	enum spd_err		 rc = SPD_OK;
-
-	if (s == NULL || (d = selection_new(s->top_percent,
-	    s->with_embeddings)) == NULL)
-		return NULL;
-	for (i = 0; rc == SPD_OK && i < s->nembed; i++)
-		rc = selection_add_embedding(d, s->embeddings[i]);
-	for (i = 0; rc == SPD_OK && i < s->ntypes; i++) {
-		rc = selection_add_type(d, s->types[i].type, s->types[i].n);
-		for (j = 0; rc == SPD_OK && j < s->types[i].nsel; j++)
-			rc = selection_add_member(d, s->types[i].modules[j]);
-	}
-	if (rc != SPD_OK) {
-		selection_free(d);
-		return NULL;
-	}
-	return d;
-}

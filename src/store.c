@@ -38,9 +38,6 @@
 
 struct store {
 	sqlite3		*db;
-	struct selection *sel_memo;	/* the last selection loaded */
-	int64_t		 sel_memo_id;
-	double		 sel_memo_created;
 	enum store_mode	 mode;
 	enum store_fault fault;		/* of the last operation */
 	char		*path;		/* RW: checked before each write */
@@ -1147,7 +1144,6 @@ store_close(struct store *s)
 	for (i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->cache[i]);
 	sqlite3_close_v2(s->db);
-	selection_free(s->sel_memo);
 	free(s->path);
 	free(s->copy_sql);
 	free(s);
@@ -2755,33 +2751,31 @@ sel_load(struct store *s, int64_t id, unsigned top, bool emb,
 }
 
 /*
- * sel_load through a memo of the last selection this handle loaded: a
- * stored selection row never changes, and (id, created) names one (a
- * deleted row's id may come back, its creation time does not). Serving
- * /selection then costs one small query instead of reading every member.
+ * Steps Q_SEL_LATEST for the served selection of a run (the row of its
+ * highest step): *st on that row (the caller releases it), or ENOTFOUND.
  */
 static enum spd_err
-sel_memo_load(struct store *s, int64_t id, double created, unsigned top,
-    bool emb, struct selection **out, const char *op, struct spd_errbuf *eb)
+sel_latest(struct store *s, int64_t run_id, unsigned top, bool emb,
+    sqlite3_stmt **st, const char *op, struct spd_errbuf *eb)
 {
-	struct selection	*m = s->sel_memo;
-	enum spd_err		 rc;
+	enum spd_err	rc;
+	bool		row = false;
+	int		brc = SQLITE_OK;
 
-	if (m != NULL && s->sel_memo_id == id &&
-	    s->sel_memo_created == created && m->top_percent == top &&
-	    m->with_embeddings == emb) {
-		if ((*out = selection_dup(m)) == NULL)
-			return spd_fail(eb, SPD_ENOMEM, "store: %s: out of "
-			    "memory", op);
-		return SPD_OK;
-	}
-	if ((rc = sel_load(s, id, top, emb, out, op, eb)) != SPD_OK)
+	*st = NULL;
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_SEL_LATEST, st, op, eb);
+	if (rc != SPD_OK)
 		return rc;
-	selection_free(s->sel_memo);
-	s->sel_memo = selection_dup(*out);	/* none on failure: fine */
-	s->sel_memo_id = id;
-	s->sel_memo_created = created;
-	return SPD_OK;
+	b_int(*st, 1, run_id, &brc);
+	b_int(*st, 2, top, &brc);
+	b_int(*st, 3, emb, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, *st, &row, op, eb);
+	if (rc == SPD_OK && !row)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none yet", op);
+	return rc;
 }
 
 /* Returns the served selection of a run, rebuilt from its facts. */
@@ -2794,23 +2788,11 @@ store_selection_latest(struct store *s, int64_t run_id,
 	sqlite3_stmt	*st = NULL;
 	char		 op[96], *p = NULL;
 	enum spd_err	 rc;
-	bool		 row = false;
-	int		 brc = SQLITE_OK;
 
 	snprintf(op, sizeof op, "selection of run %" PRId64 " at %u%%%s",
 	    run_id, top_percent, include_embeddings ? "" : " (no embeddings)");
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, Q_SEL_LATEST, &st, op, eb);
-	if (rc != SPD_OK)
-		goto out;
-	b_int(st, 1, run_id, &brc);
-	b_int(st, 2, top_percent, &brc);
-	b_int(st, 3, include_embeddings, &brc);
-	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
-	    step(s, st, &row, op, eb);
-	if (rc == SPD_OK && !row)
-		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none yet", op);
+	rc = sel_latest(s, run_id, top_percent, include_embeddings, &st, op,
+	    eb);
 	if (rc == SPD_OK && path != NULL && (p = strdup(col_text(st, 3) !=
 	    NULL ? col_text(st, 3) : "")) == NULL)
 		rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory", op);
@@ -2821,8 +2803,7 @@ store_selection_latest(struct store *s, int64_t run_id,
 	if (step_no != NULL)
 		*step_no = sqlite3_column_int64(st, 2);
 	if (sel != NULL)
-		rc = sel_memo_load(s, sqlite3_column_int64(st, 0),
-		    sqlite3_column_double(st, 4), top_percent,
+		rc = sel_load(s, sqlite3_column_int64(st, 0), top_percent,
 		    include_embeddings, sel, op, eb);
 	if (rc == SPD_OK && path != NULL) {
 		*path = p;
@@ -2843,22 +2824,10 @@ store_selection_row(struct store *s, int64_t run_id, unsigned top_percent,
 	sqlite3_stmt	*st = NULL;
 	char		 op[96];
 	enum spd_err	 rc;
-	bool		 row = false;
-	int		 brc = SQLITE_OK;
 
 	snprintf(op, sizeof op, "selection row of run %" PRId64, run_id);
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, Q_SEL_LATEST, &st, op, eb);
-	if (rc != SPD_OK)
-		return rc;
-	b_int(st, 1, run_id, &brc);
-	b_int(st, 2, top_percent, &brc);
-	b_int(st, 3, include_embeddings, &brc);
-	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
-	    step(s, st, &row, op, eb);
-	if (rc == SPD_OK && !row)
-		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none yet", op);
+	rc = sel_latest(s, run_id, top_percent, include_embeddings, &st, op,
+	    eb);
 	if (rc == SPD_OK) {
 		*id = sqlite3_column_int64(st, 0);
 		*created = sqlite3_column_double(st, 4);

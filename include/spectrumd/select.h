@@ -106,8 +106,6 @@ char		*selection_json(const struct selection *s, const char *run,
  * SNR first. NULL on allocation failure.
  */
 struct selection *selection_new(unsigned top_percent, bool embeddings);
-/* A deep copy of s, or NULL on allocation failure. */
-struct selection *selection_dup(const struct selection *s);
 /* Appends an embedding or head module. SPD_OK or SPD_ENOMEM. */
 enum spd_err	 selection_add_embedding(struct selection *s,
 		    const char *module);
