@@ -18,29 +18,12 @@
 #include "spectrumd/common.h"
 #include "spectrumd/snr.h"
 #include "svd_backend.h"
+#include "rng.h"
 #include "tap.h"
 
 #define KMAX	400
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-/* A uniform double in (0, 1) (xorshift64*). */
-static double
-uniform(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return ((rng * 0x2545f4914f6cdd1dULL >> 11) + 0.5) /
-	    9007199254740992.0;
-}
-
-/* A standard normal deviate (Box-Muller). */
-static double
-gauss(void)
-{
-	return sqrt(-2 * log(uniform())) * cos(2 * M_PI * uniform());
-}
 
 /* Orders floats descending. */
 static int
@@ -61,23 +44,24 @@ spectrum(int kind, size_t k, size_t rows, size_t cols, float *t)
 	for (i = 0; i < k; i++) {
 		switch (kind) {
 		case 0:		/* log-normal bulk, a few spikes */
-			t[i] = (float)(exp(0.5 * gauss()) * (i < 3 ? 10 : 1));
+			t[i] = (float)(exp(0.5 * rng_normal(&rng)) *
+			    (i < 3 ? 10 : 1));
 			break;
 		case 1:		/* power law */
 			t[i] = (float)pow((double)k / ((double)i + 0.5), 0.25);
 			break;
 		case 2:		/* partial null space */
-			t[i] = i < k / 3 ? 0 : (float)exp(gauss());
+			t[i] = i < k / 3 ? 0 : (float)exp(rng_normal(&rng));
 			break;
 		case 3:		/* embedding-like: narrow bulk, 2 small */
 			t[i] = (float)(i < 2 ? 1.67 : i < 10 ? 26.3 - i :
-			    8.5 * exp(0.18 * gauss()));
+			    8.5 * exp(0.18 * rng_normal(&rng)));
 			break;
 		case 4:		/* flat: no noise value (noise := 1) */
 			t[i] = 3;
 			break;
 		default:	/* values clustered at τ, set below */
-			t[i] = (float)exp(0.8 * gauss());
+			t[i] = (float)exp(0.8 * rng_normal(&rng));
 			break;
 		}
 	}
@@ -100,8 +84,8 @@ perturb(const float *t, size_t k, double d, int mode, float *s)
 	size_t	i;
 
 	for (i = 0; i < k; i++) {
-		l = (double)t[i] * t[i] + (mode == 0 ? d * (2 * uniform() - 1) :
-		    mode == 1 ? d : -d);
+		l = (double)t[i] * t[i] + (mode == 0 ?
+		    d * (2 * rng_uniform(&rng) - 1) : mode == 1 ? d : -d);
 		s[i] = (float)sqrt(l > 0 ? l : 0);
 	}
 	qsort(s, k, sizeof *s, cmp_desc);
@@ -119,15 +103,15 @@ test_sound(void)
 
 	for (kind = 0; kind < 6; kind++)
 		for (rep = 0; rep < 60; rep++) {
-			k = 4 + (size_t)(uniform() * (KMAX - 4));
-			rows = k + (size_t)(uniform() * 3 * (double)k);
+			k = 4 + (size_t)(rng_uniform(&rng) * (KMAX - 4));
+			rows = k + (size_t)(rng_uniform(&rng) * 3 * (double)k);
 			cols = k;
 			spectrum(kind, k, rows, cols, t);
 			if (snr_compute(t, k, rows, cols, &rt) != SPD_OK)
 				continue;
 			/* δ from 0 to 1e-2·s₁². */
 			d = rep % 6 == 0 ? 0 : (double)t[0] * t[0] *
-			    pow(10, -2 - 12 * uniform());
+			    pow(10, -2 - 12 * rng_uniform(&rng));
 			for (mode = 0; mode < 3; mode++) {
 				perturb(t, k, d, mode, s);
 				if (snr_compute(s, k, rows, cols, &rs) != SPD_OK)

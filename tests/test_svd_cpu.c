@@ -18,30 +18,13 @@
 #include "spectrumd/common.h"
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
+#include "rng.h"
 #include "tap.h"
 
 /* Largest relative SNR error DESIGN.md §1 allows. */
 #define SNR_TOL	1e-5
 
 static uint64_t rng = 0x243f6a8885a308d3ULL;
-
-/* A uniform double in (0, 1) (xorshift64*). */
-static double
-uniform(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return ((rng * 0x2545f4914f6cdd1dULL >> 11) + 0.5) /
-	    9007199254740992.0;
-}
-
-/* A standard normal deviate (Box-Muller). */
-static double
-normal(void)
-{
-	return sqrt(-2 * log(uniform())) * cos(2 * M_PI * uniform());
-}
 
 /* Fills the n × k column-major q with orthonormal columns (MGS, twice). */
 static void
@@ -51,7 +34,7 @@ orthonormal(double *q, size_t n, size_t k)
 	double	d, nrm;
 
 	for (i = 0; i < n * k; i++)
-		q[i] = normal();
+		q[i] = rng_normal(&rng);
 	for (j = 0; j < k; j++) {
 		for (pass = 0; pass < 2; pass++)
 			for (l = 0; l < j; l++) {
@@ -422,7 +405,7 @@ test_f8(void)
 	for (j = 0; j < nitems(dts); j++) {
 		for (i = 0; i < n; i++)
 			do	/* redraw NaN (E4M3) and Inf/NaN (E5M2) codes */
-				b[i] = (unsigned char)(uniform() * 256);
+				b[i] = (unsigned char)(rng_uniform(&rng) * 256);
 			while (dts[j] == DT_F8_E4M3 ? (b[i] & 0x7f) == 0x7f :
 			    (b[i] & 0x7c) == 0x7c);
 		ok(tensor_to_f32(b, dts[j], n, f) == 0, "%s: codes finite",
@@ -447,7 +430,7 @@ test_shapes(void)
 		abort();
 	for (i = 0; i < r; i++)
 		for (j = 0; j < c; j++) {
-			a[i * c + j] = (float)normal();
+			a[i * c + j] = (float)rng_normal(&rng);
 			t[j * r + i] = a[i * c + j];
 		}
 	ok(values(a, DT_F32, r, c, sa, NULL) == SPD_OK &&
@@ -464,7 +447,7 @@ test_shapes(void)
 	}
 	ok_near(maxdiff(sa, ref, r), 0, 2e-6, "70x150 random: vs Jacobi");
 	for (i = 0; i < 300; i++) {
-		v[i] = (float)normal();
+		v[i] = (float)rng_normal(&rng);
 		x2 += (double)v[i] * v[i];
 	}
 	ok(values(v, DT_F32, 1, 300, s1, NULL) == SPD_OK, "1x300: SPD_OK");
@@ -493,7 +476,7 @@ test_panels(void)
 	if (w == NULL || f == NULL)
 		abort();
 	for (i = 0; i < n; i++)
-		w[i] = normal() * (1 + (double)(i % c) / c);
+		w[i] = rng_normal(&rng) * (1 + (double)(i % c) / c);
 	p = store(w, n, DT_BF16);
 	tensor_to_f32(p, DT_BF16, n, f);
 	ok(values(f, DT_F32, r, c, s32, NULL) == SPD_OK &&
@@ -533,7 +516,7 @@ test_nonfinite(void)
 	size_t			 i, n = 40 * 30;
 
 	for (i = 0; i < n; i++)
-		w[i] = normal();
+		w[i] = rng_normal(&rng);
 	for (i = 0; i < nitems(cases); i++) {
 		w[517] = cases[i].bad;
 		p = store(w, n, cases[i].dt);
@@ -622,7 +605,7 @@ test_unaligned(void)
 	size_t		 i;
 
 	for (i = 0; i < 50 * 30; i++)
-		w[i] = normal();
+		w[i] = rng_normal(&rng);
 	p = store(w, 50 * 30, DT_F32);
 	memcpy(q + 1, p, 50 * 30 * 4);
 	ok(values(p, DT_F32, 50, 30, sa, NULL) == SPD_OK &&

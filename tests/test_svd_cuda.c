@@ -22,6 +22,7 @@
 #include "spectrumd/snr.h"
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
+#include "rng.h"
 #include "tap.h"
 #ifdef SPD_FAKECUDA
 #include "fakecuda/fakecuda.h"
@@ -33,24 +34,6 @@
 
 static uint64_t		 rng = RNG_SEED;
 static struct svd	*cpu, *gpu;
-
-/* A uniform double in (0, 1) (xorshift64*). */
-static double
-uniform(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return ((rng * 0x2545f4914f6cdd1dULL >> 11) + 0.5) /
-	    9007199254740992.0;
-}
-
-/* A standard normal deviate (Box-Muller). */
-static double
-normal(void)
-{
-	return sqrt(-2 * log(uniform())) * cos(2 * M_PI * uniform());
-}
 
 /* Rounds x to bfloat16 bits, nearest even (finite x). */
 static uint16_t
@@ -105,7 +88,7 @@ make(size_t r, size_t c, enum dtype dt)
 		abort();
 	for (i = 0; i < r; i++)
 		for (j = 0; j < c; j++) {
-			x = normal() / (1 + 3.0 * j / c) +
+			x = rng_normal(&rng) / (1 + 3.0 * j / c) +
 			    0.3 * u[i % 4] * u[j % 4];
 			f = (float)(0.02 * x);
 			switch (dt) {
@@ -127,7 +110,7 @@ make(size_t r, size_t c, enum dtype dt)
 			default:	/* F8: a finite code */
 				do
 					p[i * c + j] =
-					    (unsigned char)(uniform() * 256);
+					    (unsigned char)(rng_uniform(&rng) * 256);
 				while (dt == DT_F8_E4M3 ?
 				    (p[i * c + j] & 0x7f) == 0x7f :
 				    (p[i * c + j] & 0x7c) == 0x7c);
@@ -244,7 +227,7 @@ test_fallback(void)
 	/* Rows 0..76 random, rows 77..95 copies of earlier rows: rank 77. */
 	for (i = 0; i < r; i++)
 		for (j = 0; j < c; j++)
-			w[i * c + j] = i < 77 ? (float)normal() :
+			w[i * c + j] = i < 77 ? (float)rng_normal(&rng) :
 			    w[(i - 77) * c + j];
 	compare("rank-deficient", w, DT_F32, r, c, 1e-6);
 	free(w);
@@ -309,7 +292,7 @@ test_shapes(void)
 	size_t	i;
 
 	for (i = 0; i < 257; i++)
-		v[i] = (float)normal();
+		v[i] = (float)rng_normal(&rng);
 	compare("row", v, DT_F32, 1, 257, 1e-6);
 	compare("column", v, DT_F32, 257, 1, 1e-6);
 	memset(z, 0, sizeof z);

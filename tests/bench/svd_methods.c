@@ -43,6 +43,7 @@
 #include "spectrumd/svd.h"
 #include "spectrumd/tensor.h"
 #include "svd_backend.h"	/* svd_snr_bound(), for the last column */
+#include "../rng.h"
 
 #ifdef BENCH_REF
 void	openblas_set_num_threads(int);
@@ -67,24 +68,6 @@ struct mat {
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-/* xorshift64*: a uniform in (0, 1). */
-static double
-rng_uniform(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return ((rng_state * 0x2545f4914f6cdd1dULL >> 11) + 0.5) /
-	    9007199254740992.0;
-}
-
-/* A standard normal (Box-Muller, one of the pair). */
-static double
-rng_normal(void)
-{
-	return sqrt(-2 * log(rng_uniform())) * cos(2 * M_PI * rng_uniform());
-}
 
 /* Rounds f to bfloat16 (nearest even) and returns its bits. */
 static uint16_t
@@ -138,12 +121,12 @@ mat_make(struct mat *m, size_t r, size_t c, enum dtype dt)
 	f = m->f;
 	for (l = 0; l < 8; l++)
 		for (i = 0; i < 64; i++) {
-			u[l][i] = (float)rng_normal();
-			v[l][i] = (float)rng_normal();
+			u[l][i] = (float)rng_normal(&rng_state);
+			v[l][i] = (float)rng_normal(&rng_state);
 		}
 	for (i = 0; i < r; i++)
 		for (j = 0; j < c; j++) {
-			double x = rng_normal() / (1 + 4.0 * j / c);
+			double x = rng_normal(&rng_state) / (1 + 4.0 * j / c);
 
 			for (l = 0; l < 8; l++)
 				x += 0.05 / (l + 1) * u[l][i % 64] *
