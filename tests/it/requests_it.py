@@ -6,8 +6,10 @@ a clear JSON answer and the daemon keeps serving. Prints TAP.
 
 Standard library only. Usage: requests_it.py BUILDDIR
 """
+import http.client
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import spdtest  # noqa: E402
 from spdtest import ok, wait_for  # noqa: E402
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "."
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SPD = os.path.join(BUILD, "spectrumd")
 FIX = os.path.join(BUILD, "tests", "spectrumd-fixture")
 
@@ -140,6 +143,88 @@ def test_alpha(d):
        len(fitted), "/history?metric=alpha: one series per fitted matrix")
 
 
+def routes_of_api():
+    """The (method, path) pairs of src/api.c's route table."""
+    text = open(os.path.join(SRC, "src", "api.c")).read()
+    return re.findall(r'\{\s*"(GET|POST)",\s*"(/[^"]*)"', text)
+
+
+SURFACE_KEYS = ["run", "run2", "step", "from", "to", "top_percent",
+                "format", "match", "type", "metric", "max_points", "matrix",
+                "since", "limit", "include_embeddings", "names", "", "run[]"]
+SURFACE_VALUES = [
+    "", "0", "1", "-1", "100", "101", "latest", "2147483648",
+    "99999999999999999999", "-9223372036854775809", "1e309", "nan", "inf",
+    "-0", "0x10", " 1", "1.5", "true", "false", "json", "yaml", "regex",
+    "csv", "snr", "alpha", "loss", "eval_loss", "checkpoint-1", "run",
+    "model.layers.0.self_attn.q_proj", "model.embed_tokens.weight", "..",
+    "../../etc/passwd", "%", "%zz", "%00", "\u00e9", "\ufffd", "[", "(a+)+$",
+    "a" * 3000]
+
+
+def test_surface(d, n=1500, seed=None):
+    """A seeded fuzzer over the request surface: every route of the route
+    table (and near misses), every method, random combinations of known
+    and unknown parameters with hostile values, raw bad escapes and odd
+    If-None-Match headers. Each answer is a 2xx/3xx whose JSON parses, or
+    a 4xx/503 with a strict-JSON error body; never another 5xx, never a
+    dropped connection; the daemon serves after."""
+    seed = int(os.environ.get("SPD_FUZZ_SEED", seed or time.time()))
+    rnd = random.Random(seed)
+    # /events streams until the client leaves: http_it.py tests it.
+    paths = sorted({p for _, p in routes_of_api()} - {"/events"})
+    paths += ["/", "/index.html", "/app.js", "/nope", "//selection",
+              "/selection/", "/selection%00", "/../README.md"]
+    bad = []
+    for _ in range(n):
+        path = rnd.choice(paths)
+        q = []
+        for _ in range(rnd.randint(0, 5)):
+            k, v = rnd.choice(SURFACE_KEYS), rnd.choice(SURFACE_VALUES)
+            safe = "%[]()+$/:" if rnd.random() < 0.3 else ""
+            q.append(urllib.parse.quote(k, safe=safe) + "=" +
+                     urllib.parse.quote(v, safe=safe))
+        url = path + ("?" + "&".join(q) if q else "")
+        method = rnd.choice(["GET", "GET", "GET", "HEAD", "POST", "PUT",
+                             "DELETE", "OPTIONS"])
+        headers = {}
+        if rnd.random() < 0.2:
+            headers["If-None-Match"] = rnd.choice(
+                ['"x"', "*", '"1-25-1"', 'W/"1"', '"' * 300])
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+        try:
+            c.request(method, url, headers=headers)
+            r = c.getresponse()
+            st, ctype, body = r.status, r.getheader("Content-Type", ""), \
+                r.read()
+        except (OSError, http.client.HTTPException) as e:
+            bad.append("%s %s: %r" % (method, url[:120], e))
+            continue
+        finally:
+            c.close()
+        why = None
+        if st >= 500 and st != 503:
+            why = "status %d" % st
+        elif st >= 400 and method != "HEAD":
+            try:
+                e = json.loads(body.decode("utf-8"))["error"]
+                if not (isinstance(e["code"], str) and
+                        isinstance(e["message"], str)):
+                    why = "error body without code and message"
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+                why = "error body not strict JSON: %r" % body[:80]
+        elif st == 200 and method == "GET" and "json" in ctype:
+            try:
+                json.loads(body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                why = "200 body not strict JSON: %r" % body[:80]
+        if why:
+            bad.append("%s %s: %s" % (method, url[:120], why))
+    ok(not bad and alive(d),
+       "request surface, %d requests over %d routes (SPD_FUZZ_SEED=%d): "
+       "%d bad %s" % (n, len(paths), seed, len(bad), bad[:3]))
+
+
 def test_port_in_use(tmp, d):
     """A port in use: exit 1 with one message that says so, no MHD noise."""
     p = subprocess.run([SPD, "--listen", "127.0.0.1:%d" % d.port, "--db",
@@ -193,6 +278,7 @@ def main():
             test_utf8(d)
             test_metrics_lint(d)
             test_alpha(d)
+            test_surface(d)
             test_port_in_use(tmp, d)
         finally:
             ok(d.stop() == 0, "daemon exits 0 on SIGTERM")
