@@ -49,7 +49,7 @@ check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
 graph() {
 	case $1 in
 	common|log|budget)	echo "" ;;
-	tensor|snr|names|heavytail|match|health|hub|cfg)
+	tensor|snr|names|heavytail|match|health|hub|cfg|alerts)
 				echo "common" ;;
 	safetensors|fingerprint)	echo "common tensor" ;;
 	model)			echo "common safetensors" ;;
