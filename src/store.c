@@ -34,7 +34,7 @@
 #define STORE_APP_ID	0x53504431	/* PRAGMA application_id, "SPD1" */
 #define STORE_BUSY_MS	5000
 
-#define STORE_NCACHE	48	/* ≥ Q_COUNT, checked below */
+#define STORE_NCACHE	64	/* ≥ Q_COUNT, checked below */
 
 struct store {
 	sqlite3		*db;
@@ -251,6 +251,32 @@ static const char *const migrations[] = {
 	"  value REAL NOT NULL,"
 	"  source INTEGER NOT NULL,"
 	"  PRIMARY KEY (run_id, step, name)) WITHOUT ROWID;",
+	/*
+	 * 6 → 7: alerts (issue 15, docs/alerts.md), kept across restarts.
+	 * One alert per (run, step, kind) where it has a step: a checkpoint
+	 * analysed again, or a stall seen again after a restart, adds none.
+	 * value and threshold NULL read as NaN; the modules an alert names
+	 * are child rows in order.
+	 */
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  step INTEGER,"
+	"  kind TEXT NOT NULL,"
+	"  severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),"
+	"  message TEXT NOT NULL,"
+	"  value REAL,"
+	"  threshold REAL,"
+	"  count INTEGER NOT NULL DEFAULT 0,"
+	"  created REAL NOT NULL);"
+	"CREATE UNIQUE INDEX alerts_key ON alerts (run_id, step, kind)"
+	"  WHERE step IS NOT NULL;"
+	"CREATE INDEX alerts_run ON alerts (run_id, id);"
+	"CREATE TABLE alert_modules ("
+	"  alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+	"  ord INTEGER NOT NULL,"
+	"  module TEXT NOT NULL,"
+	"  PRIMARY KEY (alert_id, ord)) WITHOUT ROWID;",
 };
 
 _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
@@ -271,7 +297,8 @@ enum q {
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
 	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST, Q_REUSE_FIND,
 	Q_METRIC_COLS, Q_SEL_BEFORE, Q_SEL_LAST2, Q_TRAIN_PUT, Q_TRAIN_GET,
-	Q_TRAIN_NAMES,
+	Q_TRAIN_NAMES, Q_ALERT_PUT, Q_ALERT_MODULE, Q_ALERTS, Q_ALERT_MODULES,
+	Q_ALERT_COUNTS, Q_ARRIVALS, Q_RUN_STALLED, Q_SEL_STEPS,
 	Q_COUNT
 };
 
@@ -290,6 +317,12 @@ enum q {
 	" WHERE run_id = ?1 AND top_percent = ?2 AND embeddings = ?3" \
 	" UNION ALL SELECT version FROM selection_base" \
 	" WHERE run_id = ?1 AND top_percent = ?2)"
+
+/*
+ * The checkpoints that arrived whole (every status but incomplete, and
+ * not failed for staying incomplete): the stall rule's times.
+ */
+#define ARRIVED "status != 'incomplete' AND incomplete_since = 0"
 
 /* The SNR columns in struct snr_result order, read by metric_fill(). */
 #define SNR_COLS \
@@ -459,6 +492,34 @@ static const char *const sql[Q_COUNT] = {
 	    " WHERE run_id = ?1 AND name = ?2 ORDER BY step",
 	[Q_TRAIN_NAMES] = "SELECT name, count(*), min(step), max(step)"
 	    " FROM train_log WHERE run_id = ?1 GROUP BY name ORDER BY name",
+	[Q_ALERT_PUT] = "INSERT INTO alerts (run_id, step, kind, severity,"
+	    " message, value, threshold, count, created)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	    " ON CONFLICT DO NOTHING RETURNING id",
+	[Q_ALERT_MODULE] = "INSERT INTO alert_modules (alert_id, ord, module)"
+	    " VALUES (?1, ?2, ?3)",
+	[Q_ALERTS] = "SELECT a.id, r.name, a.step, a.kind, a.severity,"
+	    " a.message, a.value, a.threshold, a.count, a.created"
+	    " FROM alerts a JOIN runs r ON r.id = a.run_id"
+	    " WHERE (?1 = 0 OR a.run_id = ?1) AND a.id > ?2"
+	    " ORDER BY a.id DESC LIMIT ?3",
+	[Q_ALERT_MODULES] = "SELECT module FROM alert_modules"
+	    " WHERE alert_id = ?1 ORDER BY ord",
+	[Q_ALERT_COUNTS] = "SELECT r.name, a.kind, count(*) FROM alerts a"
+	    " JOIN runs r ON r.id = a.run_id GROUP BY r.name, a.kind"
+	    " ORDER BY r.name, a.kind",
+	[Q_ARRIVALS] = "SELECT step, wall_time FROM checkpoints"
+	    " WHERE run_id = ?1 AND " ARRIVED
+	    " ORDER BY step DESC, id DESC LIMIT ?2",
+	/* Stalled: a stall alert at the step of the latest arrival. */
+	[Q_RUN_STALLED] = "SELECT EXISTS (SELECT 1 FROM alerts"
+	    " WHERE run_id = ?1 AND kind = 'stalled' AND step ="
+	    " (SELECT max(step) FROM checkpoints WHERE run_id = ?1 AND "
+	    ARRIVED "))",
+	[Q_SEL_STEPS] = "SELECT c.id, c.step, s.modules FROM selections s"
+	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
+	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
+	    " AND c.status = 'done' ORDER BY c.step, c.id",
 };
 
 /*
@@ -3149,4 +3210,313 @@ store_load_report(struct store *s, int64_t ckpt_id, struct report **out,
 	}
 	*out = l.r;
 	return SPD_OK;
+}
+
+/* --- alerts ------------------------------------------------------------- */
+
+/* Inserts the module names of alert id. */
+static enum spd_err
+alert_modules_put(struct store *s, int64_t id, const struct alert *a,
+    const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	size_t		 i;
+	int		 brc = SQLITE_OK;
+
+	if ((rc = prep(s, Q_ALERT_MODULE, &st, op, eb)) != SPD_OK)
+		return rc;
+	for (i = 0; rc == SPD_OK && i < a->nmodules &&
+	    i < ALERT_MAX_MODULES; i++) {
+		sqlite3_reset(st);
+		b_int(st, 1, id, &brc);
+		b_int(st, 2, (int64_t)i, &brc);
+		b_text(st, 3, a->modules[i] != NULL ? a->modules[i] : "", &brc);
+		rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+		    step(s, st, NULL, op, eb);
+	}
+	release(s, st);
+	return rc;
+}
+
+/* Inserts the alert row unless its key exists; *id 0 then. */
+static enum spd_err
+alert_row_put(struct store *s, int64_t run_id, long long step_no,
+    const struct alert *a, double now, int64_t *id, const char *op,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	if ((rc = prep(s, Q_ALERT_PUT, &st, op, eb)) != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	if (brc == SQLITE_OK && step_no < 0)
+		brc = sqlite3_bind_null(st, 2);
+	else
+		b_int(st, 2, step_no, &brc);
+	b_text(st, 3, alert_kind_name(a->kind), &brc);
+	b_text(st, 4, alert_severity(a->kind), &brc);
+	b_text(st, 5, a->message, &brc);
+	b_real(st, 6, a->value, &brc);
+	b_real(st, 7, a->threshold, &brc);
+	b_u64(st, 8, a->count, &brc);
+	b_real(st, 9, now, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	*id = rc == SPD_OK && row ? sqlite3_column_int64(st, 0) : 0;
+	/* Step to the end: the insert is complete before the next one. */
+	if (rc == SPD_OK && row)
+		rc = step(s, st, NULL, op, eb);
+	release(s, st);
+	return rc;
+}
+
+/* Stores one alert unless its (run, step, kind) has one (see store.h). */
+enum spd_err
+store_alert_add(struct store *s, int64_t run_id, long long step_no,
+    const struct alert *a, int64_t *id, double *created,
+    struct spd_errbuf *eb)
+{
+	char		op[96];
+	enum spd_err	rc;
+	double		now = wall_now();
+
+	snprintf(op, sizeof op, "alert %s of run %" PRId64 " at step %lld",
+	    a != NULL ? alert_kind_name(a->kind) : "?", run_id, step_no);
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && (a == NULL || id == NULL ||
+	    (unsigned)a->kind >= ALERT_NKINDS))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = tx_begin(s, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	rc = alert_row_put(s, run_id, step_no, a, now, id, op, eb);
+	if (rc == SPD_OK && *id != 0)
+		rc = alert_modules_put(s, *id, a, op, eb);
+	if (rc == SPD_OK)
+		rc = tx_commit(s, op, eb);
+	if (rc != SPD_OK) {
+		tx_rollback(s);
+		*id = 0;
+		return rc;
+	}
+	if (created != NULL)
+		*created = now;
+	return SPD_OK;
+}
+
+/* Fills row->modules with copies of alert row->id's module names. */
+static enum spd_err
+alert_modules_get(struct store *s, struct alert_row *row, char **copies,
+    const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+
+	row->nmodules = 0;
+	if ((rc = prep(s, Q_ALERT_MODULES, &st, op, eb)) != SPD_OK)
+		return rc;
+	b_int(st, 1, row->id, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK && row->nmodules < ALERT_MAX_MODULES &&
+	    (rc = step(s, st, &more, op, eb)) == SPD_OK && more) {
+		copies[row->nmodules] = strdup(col_text(st, 0) != NULL ?
+		    col_text(st, 0) : "");
+		if (copies[row->nmodules] == NULL) {
+			rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of "
+			    "memory", op);
+			break;
+		}
+		row->modules[row->nmodules] = copies[row->nmodules];
+		row->nmodules++;
+	}
+	release(s, st);
+	return rc;
+}
+
+/* Calls cb for one Q_ALERTS row, with its modules. */
+static enum spd_err
+alert_emit(struct store *s, sqlite3_stmt *st, store_alert_cb cb, void *arg,
+    const char *op, struct spd_errbuf *eb)
+{
+	struct alert_row	 row;
+	char			*copies[ALERT_MAX_MODULES];
+	enum spd_err		 rc;
+	size_t			 i;
+
+	memset(&row, 0, sizeof row);
+	row.id = sqlite3_column_int64(st, 0);
+	row.run = col_text(st, 1);
+	row.step = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(st, 2);
+	row.kind = col_text(st, 3);
+	row.severity = col_text(st, 4);
+	row.message = col_text(st, 5);
+	row.value = col_real(st, 6);
+	row.threshold = col_real(st, 7);
+	row.count = col_u64(st, 8);
+	row.time = sqlite3_column_double(st, 9);
+	rc = alert_modules_get(s, &row, copies, op, eb);
+	if (rc == SPD_OK)
+		rc = cb_result(cb(arg, &row), op, eb);
+	for (i = 0; i < row.nmodules; i++)
+		free(copies[i]);
+	return rc;
+}
+
+/* Calls cb for a run's alerts after since, newest first (see store.h). */
+enum spd_err
+store_alerts(struct store *s, int64_t run_id, int64_t since, size_t limit,
+    store_alert_cb cb, void *arg, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "alerts of run %" PRId64, run_id);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_ALERTS, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	b_int(st, 2, since, &brc);
+	b_u64(st, 3, limit, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more)
+		rc = alert_emit(s, st, cb, arg, op, eb);
+	release(s, st);
+	return rc;
+}
+
+/* Calls cb for every (run, kind) with alerts (see store.h). */
+enum spd_err
+store_alert_counts(struct store *s, store_alert_count_cb cb, void *arg,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt		*st = NULL;
+	struct alert_count_row	 row;
+	const char		*op = "alert counts";
+	enum spd_err		 rc;
+	bool			 more = true;
+
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_ALERT_COUNTS, &st, op, eb);
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more) {
+		row.run = col_text(st, 0);
+		row.kind = col_text(st, 1);
+		row.count = col_u64(st, 2);
+		rc = cb_result(cb(arg, &row), op, eb);
+	}
+	release(s, st);
+	return rc;
+}
+
+/* The run's last arrival times, highest step first (see store.h). */
+enum spd_err
+store_run_arrivals(struct store *s, int64_t run_id, double *wall, size_t *n,
+    long long *last_step, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "arrivals of run %" PRId64, run_id);
+	*n = 0;
+	*last_step = -1;
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_ARRIVALS, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	b_int(st, 2, ALERT_STALL_N, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK && *n < ALERT_STALL_N &&
+	    (rc = step(s, st, &more, op, eb)) == SPD_OK && more) {
+		if (*n == 0)
+			*last_step = sqlite3_column_int64(st, 0);
+		wall[(*n)++] = col_real(st, 1);
+	}
+	release(s, st);
+	return rc;
+}
+
+/* Whether the run is stalled now (see store.h). */
+enum spd_err
+store_run_stalled(struct store *s, int64_t run_id, bool *stalled,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 op[96];
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "stall of run %" PRId64, run_id);
+	*stalled = false;
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_RUN_STALLED, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	if (rc == SPD_OK && row)
+		*stalled = sqlite3_column_int(st, 0) != 0;
+	release(s, st);
+	return rc;
+}
+
+/* Calls cb for each stored selection of a run in step order. */
+enum spd_err
+store_selection_steps(struct store *s, int64_t run_id, unsigned top_percent,
+    bool include_embeddings, store_sel_step_cb cb, void *arg,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt		*st = NULL;
+	struct sel_step_row	 row;
+	char			 op[96];
+	enum spd_err		 rc;
+	bool			 more = true;
+	int			 brc = SQLITE_OK;
+
+	snprintf(op, sizeof op, "selections of run %" PRId64 " at %u%%",
+	    run_id, top_percent);
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, Q_SEL_STEPS, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	b_int(st, 2, top_percent, &brc);
+	b_int(st, 3, include_embeddings, &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more) {
+		row.ckpt_id = sqlite3_column_int64(st, 0);
+		row.step = sqlite3_column_int64(st, 1);
+		row.modules = col_text(st, 2) != NULL ? col_text(st, 2) : "";
+		rc = cb_result(cb(arg, &row), op, eb);
+	}
+	release(s, st);
+	return rc;
 }

@@ -57,7 +57,7 @@ graph() {
 	watch)			echo "common layout" ;;
 	report)			echo "common fingerprint heavytail snr tensor" ;;
 	select)			echo "common report names" ;;
-	store)			echo "common heavytail report select" ;;
+	store)			echo "alerts common heavytail report select" ;;
 	# svd.c → the backends (through svd_backend.h's table) → svd_kit;
 	# the backends and the kit take only the types of spectrumd/svd.h,
 	# and the objects check below proves they call nothing of svd.c.
