@@ -39,7 +39,8 @@ check 'pcre2\.h' src/match.c
 check 'xxhash\.h' src/fingerprint.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
     src/select.c src/api_util.c src/api_status.c src/api_runs.c \
-    src/api_history.c src/api_selection.c src/layout.c src/cfg.c \
+    src/api_history.c src/api_selection.c src/api_alerts.c src/layout.c \
+    src/cfg.c \
     daemon/worker.c
 
 # The module graph: what each module (its public header, its .c file and
@@ -74,7 +75,7 @@ graph() {
 				    "names snr svd" ;;
 	api)			echo "common health hub store api_int.h" ;;
 	api_int)		echo "api common store" ;;
-	api_util|api_status|api_metrics|api_static)
+	api_util|api_status|api_metrics|api_static|api_alerts)
 				echo "api common health hub store api_int.h" ;;
 	api_runs)		echo "api common health names report store" \
 				    "api_int.h" ;;
