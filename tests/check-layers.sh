@@ -82,7 +82,7 @@ graph() {
 	api_history)		echo "api common match store api_int.h" ;;
 	api_selection)		echo "api common hub report select store" \
 				    "api_int.h" ;;
-	daemon/)		echo "analyze api cfg common health hub layout" \
+	daemon/)		echo "alerts analyze api cfg common health hub layout" \
 				    "model names report select store watch" ;;
 	*)			return 1 ;;
 	esac
