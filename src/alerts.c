@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "spectrumd/alerts.h"
@@ -212,19 +213,13 @@ alerts_churn(const bool *changed, size_t n, size_t window, size_t min,
 	return true;
 }
 
-/* Sorts v[0..n-1] ascending (n is small). */
-static void
-sort_small(double *v, size_t n)
+/* qsort comparator of finite doubles, ascending. */
+static int
+cmp_double(const void *a, const void *b)
 {
-	size_t	i, j;
-	double	x;
+	double x = *(const double *)a, y = *(const double *)b;
 
-	for (i = 1; i < n; i++) {
-		x = v[i];
-		for (j = i; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
+	return (x > y) - (x < y);
 }
 
 /* The stall rule (see alerts.h). */
@@ -243,10 +238,10 @@ alerts_stall(const double *wall, size_t n, double now, double factor,
 			t[k++] = wall[i];
 	if (!(factor > 0) || k < 3 || !isfinite(now))
 		return false;
-	sort_small(t, k);
+	qsort(t, k, sizeof *t, cmp_double);
 	for (i = 0; i + 1 < k; i++)
 		gap[i] = t[i + 1] - t[i];
-	sort_small(gap, k - 1);
+	qsort(gap, k - 1, sizeof *gap, cmp_double);
 	med = (k - 1) % 2 == 1 ? gap[(k - 1) / 2] :
 	    (gap[(k - 1) / 2 - 1] + gap[(k - 1) / 2]) / 2;
 	if (!(med > 0))

@@ -3309,45 +3309,86 @@ store_alert_add(struct store *s, int64_t run_id, long long step_no,
 	return SPD_OK;
 }
 
-/* Fills row->modules with copies of alert row->id's module names. */
+/* Called for each row of query_rows(); anything but SPD_OK stops. */
+typedef enum spd_err (*row_fn)(struct store *, sqlite3_stmt *, void *,
+		    const char *, struct spd_errbuf *);
+
+/*
+ * Runs statement q with the integers v[0..n-1] bound to ?1..?n, calling fn
+ * for each row (the statement stays on it during the call).
+ */
 static enum spd_err
-alert_modules_get(struct store *s, struct alert_row *row, char **copies,
-    const char *op, struct spd_errbuf *eb)
+query_rows(struct store *s, enum q q, const int64_t *v, size_t n, row_fn fn,
+    void *arg, const char *op, struct spd_errbuf *eb)
 {
 	sqlite3_stmt	*st = NULL;
 	enum spd_err	 rc;
 	bool		 more = true;
 	int		 brc = SQLITE_OK;
+	size_t		 i;
 
-	row->nmodules = 0;
-	if ((rc = prep(s, Q_ALERT_MODULES, &st, op, eb)) != SPD_OK)
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, q, &st, op, eb);
+	if (rc != SPD_OK)
 		return rc;
-	b_int(st, 1, row->id, &brc);
+	for (i = 0; i < n; i++)
+		b_int(st, (int)i + 1, v[i], &brc);
 	if (brc != SQLITE_OK)
 		rc = bind_fail(s, brc, op, eb);
-	while (rc == SPD_OK && row->nmodules < ALERT_MAX_MODULES &&
-	    (rc = step(s, st, &more, op, eb)) == SPD_OK && more) {
-		copies[row->nmodules] = strdup(col_text(st, 0) != NULL ?
-		    col_text(st, 0) : "");
-		if (copies[row->nmodules] == NULL) {
-			rc = spd_fail(eb, SPD_ENOMEM, "store: %s: out of "
-			    "memory", op);
-			break;
-		}
-		row->modules[row->nmodules] = copies[row->nmodules];
-		row->nmodules++;
-	}
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more)
+		rc = fn(s, st, arg, op, eb);
 	release(s, st);
 	return rc;
 }
 
-/* Calls cb for one Q_ALERTS row, with its modules. */
+/* A walk's callback and its argument, or what its rows fill. */
+struct walk {
+	union {
+		store_alert_cb		 alert;
+		store_alert_count_cb	 count;
+		store_sel_step_cb	 sel;
+	} cb;
+	void	*arg;
+	void	*out;
+	size_t	 n;
+};
+
+/* An alert row being filled, and the copies of its module names. */
+struct alert_mods {
+	struct alert_row	*row;
+	char			*copies[ALERT_MAX_MODULES];
+};
+
+/* Copies one module name of an alert (Q_ALERT_MODULES row). */
 static enum spd_err
-alert_emit(struct store *s, sqlite3_stmt *st, store_alert_cb cb, void *arg,
+alert_module_row(struct store *s, sqlite3_stmt *st, void *arg,
     const char *op, struct spd_errbuf *eb)
 {
+	struct alert_mods	*am = arg;
+	size_t			 n = am->row->nmodules;
+	const char		*m = col_text(st, 0);
+
+	(void)s;
+	if (n == ALERT_MAX_MODULES)
+		return SPD_OK;
+	if ((am->copies[n] = strdup(m != NULL ? m : "")) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory",
+		    op);
+	am->row->modules[n] = am->copies[n];
+	am->row->nmodules++;
+	return SPD_OK;
+}
+
+/* Calls the callback for one alert (Q_ALERTS row), with its modules. */
+static enum spd_err
+alert_row_emit(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	struct walk		*w = arg;
 	struct alert_row	 row;
-	char			*copies[ALERT_MAX_MODULES];
+	struct alert_mods	 am = { .row = &row };
 	enum spd_err		 rc;
 	size_t			 i;
 
@@ -3363,11 +3404,12 @@ alert_emit(struct store *s, sqlite3_stmt *st, store_alert_cb cb, void *arg,
 	row.threshold = col_real(st, 7);
 	row.count = col_u64(st, 8);
 	row.time = sqlite3_column_double(st, 9);
-	rc = alert_modules_get(s, &row, copies, op, eb);
+	rc = query_rows(s, Q_ALERT_MODULES, &row.id, 1, alert_module_row, &am,
+	    op, eb);
 	if (rc == SPD_OK)
-		rc = cb_result(cb(arg, &row), op, eb);
+		rc = cb_result(w->cb.alert(w->arg, &row), op, eb);
 	for (i = 0; i < row.nmodules; i++)
-		free(copies[i]);
+		free(am.copies[i]);
 	return rc;
 }
 
@@ -3376,28 +3418,27 @@ enum spd_err
 store_alerts(struct store *s, int64_t run_id, int64_t since, size_t limit,
     store_alert_cb cb, void *arg, struct spd_errbuf *eb)
 {
-	sqlite3_stmt	*st = NULL;
-	char		 op[96];
-	enum spd_err	 rc;
-	bool		 more = true;
-	int		 brc = SQLITE_OK;
+	struct walk	w = { .cb.alert = cb, .arg = arg };
+	int64_t		v[3] = { run_id, since, (int64_t)limit };
+	char		op[96];
 
 	snprintf(op, sizeof op, "alerts of run %" PRId64, run_id);
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, Q_ALERTS, &st, op, eb);
-	if (rc != SPD_OK)
-		return rc;
-	b_int(st, 1, run_id, &brc);
-	b_int(st, 2, since, &brc);
-	b_u64(st, 3, limit, &brc);
-	if (brc != SQLITE_OK)
-		rc = bind_fail(s, brc, op, eb);
-	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
-	    more)
-		rc = alert_emit(s, st, cb, arg, op, eb);
-	release(s, st);
-	return rc;
+	if (limit > INT64_MAX)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: bad limit", op);
+	return query_rows(s, Q_ALERTS, v, 3, alert_row_emit, &w, op, eb);
+}
+
+/* Calls the callback for one (run, kind) count (Q_ALERT_COUNTS row). */
+static enum spd_err
+alert_count_row(struct store *s, sqlite3_stmt *st, void *arg,
+    const char *op, struct spd_errbuf *eb)
+{
+	struct walk		*w = arg;
+	struct alert_count_row	 row = { col_text(st, 0), col_text(st, 1),
+	    col_u64(st, 2) };
+
+	(void)s;
+	return cb_result(w->cb.count(w->arg, &row), op, eb);
 }
 
 /* Calls cb for every (run, kind) with alerts (see store.h). */
@@ -3405,24 +3446,28 @@ enum spd_err
 store_alert_counts(struct store *s, store_alert_count_cb cb, void *arg,
     struct spd_errbuf *eb)
 {
-	sqlite3_stmt		*st = NULL;
-	struct alert_count_row	 row;
-	const char		*op = "alert counts";
-	enum spd_err		 rc;
-	bool			 more = true;
+	struct walk w = { .cb.count = cb, .arg = arg };
 
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, Q_ALERT_COUNTS, &st, op, eb);
-	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
-	    more) {
-		row.run = col_text(st, 0);
-		row.kind = col_text(st, 1);
-		row.count = col_u64(st, 2);
-		rc = cb_result(cb(arg, &row), op, eb);
-	}
-	release(s, st);
-	return rc;
+	return query_rows(s, Q_ALERT_COUNTS, NULL, 0, alert_count_row, &w,
+	    "alert counts", eb);
+}
+
+/* Keeps one arrival (Q_ARRIVALS row): step, then wall time. */
+static enum spd_err
+arrival_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	struct walk	*w = arg;
+	double		*wall = w->out;
+
+	(void)s;
+	(void)op;
+	(void)eb;
+	if (w->n == 0)
+		*(long long *)w->arg = sqlite3_column_int64(st, 0);
+	if (w->n < ALERT_STALL_N)
+		wall[w->n++] = col_real(st, 1);
+	return SPD_OK;
 }
 
 /* The run's last arrival times, highest step first (see store.h). */
@@ -3430,32 +3475,28 @@ enum spd_err
 store_run_arrivals(struct store *s, int64_t run_id, double *wall, size_t *n,
     long long *last_step, struct spd_errbuf *eb)
 {
-	sqlite3_stmt	*st = NULL;
-	char		 op[96];
-	enum spd_err	 rc;
-	bool		 more = true;
-	int		 brc = SQLITE_OK;
+	struct walk	w = { .arg = last_step, .out = wall };
+	int64_t		v[2] = { run_id, ALERT_STALL_N };
+	char		op[96];
+	enum spd_err	rc;
 
 	snprintf(op, sizeof op, "arrivals of run %" PRId64, run_id);
-	*n = 0;
 	*last_step = -1;
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, Q_ARRIVALS, &st, op, eb);
-	if (rc != SPD_OK)
-		return rc;
-	b_int(st, 1, run_id, &brc);
-	b_int(st, 2, ALERT_STALL_N, &brc);
-	if (brc != SQLITE_OK)
-		rc = bind_fail(s, brc, op, eb);
-	while (rc == SPD_OK && *n < ALERT_STALL_N &&
-	    (rc = step(s, st, &more, op, eb)) == SPD_OK && more) {
-		if (*n == 0)
-			*last_step = sqlite3_column_int64(st, 0);
-		wall[(*n)++] = col_real(st, 1);
-	}
-	release(s, st);
+	rc = query_rows(s, Q_ARRIVALS, v, 2, arrival_row, &w, op, eb);
+	*n = w.n;
 	return rc;
+}
+
+/* Reads the flag of Q_RUN_STALLED. */
+static enum spd_err
+stalled_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	(void)s;
+	(void)op;
+	(void)eb;
+	*(bool *)arg = sqlite3_column_int(st, 0) != 0;
+	return SPD_OK;
 }
 
 /* Whether the run is stalled now (see store.h). */
@@ -3463,26 +3504,27 @@ enum spd_err
 store_run_stalled(struct store *s, int64_t run_id, bool *stalled,
     struct spd_errbuf *eb)
 {
-	sqlite3_stmt	*st = NULL;
-	char		 op[96];
-	enum spd_err	 rc;
-	bool		 row = false;
-	int		 brc = SQLITE_OK;
+	char op[96];
 
 	snprintf(op, sizeof op, "stall of run %" PRId64, run_id);
 	*stalled = false;
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, Q_RUN_STALLED, &st, op, eb);
-	if (rc != SPD_OK)
-		return rc;
-	b_int(st, 1, run_id, &brc);
-	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
-	    step(s, st, &row, op, eb);
-	if (rc == SPD_OK && row)
-		*stalled = sqlite3_column_int(st, 0) != 0;
-	release(s, st);
-	return rc;
+	return query_rows(s, Q_RUN_STALLED, &run_id, 1, stalled_row, stalled,
+	    op, eb);
+}
+
+/* Calls the callback for one stored selection (Q_SEL_STEPS row). */
+static enum spd_err
+sel_step_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	struct walk		*w = arg;
+	struct sel_step_row	 row = { sqlite3_column_int64(st, 0),
+	    sqlite3_column_int64(st, 1), col_text(st, 2) };
+
+	(void)s;
+	if (row.modules == NULL)
+		row.modules = "";
+	return cb_result(w->cb.sel(w->arg, &row), op, eb);
 }
 
 /* Calls cb for each stored selection of a run in step order. */
@@ -3491,32 +3533,11 @@ store_selection_steps(struct store *s, int64_t run_id, unsigned top_percent,
     bool include_embeddings, store_sel_step_cb cb, void *arg,
     struct spd_errbuf *eb)
 {
-	sqlite3_stmt		*st = NULL;
-	struct sel_step_row	 row;
-	char			 op[96];
-	enum spd_err		 rc;
-	bool			 more = true;
-	int			 brc = SQLITE_OK;
+	struct walk	w = { .cb.sel = cb, .arg = arg };
+	int64_t		v[3] = { run_id, top_percent, include_embeddings };
+	char		op[96];
 
 	snprintf(op, sizeof op, "selections of run %" PRId64 " at %u%%",
 	    run_id, top_percent);
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, Q_SEL_STEPS, &st, op, eb);
-	if (rc != SPD_OK)
-		return rc;
-	b_int(st, 1, run_id, &brc);
-	b_int(st, 2, top_percent, &brc);
-	b_int(st, 3, include_embeddings, &brc);
-	if (brc != SQLITE_OK)
-		rc = bind_fail(s, brc, op, eb);
-	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
-	    more) {
-		row.ckpt_id = sqlite3_column_int64(st, 0);
-		row.step = sqlite3_column_int64(st, 1);
-		row.modules = col_text(st, 2) != NULL ? col_text(st, 2) : "";
-		rc = cb_result(cb(arg, &row), op, eb);
-	}
-	release(s, st);
-	return rc;
+	return query_rows(s, Q_SEL_STEPS, v, 3, sel_step_row, &w, op, eb);
 }
