@@ -298,7 +298,7 @@ enum q {
 	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST, Q_REUSE_FIND,
 	Q_METRIC_COLS, Q_SEL_BEFORE, Q_SEL_LAST2, Q_TRAIN_PUT, Q_TRAIN_GET,
 	Q_TRAIN_NAMES, Q_ALERT_PUT, Q_ALERT_MODULE, Q_ALERTS, Q_ALERT_MODULES,
-	Q_ALERT_COUNTS, Q_ARRIVALS, Q_RUN_STALLED, Q_SEL_STEPS,
+	Q_ALERT_COUNTS, Q_ARRIVALS, Q_RUN_STALLED, Q_SEL_STEPS, Q_SEL_AT,
 	Q_COUNT
 };
 
@@ -516,6 +516,8 @@ static const char *const sql[Q_COUNT] = {
 	    " WHERE run_id = ?1 AND kind = 'stalled' AND step ="
 	    " (SELECT max(step) FROM checkpoints WHERE run_id = ?1 AND "
 	    ARRIVED "))",
+	[Q_SEL_AT] = "SELECT id FROM selections WHERE checkpoint_id = ?1"
+	    " AND top_percent = ?2 AND embeddings = ?3",
 	[Q_SEL_STEPS] = "SELECT c.id, c.step, s.modules FROM selections s"
 	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
@@ -2191,6 +2193,41 @@ store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
 
 /* --- reading ------------------------------------------------------------ */
 
+/* Called for each row of query_rows(); anything but SPD_OK stops. */
+typedef enum spd_err (*row_fn)(struct store *, sqlite3_stmt *, void *,
+		    const char *, struct spd_errbuf *);
+
+/*
+ * Runs statement q with the integers v[0..n-1] bound to ?1..?n, calling fn
+ * for each row (the statement stays on it during the call).
+ */
+static enum spd_err
+query_rows(struct store *s, enum q q, const int64_t *v, size_t n, row_fn fn,
+    void *arg, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+	size_t		 i;
+
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, q, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	for (i = 0; i < n; i++)
+		b_int(st, (int)i + 1, v[i], &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more)
+		rc = fn(s, st, arg, op, eb);
+	release(s, st);
+	return rc;
+}
+
+
 /* Fills the status counts of run row->id. */
 static enum spd_err
 run_counts(struct store *s, sqlite3_stmt *st, struct run_row *row,
@@ -2897,6 +2934,40 @@ store_selection_row(struct store *s, int64_t run_id, unsigned top_percent,
 	return rc;
 }
 
+/* Keeps the id of a Q_SEL_AT row. */
+static enum spd_err
+sel_at_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	(void)s;
+	(void)op;
+	(void)eb;
+	*(int64_t *)arg = sqlite3_column_int64(st, 0);
+	return SPD_OK;
+}
+
+/* The stored selection of one checkpoint (see store.h). */
+enum spd_err
+store_selection_at(struct store *s, int64_t ckpt_id, unsigned top_percent,
+    bool include_embeddings, struct selection **sel, struct spd_errbuf *eb)
+{
+	int64_t		v[3] = { ckpt_id, top_percent, include_embeddings };
+	int64_t		id = 0;
+	char		op[96];
+	enum spd_err	rc;
+
+	snprintf(op, sizeof op, "selection of checkpoint %" PRId64 " at %u%%%s",
+	    ckpt_id, top_percent, include_embeddings ? "" :
+	    " (no embeddings)");
+	rc = query_rows(s, Q_SEL_AT, v, 3, sel_at_row, &id, op, eb);
+	if (rc == SPD_OK && id == 0)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none stored", op);
+	if (rc == SPD_OK)
+		rc = sel_load(s, id, top_percent, include_embeddings, sel, op,
+		    eb);
+	return rc;
+}
+
 /* The churn between the run's last two served selections. */
 enum spd_err
 store_selection_churn(struct store *s, int64_t run_id, unsigned top_percent,
@@ -3307,40 +3378,6 @@ store_alert_add(struct store *s, int64_t run_id, long long step_no,
 	if (created != NULL)
 		*created = now;
 	return SPD_OK;
-}
-
-/* Called for each row of query_rows(); anything but SPD_OK stops. */
-typedef enum spd_err (*row_fn)(struct store *, sqlite3_stmt *, void *,
-		    const char *, struct spd_errbuf *);
-
-/*
- * Runs statement q with the integers v[0..n-1] bound to ?1..?n, calling fn
- * for each row (the statement stays on it during the call).
- */
-static enum spd_err
-query_rows(struct store *s, enum q q, const int64_t *v, size_t n, row_fn fn,
-    void *arg, const char *op, struct spd_errbuf *eb)
-{
-	sqlite3_stmt	*st = NULL;
-	enum spd_err	 rc;
-	bool		 more = true;
-	int		 brc = SQLITE_OK;
-	size_t		 i;
-
-	rc = need_open(s, op, eb);
-	if (rc == SPD_OK)
-		rc = prep(s, q, &st, op, eb);
-	if (rc != SPD_OK)
-		return rc;
-	for (i = 0; i < n; i++)
-		b_int(st, (int)i + 1, v[i], &brc);
-	if (brc != SQLITE_OK)
-		rc = bind_fail(s, brc, op, eb);
-	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
-	    more)
-		rc = fn(s, st, arg, op, eb);
-	release(s, st);
-	return rc;
 }
 
 /* A walk's callback and its argument, or what its rows fill. */

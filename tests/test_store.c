@@ -1891,6 +1891,24 @@ test_alerts_store(struct store *s)
 	ok(store_selection_steps(s, r1, 25, true, sel_steps_cb, buf, &eb) ==
 	    SPD_OK && strcmp(buf, "100:a,b;200:a,b;250:other;300:a,c;"
 	    "400:a,c;500:z;") == 0, "selections by step: %s", buf);
+	{
+		struct selection	*sel = NULL;
+		char			*mods = NULL;
+		int64_t			 c300 = 0;
+
+		store_ckpt_ensure(s, r1, "/ckpt/v/checkpoint-300", 300, 0,
+		    CK_DONE, &c300, NULL, &eb);
+		ok(store_selection_at(s, c300, 25, true, &sel, &eb) == SPD_OK &&
+		    (mods = selection_modules(sel)) != NULL &&
+		    strcmp(mods, "a\nc") == 0, "the stored selection of step "
+		    "300 at 25%%");
+		free(mods);
+		selection_free(sel);
+		sel = NULL;
+		ok(store_selection_at(s, c300, 77, true, &sel, &eb) ==
+		    SPD_ENOTFOUND && sel == NULL, "none stored at 77%%: "
+		    "ENOTFOUND");
+	}
 }
 
 int

@@ -277,6 +277,15 @@ enum spd_err	 store_selection_latest(struct store *s, int64_t run_id,
 		    struct selection **sel, long long *version,
 		    long long *step, char **path, struct spd_errbuf *eb);
 /*
+ * The stored selection of checkpoint ckpt_id for top_percent and
+ * include_embeddings, rebuilt from its facts (as stored: with the
+ * stickiness of its day) into *sel (selection_free). ENOTFOUND when none
+ * is stored for that key.
+ */
+enum spd_err	 store_selection_at(struct store *s, int64_t ckpt_id,
+		    unsigned top_percent, bool include_embeddings,
+		    struct selection **sel, struct spd_errbuf *eb);
+/*
  * The churn (selection_churn(): |added| + |removed|) between the run's
  * last two served selections for top_percent and include_embeddings, those
  * of its two highest steps. ENOTFOUND when it has fewer than two.
