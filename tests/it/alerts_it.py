@@ -257,6 +257,18 @@ def main():
         ok(all(metric(d, 'spectrumd_alerts_total{run="%s",kind="%s"}' % k)
                == n for k, n in counts.items()),
            "spectrumd_alerts_total by run and kind: %s" % counts)
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            ok(True, "# SKIP promtool missing (Debian package prometheus)")
+        else:
+            _, _, body = d.get("/metrics")
+            r = subprocess.run([promtool, "check", "metrics"], input=body,
+                               capture_output=True)
+            out = (r.stdout + r.stderr).decode(errors="replace").strip()
+            ok(r.returncode == 0 and out == "" and
+               b"spectrumd_alerts_total{" in body,
+               "promtool check metrics with alert samples: exit %d %s"
+               % (r.returncode, out[:300]))
         log = open(d.log_path).read()
         ok("run demo: step 200: alert nonfinite:" in log and
            "run stall: step 300: alert stalled:" in log,
