@@ -205,13 +205,16 @@ check_churn(const struct alerting *al, int64_t run_id, const char *name,
 
 	if (al->churn_min == 0)
 		return;
+	/* window + 1 flags: those of the window ending here and before. */
 	if (store_selection_steps(al->st, run_id, al->top_percent,
-	    al->include_embeddings, flag_cb, &l, &eb) != SPD_OK)
+	    al->include_embeddings, step, (size_t)al->churn_window + 2,
+	    flag_cb, &l, &eb) != SPD_OK)
 		log_msg(LOG_WARNING, "run %s: step %lld: churn not computed: "
 		    "%s", name, step, l.oom ? "out of memory" : eb.msg);
 	else {
 		for (i = 0; i < l.n && l.id[i] != ckpt_id; i++)
 			;
+		/* A first row with no predecessor here is not "changed". */
 		from = i > al->churn_window ? i - al->churn_window : 0;
 		if (i < l.n && alerts_churn(l.changed + from, i + 1 - from,
 		    al->churn_window, al->churn_min, &a))

@@ -518,10 +518,13 @@ static const char *const sql[Q_COUNT] = {
 	    ARRIVED "))",
 	[Q_SEL_AT] = "SELECT id FROM selections WHERE checkpoint_id = ?1"
 	    " AND top_percent = ?2 AND embeddings = ?3",
-	[Q_SEL_STEPS] = "SELECT c.id, c.step, s.modules FROM selections s"
+	/* The last ?5 selections up to step ?4, in step order. */
+	[Q_SEL_STEPS] = "SELECT id, step, modules FROM (SELECT c.id, c.step,"
+	    " s.modules FROM selections s"
 	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
-	    " AND c.status = 'done' ORDER BY c.step, c.id",
+	    " AND c.status = 'done' AND c.step <= ?4"
+	    " ORDER BY c.step DESC, c.id DESC LIMIT ?5) ORDER BY step, id",
 };
 
 /*
@@ -3564,17 +3567,20 @@ sel_step_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
 	return cb_result(w->cb.sel(w->arg, &row), op, eb);
 }
 
-/* Calls cb for each stored selection of a run in step order. */
+/* Calls cb for a run's last stored selections in step order. */
 enum spd_err
 store_selection_steps(struct store *s, int64_t run_id, unsigned top_percent,
-    bool include_embeddings, store_sel_step_cb cb, void *arg,
-    struct spd_errbuf *eb)
+    bool include_embeddings, long long upto, size_t limit,
+    store_sel_step_cb cb, void *arg, struct spd_errbuf *eb)
 {
 	struct walk	w = { .cb.sel = cb, .arg = arg };
-	int64_t		v[3] = { run_id, top_percent, include_embeddings };
+	int64_t		v[5] = { run_id, top_percent, include_embeddings, upto,
+	    (int64_t)limit };
 	char		op[96];
 
 	snprintf(op, sizeof op, "selections of run %" PRId64 " at %u%%",
 	    run_id, top_percent);
-	return query_rows(s, Q_SEL_STEPS, v, 3, sel_step_row, &w, op, eb);
+	if (limit > INT64_MAX)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: bad limit", op);
+	return query_rows(s, Q_SEL_STEPS, v, 5, sel_step_row, &w, op, eb);
 }

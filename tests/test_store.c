@@ -1888,9 +1888,13 @@ test_alerts_store(struct store *s)
 	/* The stored selections in step order (those of test_versions). */
 	ok(store_run_find(s, "versions", &r1, &eb) == SPD_OK, "versions run");
 	buf[0] = '\0';
-	ok(store_selection_steps(s, r1, 25, true, sel_steps_cb, buf, &eb) ==
-	    SPD_OK && strcmp(buf, "100:a,b;200:a,b;250:other;300:a,c;"
-	    "400:a,c;500:z;") == 0, "selections by step: %s", buf);
+	ok(store_selection_steps(s, r1, 25, true, INT64_MAX, 100, sel_steps_cb,
+	    buf, &eb) == SPD_OK && strcmp(buf, "100:a,b;200:a,b;250:other;"
+	    "300:a,c;400:a,c;500:z;") == 0, "selections by step: %s", buf);
+	buf[0] = '\0';
+	ok(store_selection_steps(s, r1, 25, true, 399, 2, sel_steps_cb, buf,
+	    &eb) == SPD_OK && strcmp(buf, "250:other;300:a,c;") == 0,
+	    "the last 2 up to step 399, in step order: %s", buf);
 	{
 		struct selection	*sel = NULL;
 		char			*mods = NULL;

@@ -387,12 +387,14 @@ enum spd_err	 store_run_arrivals(struct store *s, int64_t run_id,
 enum spd_err	 store_run_stalled(struct store *s, int64_t run_id,
 		    bool *stalled, struct spd_errbuf *eb);
 /*
- * Calls cb for each done checkpoint of run run_id with a stored selection
- * for top_percent and include_embeddings, in step order.
+ * Calls cb, in step order, for the last limit done checkpoints of run
+ * run_id at or below step upto that have a stored selection for
+ * top_percent and include_embeddings.
  */
 enum spd_err	 store_selection_steps(struct store *s, int64_t run_id,
 		    unsigned top_percent, bool include_embeddings,
-		    store_sel_step_cb cb, void *arg, struct spd_errbuf *eb);
+		    long long upto, size_t limit, store_sel_step_cb cb,
+		    void *arg, struct spd_errbuf *eb);
 
 /* --- the lock ------------------------------------------------------------- */
 
