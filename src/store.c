@@ -2937,9 +2937,9 @@ store_selection_row(struct store *s, int64_t run_id, unsigned top_percent,
 	return rc;
 }
 
-/* Keeps the id of a Q_SEL_AT row. */
+/* Keeps column 0 of a row as an integer (query_rows() callback). */
 static enum spd_err
-sel_at_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+int_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
     struct spd_errbuf *eb)
 {
 	(void)s;
@@ -2962,7 +2962,7 @@ store_selection_at(struct store *s, int64_t ckpt_id, unsigned top_percent,
 	snprintf(op, sizeof op, "selection of checkpoint %" PRId64 " at %u%%%s",
 	    ckpt_id, top_percent, include_embeddings ? "" :
 	    " (no embeddings)");
-	rc = query_rows(s, Q_SEL_AT, v, 3, sel_at_row, &id, op, eb);
+	rc = query_rows(s, Q_SEL_AT, v, 3, int_row, &id, op, eb);
 	if (rc == SPD_OK && id == 0)
 		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none stored", op);
 	if (rc == SPD_OK)
@@ -3527,29 +3527,19 @@ store_run_arrivals(struct store *s, int64_t run_id, double *wall, size_t *n,
 	return rc;
 }
 
-/* Reads the flag of Q_RUN_STALLED. */
-static enum spd_err
-stalled_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
-    struct spd_errbuf *eb)
-{
-	(void)s;
-	(void)op;
-	(void)eb;
-	*(bool *)arg = sqlite3_column_int(st, 0) != 0;
-	return SPD_OK;
-}
-
 /* Whether the run is stalled now (see store.h). */
 enum spd_err
 store_run_stalled(struct store *s, int64_t run_id, bool *stalled,
     struct spd_errbuf *eb)
 {
-	char op[96];
+	char		op[96];
+	int64_t		flag = 0;
+	enum spd_err	rc;
 
 	snprintf(op, sizeof op, "stall of run %" PRId64, run_id);
-	*stalled = false;
-	return query_rows(s, Q_RUN_STALLED, &run_id, 1, stalled_row, stalled,
-	    op, eb);
+	rc = query_rows(s, Q_RUN_STALLED, &run_id, 1, int_row, &flag, op, eb);
+	*stalled = rc == SPD_OK && flag != 0;
+	return rc;
 }
 
 /* Calls the callback for one stored selection (Q_SEL_STEPS row). */
