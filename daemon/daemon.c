@@ -296,6 +296,10 @@ start_worker(struct daemon *d, struct spd_errbuf *eb)
 	wc.backfill = d->cfg.backfill;
 	wc.reuse = d->cfg.reuse;
 	wc.incomplete_grace_s = d->cfg.incomplete_grace_s;
+	wc.alert_jump_factor = d->cfg.alert_jump_factor;
+	wc.alert_stall_factor = d->cfg.alert_stall_factor;
+	wc.alert_churn_window = d->cfg.alert_churn_window;
+	wc.alert_churn_min = d->cfg.alert_churn_min;
 	wc.health = d->health;
 	wc.fatal = on_fatal;
 	wc.fatal_arg = d;

@@ -23,12 +23,14 @@
 #include "spectrumd/log.h"
 #include "spectrumd/select.h"
 #include "spectrumd/layout.h"
+#include "alerting.h"
 #include "notify.h"
 #include "worker.h"
 
 #define RETRY_SECONDS	10	/* after a database error */
 #define RETRY_FULL	5	/* while the database's disk is full */
 #define IDLE_SECONDS	3600	/* longest sleep without a request */
+#define STALL_EVERY	5	/* seconds between two stall checks, at least */
 
 struct wrun {
 	char		*name, *dir;
@@ -36,6 +38,8 @@ struct wrun {
 	bool		 scan;		/* a scan was asked for */
 	double		 recheck_at;	/* wall time: an incomplete
 					   checkpoint's grace ends; 0 */
+	long long	 stall_alerted;	/* step of the last stall alert;
+					   -2 before the first check */
 };
 
 struct worker {
@@ -46,6 +50,9 @@ struct worker {
 	struct analyzer		*an;
 	struct hub		*hub;
 	struct worker_config	 wc;
+	struct alerting		 al;
+	double			 stall_check_at;	/* wall time of the next
+							   stall check */
 	struct wrun		*runs;		/* written by the thread only */
 	size_t			 nruns;
 	struct wrun		*new_runs;	/* under lock: from set_runs */
@@ -539,6 +546,7 @@ store_result(struct worker *w, const struct wrun *r, const struct cand *c,
 			    (double)selection_count(sel));
 			publish(w, "selection", o);
 		}
+		alerting_checkpoint(&w->al, r->id, r->name, c->id);
 		log_msg(LOG_INFO, "run %s: step %lld analysed: %zu matrices "
 		    "(%zu reused) in %.1f s on %s; selection v%lld%s", r->name,
 		    c->step, rep->nmats, rep->reused, rep->seconds,
@@ -807,8 +815,11 @@ adopt_runs(struct worker *w)
 	for (i = 0; i < w->nnew_runs; i++) {
 		for (j = 0; j < w->nruns; j++)
 			if (strcmp(w->new_runs[i].name, w->runs[j].name) == 0 &&
-			    strcmp(w->new_runs[i].dir, w->runs[j].dir) == 0)
+			    strcmp(w->new_runs[i].dir, w->runs[j].dir) == 0) {
 				w->new_runs[i].id = w->runs[j].id;
+				w->new_runs[i].stall_alerted =
+				    w->runs[j].stall_alerted;
+			}
 		w->new_runs[i].scan = true;
 	}
 	runs_free(w->runs, w->nruns);
@@ -850,6 +861,37 @@ due_rechecks(struct worker *w)
 	return next;
 }
 
+/*
+ * The stall rule on every run, at most every STALL_EVERY seconds (soon
+ * after a turn that did something: a new checkpoint moves the times).
+ * Returns when the next check is due.
+ */
+static double
+stall_checks(struct worker *w, bool busy)
+{
+	double	now = wall_now(), due, next = now + IDLE_SECONDS;
+	size_t	i;
+
+	if (w->al.stall_factor <= 0 || w->dead)
+		return 0;
+	if (busy && w->stall_check_at > now + STALL_EVERY)
+		w->stall_check_at = now + STALL_EVERY;
+	if (now < w->stall_check_at)
+		return w->stall_check_at;
+	for (i = 0; i < w->nruns; i++) {
+		if (w->runs[i].id == 0)
+			continue;
+		due = alerting_stall(&w->al, w->runs[i].id, w->runs[i].name,
+		    now, &w->runs[i].stall_alerted);
+		if (due > 0 && due < next)
+			next = due;
+	}
+	if (next < now + STALL_EVERY)
+		next = now + STALL_EVERY;
+	w->stall_check_at = next;
+	return next;
+}
+
 /* One turn: the scans asked for, then one analysis. Returns the wait. */
 static int
 worker_turn(struct worker *w, const bool *scan, bool *did)
@@ -881,7 +923,7 @@ worker_main(void *arg)
 	struct worker		*w = arg;
 	struct timespec		 ts;
 	bool			 scan[WORKER_MAX_RUNS], did = false, idle_wait;
-	double			 next;
+	double			 next, stall_next = 0;
 	size_t			 i;
 	int			 wait = 0;
 
@@ -898,8 +940,14 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		if (!w->dead)
 			wait = worker_turn(w, scan, &did);
+		for (i = 0; i < w->nruns && !scan[i]; i++)
+			;
+		if (wait == 0)
+			stall_next = stall_checks(w, did || i < w->nruns);
 		pthread_mutex_lock(&w->lock);
 		next = due_rechecks(w);
+		if (stall_next > 0 && (next == 0 || stall_next < next))
+			next = stall_next;
 		if (wait > 0)	/* scan again after the pause */
 			for (i = 0; i < w->nruns; i++)
 				w->runs[i].scan = true;
@@ -942,6 +990,13 @@ worker_start(struct store *st, struct analyzer *an, struct hub *hub,
 	w->an = an;
 	w->hub = hub;
 	w->wc = *wc;
+	w->al = (struct alerting){ .st = st, .hub = hub,
+	    .jump_factor = wc->alert_jump_factor,
+	    .stall_factor = wc->alert_stall_factor,
+	    .churn_window = wc->alert_churn_window,
+	    .churn_min = wc->alert_churn_min,
+	    .top_percent = wc->top_percent,
+	    .include_embeddings = wc->include_embeddings };
 	analyzer_set_hooks(an, on_progress, w, &w->cancel);
 	analyzer_set_reuse(an, wc->reuse ? on_reuse : NULL, w);
 	snprintf(w->status, sizeof w->status, "idle");
@@ -975,6 +1030,7 @@ worker_set_runs(struct worker *w, const struct worker_run *runs, size_t n)
 	for (i = 0; i < n; i++) {
 		v[i].name = strdup(runs[i].name);
 		v[i].dir = strdup(runs[i].dir);
+		v[i].stall_alerted = -2;
 		if (v[i].name == NULL || v[i].dir == NULL) {
 			runs_free(v, i + 1);
 			return SPD_ENOMEM;

@@ -30,6 +30,9 @@ struct worker_config {
 	bool		 backfill;
 	bool		 reuse;		/* reuse results by fingerprint */
 	unsigned	 incomplete_grace_s;	/* incomplete → failed after */
+	double		 alert_jump_factor;	/* alerts (docs/alerts.md) */
+	double		 alert_stall_factor;
+	unsigned	 alert_churn_window, alert_churn_min;
 	struct health	*health;	/* database state, counters; or NULL */
 	/* Called (from the worker thread) once the database file is gone:
 	 * the daemon must stop. NULL: the worker just idles. */

@@ -36,6 +36,7 @@ static const struct route {
 	{ "GET",  "/train_log",   api_train_log,   R_STORE },
 	{ "GET",  "/spectrum",    api_spectrum,    R_STORE },
 	{ "GET",  "/snr_results.json", api_snr_results, R_STORE },
+	{ "GET",  "/alerts",      api_alerts,      R_STORE },
 	{ "GET",  "/events",      api_events,      0 },
 	{ "POST", "/rescan",      api_rescan,      0 },
 	{ "GET",  "/health",      api_health,      0 },

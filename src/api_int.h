@@ -2,7 +2,7 @@
  * api_int.h: what the files of the API share (private to src/api*.c).
  * api.c holds the route table and the dispatcher; each route family has
  * its own file (api_status.c, api_runs.c, api_history.c, api_selection.c,
- * api_metrics.c, api_static.c); api_util.c holds the answers, JSON helpers,
+ * api_metrics.c, api_alerts.c, api_static.c); api_util.c holds the answers, JSON helpers,
  * argument parsing and the per-thread store handle they all use.
  *
  * Conventions of the JSON written by the API:
@@ -145,6 +145,7 @@ void		 free_selection_memo(void *);
 enum spd_err	 api_selection_diff(struct ctx *);
 enum spd_err	 api_lr_scales(struct ctx *);
 enum spd_err	 api_metrics(struct ctx *);		/* api_metrics.c */
+enum spd_err	 api_alerts(struct ctx *);		/* api_alerts.c */
 
 /* api_static.c: the dashboard's files. */
 enum spd_err	 load_web(struct api *, const char *, struct spd_errbuf *);

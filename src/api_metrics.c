@@ -129,6 +129,44 @@ prom_latest(FILE *fp, const struct prom_runs *pr)
 		}
 }
 
+/* Writes one spectrumd_alerts_total sample (store_alert_counts callback). */
+static int
+prom_alert_cb(void *arg, const struct alert_count_row *r)
+{
+	FILE *fp = arg;
+
+	fputs("spectrumd_alerts_total{run=\"", fp);
+	prom_label(fp, r->run);
+	fputs("\",kind=\"", fp);
+	prom_label(fp, r->kind);
+	fprintf(fp, "\"} %" PRIu64 "\n", r->count);
+	return 0;
+}
+
+/* Writes the alert families: counts by run and kind, stalled runs. */
+static void
+prom_alerts(struct ctx *c, FILE *fp, const struct prom_runs *pr, bool up)
+{
+	size_t	i;
+	bool	stalled;
+
+	prom_family(fp, "spectrumd_alerts_total", "counter",
+	    "Alerts raised, by run and kind (nonfinite, stalled, snr_jump, "
+	    "alpha_jump, churn); kept across restarts.");
+	if (up)
+		store_alert_counts(c->st, prom_alert_cb, fp, c->eb);
+	prom_family(fp, "spectrumd_run_stalled", "gauge",
+	    "1 while the run is stalled: no new checkpoint since its stalled "
+	    "alert.");
+	for (i = 0; i < pr->n; i++)
+		if (store_run_stalled(c->st, pr->v[i].id, &stalled, c->eb) ==
+		    SPD_OK) {
+			prom_run_sample(fp, "spectrumd_run_stalled",
+			    pr->v[i].name);
+			fprintf(fp, "%d\n", stalled);
+		}
+}
+
 /* Writes the store-backed families (no samples when the store is down). */
 static void
 prom_store(struct ctx *c, FILE *fp)
@@ -169,6 +207,7 @@ prom_store(struct ctx *c, FILE *fp)
 		}
 	}
 	prom_latest(fp, &pr);
+	prom_alerts(c, fp, &pr, up);
 	for (i = 0; i < pr.n; i++)
 		free(pr.v[i].name);
 	free(pr.v);

@@ -554,7 +554,11 @@ diff_load(struct ctx *c, const char *key, long long before, unsigned tp,
 		d->step = l.v[pick].step;
 		d->path = l.v[pick].path;
 		l.v[pick].path = strdup("");
-		rc = select_ckpt(c, l.v[pick].id, tp, NULL, &d->sel);
+		/* What was stored (with its stickiness), else from metrics. */
+		rc = store_selection_at(c->st, l.v[pick].id, tp,
+		    c->cfg->include_embeddings, &d->sel, c->eb);
+		if (rc == SPD_ENOTFOUND)
+			rc = select_ckpt(c, l.v[pick].id, tp, NULL, &d->sel);
 	}
 	done_cleanup(&l);
 	return rc;
@@ -638,7 +642,9 @@ diff_list(cJSON *arr, const struct selection *a, const struct selection *b,
  * selection of run at step `from` to that of run2 (default run) at step
  * `to` (default latest): modules added, removed, and kept at another rank
  * within their type. Without `from` (and run2): the analysed checkpoint
- * before `to`; with run2: run's latest.
+ * before `to`; with run2: run's latest. Each side is the checkpoint's
+ * stored selection for top_percent (as served, stickiness included), or,
+ * when none is stored for it, one computed from its metrics.
  */
 enum spd_err
 api_selection_diff(struct ctx *c)

@@ -41,7 +41,8 @@ enum cfg_type {
 	CT_SIZE,	/* uint64_t bytes with K/M/G/T, in [min, max] */
 	CT_BOOL,
 	CT_ENUM,	/* an int from enums[] */
-	CT_DOUBLE	/* finite decimal number in [min, max] */
+	CT_DOUBLE,	/* finite decimal number in [min, max] */
+	CT_FACTOR	/* 0 (off), or a number above 1 up to max */
 };
 
 struct cfg_enum {
@@ -102,6 +103,14 @@ static const struct cfg_entry cfg_table[] = {
 	{ "http_threads", CT_UINT, O(http_threads), 1, 64, .def = "4" },
 	{ "stickiness", CT_UINT, O(stickiness), 0, 1000000, .def = "0" },
 	{ "lr_scale_max", CT_DOUBLE, O(lr_scale_max), 1, 1000, .def = "2.0" },
+	{ "alert_jump_factor", CT_FACTOR, O(alert_jump_factor), 0, 1000,
+	    .def = "2" },
+	{ "alert_stall_factor", CT_FACTOR, O(alert_stall_factor), 0, 1000,
+	    .def = "3" },
+	{ "alert_churn_window", CT_UINT, O(alert_churn_window), 1,
+	    CFG_MAX_CHURN_WINDOW, .def = "5" },
+	{ "alert_churn_min", CT_UINT, O(alert_churn_min), 0,
+	    CFG_MAX_CHURN_WINDOW, .def = "3" },
 };
 #undef O
 
@@ -424,6 +433,13 @@ set_entry(struct cfg *c, const struct cfg_entry *e, const char *v,
 			return spd_fail(eb, SPD_EINVAL, "expected a number "
 			    "%" PRIu64 "..%" PRIu64 ", got '" SHOWN "'",
 			    e->min, e->max, v);
+		*(double *)(void *)field = d;
+		return SPD_OK;
+	case CT_FACTOR:
+		if (!parse_double(v, e->min, e->max, &d) || (d > 0 && d <= 1))
+			return spd_fail(eb, SPD_EINVAL, "expected 0 (off) or a "
+			    "number above 1 up to %" PRIu64 ", got '" SHOWN "'",
+			    e->max, v);
 		*(double *)(void *)field = d;
 		return SPD_OK;
 	}
@@ -981,6 +997,18 @@ args_prescan(int argc, char *const argv[], enum cfg_cmd *cmd,
 	return SPD_OK;
 }
 
+/* Checks what one key's bounds cannot: keys that depend on each other. */
+static enum spd_err
+cfg_check(const struct cfg *c, struct spd_errbuf *eb)
+{
+	if (c->alert_churn_min > c->alert_churn_window)
+		return spd_fail(eb, SPD_EINVAL, "alert_churn_min (%u) must "
+		    "not exceed alert_churn_window (%u): the rule counts "
+		    "changes among that many checkpoints", c->alert_churn_min,
+		    c->alert_churn_window);
+	return SPD_OK;
+}
+
 /* Applies the command line (see cfg.h). */
 enum spd_err
 cfg_parse_args(struct cfg *c, int argc, char *const argv[],
@@ -1012,5 +1040,5 @@ cfg_parse_args(struct cfg *c, int argc, char *const argv[],
 		if ((rc = flag_apply(c, &fl, arg, val, eb)) != SPD_OK)
 			return rc;
 	}
-	return SPD_OK;
+	return cfg_check(c, eb);
 }

@@ -34,7 +34,7 @@
 #define STORE_APP_ID	0x53504431	/* PRAGMA application_id, "SPD1" */
 #define STORE_BUSY_MS	5000
 
-#define STORE_NCACHE	48	/* ≥ Q_COUNT, checked below */
+#define STORE_NCACHE	64	/* ≥ Q_COUNT, checked below */
 
 struct store {
 	sqlite3		*db;
@@ -251,6 +251,32 @@ static const char *const migrations[] = {
 	"  value REAL NOT NULL,"
 	"  source INTEGER NOT NULL,"
 	"  PRIMARY KEY (run_id, step, name)) WITHOUT ROWID;",
+	/*
+	 * 6 → 7: alerts (issue 15, docs/alerts.md), kept across restarts.
+	 * One alert per (run, step, kind) where it has a step: a checkpoint
+	 * analysed again, or a stall seen again after a restart, adds none.
+	 * value and threshold NULL read as NaN; the modules an alert names
+	 * are child rows in order.
+	 */
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  step INTEGER,"
+	"  kind TEXT NOT NULL,"
+	"  severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),"
+	"  message TEXT NOT NULL,"
+	"  value REAL,"
+	"  threshold REAL,"
+	"  count INTEGER NOT NULL DEFAULT 0,"
+	"  created REAL NOT NULL);"
+	"CREATE UNIQUE INDEX alerts_key ON alerts (run_id, step, kind)"
+	"  WHERE step IS NOT NULL;"
+	"CREATE INDEX alerts_run ON alerts (run_id, id);"
+	"CREATE TABLE alert_modules ("
+	"  alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,"
+	"  ord INTEGER NOT NULL,"
+	"  module TEXT NOT NULL,"
+	"  PRIMARY KEY (alert_id, ord)) WITHOUT ROWID;",
 };
 
 _Static_assert(nitems(migrations) == STORE_SCHEMA_VERSION,
@@ -271,7 +297,8 @@ enum q {
 	Q_RUNS, Q_RUN_COUNTS, Q_RUN_FIND, Q_CKPTS, Q_CKPT_LATEST, Q_CKPT_STEP,
 	Q_CKPT_ONE, Q_METRICS, Q_SPECTRUM, Q_SEL_LATEST, Q_REUSE_FIND,
 	Q_METRIC_COLS, Q_SEL_BEFORE, Q_SEL_LAST2, Q_TRAIN_PUT, Q_TRAIN_GET,
-	Q_TRAIN_NAMES,
+	Q_TRAIN_NAMES, Q_ALERT_PUT, Q_ALERT_MODULE, Q_ALERTS, Q_ALERT_MODULES,
+	Q_ALERT_COUNTS, Q_ARRIVALS, Q_RUN_STALLED, Q_SEL_STEPS, Q_SEL_AT,
 	Q_COUNT
 };
 
@@ -290,6 +317,12 @@ enum q {
 	" WHERE run_id = ?1 AND top_percent = ?2 AND embeddings = ?3" \
 	" UNION ALL SELECT version FROM selection_base" \
 	" WHERE run_id = ?1 AND top_percent = ?2)"
+
+/*
+ * The checkpoints that arrived whole (every status but incomplete, and
+ * not failed for staying incomplete): the stall rule's times.
+ */
+#define ARRIVED "status != 'incomplete' AND incomplete_since = 0"
 
 /* The SNR columns in struct snr_result order, read by metric_fill(). */
 #define SNR_COLS \
@@ -459,6 +492,39 @@ static const char *const sql[Q_COUNT] = {
 	    " WHERE run_id = ?1 AND name = ?2 ORDER BY step",
 	[Q_TRAIN_NAMES] = "SELECT name, count(*), min(step), max(step)"
 	    " FROM train_log WHERE run_id = ?1 GROUP BY name ORDER BY name",
+	[Q_ALERT_PUT] = "INSERT INTO alerts (run_id, step, kind, severity,"
+	    " message, value, threshold, count, created)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	    " ON CONFLICT DO NOTHING RETURNING id",
+	[Q_ALERT_MODULE] = "INSERT INTO alert_modules (alert_id, ord, module)"
+	    " VALUES (?1, ?2, ?3)",
+	[Q_ALERTS] = "SELECT a.id, r.name, a.step, a.kind, a.severity,"
+	    " a.message, a.value, a.threshold, a.count, a.created"
+	    " FROM alerts a JOIN runs r ON r.id = a.run_id"
+	    " WHERE (?1 = 0 OR a.run_id = ?1) AND a.id > ?2"
+	    " ORDER BY a.id DESC LIMIT ?3",
+	[Q_ALERT_MODULES] = "SELECT module FROM alert_modules"
+	    " WHERE alert_id = ?1 ORDER BY ord",
+	[Q_ALERT_COUNTS] = "SELECT r.name, a.kind, count(*) FROM alerts a"
+	    " JOIN runs r ON r.id = a.run_id GROUP BY r.name, a.kind"
+	    " ORDER BY r.name, a.kind",
+	[Q_ARRIVALS] = "SELECT step, wall_time FROM checkpoints"
+	    " WHERE run_id = ?1 AND " ARRIVED
+	    " ORDER BY step DESC, id DESC LIMIT ?2",
+	/* Stalled: a stall alert at the step of the latest arrival. */
+	[Q_RUN_STALLED] = "SELECT EXISTS (SELECT 1 FROM alerts"
+	    " WHERE run_id = ?1 AND kind = 'stalled' AND step ="
+	    " (SELECT max(step) FROM checkpoints WHERE run_id = ?1 AND "
+	    ARRIVED "))",
+	[Q_SEL_AT] = "SELECT id FROM selections WHERE checkpoint_id = ?1"
+	    " AND top_percent = ?2 AND embeddings = ?3",
+	/* The last ?5 selections up to step ?4, in step order. */
+	[Q_SEL_STEPS] = "SELECT id, step, modules FROM (SELECT c.id, c.step,"
+	    " s.modules FROM selections s"
+	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
+	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
+	    " AND c.status = 'done' AND c.step <= ?4"
+	    " ORDER BY c.step DESC, c.id DESC LIMIT ?5) ORDER BY step, id",
 };
 
 /*
@@ -2130,6 +2196,41 @@ store_put_report(struct store *s, int64_t ckpt_id, const struct report *r,
 
 /* --- reading ------------------------------------------------------------ */
 
+/* Called for each row of query_rows(); anything but SPD_OK stops. */
+typedef enum spd_err (*row_fn)(struct store *, sqlite3_stmt *, void *,
+		    const char *, struct spd_errbuf *);
+
+/*
+ * Runs statement q with the integers v[0..n-1] bound to ?1..?n, calling fn
+ * for each row (the statement stays on it during the call).
+ */
+static enum spd_err
+query_rows(struct store *s, enum q q, const int64_t *v, size_t n, row_fn fn,
+    void *arg, const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 more = true;
+	int		 brc = SQLITE_OK;
+	size_t		 i;
+
+	rc = need_open(s, op, eb);
+	if (rc == SPD_OK)
+		rc = prep(s, q, &st, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	for (i = 0; i < n; i++)
+		b_int(st, (int)i + 1, v[i], &brc);
+	if (brc != SQLITE_OK)
+		rc = bind_fail(s, brc, op, eb);
+	while (rc == SPD_OK && (rc = step(s, st, &more, op, eb)) == SPD_OK &&
+	    more)
+		rc = fn(s, st, arg, op, eb);
+	release(s, st);
+	return rc;
+}
+
+
 /* Fills the status counts of run row->id. */
 static enum spd_err
 run_counts(struct store *s, sqlite3_stmt *st, struct run_row *row,
@@ -2836,6 +2937,40 @@ store_selection_row(struct store *s, int64_t run_id, unsigned top_percent,
 	return rc;
 }
 
+/* Keeps column 0 of a row as an integer (query_rows() callback). */
+static enum spd_err
+int_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	(void)s;
+	(void)op;
+	(void)eb;
+	*(int64_t *)arg = sqlite3_column_int64(st, 0);
+	return SPD_OK;
+}
+
+/* The stored selection of one checkpoint (see store.h). */
+enum spd_err
+store_selection_at(struct store *s, int64_t ckpt_id, unsigned top_percent,
+    bool include_embeddings, struct selection **sel, struct spd_errbuf *eb)
+{
+	int64_t		v[3] = { ckpt_id, top_percent, include_embeddings };
+	int64_t		id = 0;
+	char		op[96];
+	enum spd_err	rc;
+
+	snprintf(op, sizeof op, "selection of checkpoint %" PRId64 " at %u%%%s",
+	    ckpt_id, top_percent, include_embeddings ? "" :
+	    " (no embeddings)");
+	rc = query_rows(s, Q_SEL_AT, v, 3, int_row, &id, op, eb);
+	if (rc == SPD_OK && id == 0)
+		rc = spd_fail(eb, SPD_ENOTFOUND, "store: %s: none stored", op);
+	if (rc == SPD_OK)
+		rc = sel_load(s, id, top_percent, include_embeddings, sel, op,
+		    eb);
+	return rc;
+}
+
 /* The churn between the run's last two served selections. */
 enum spd_err
 store_selection_churn(struct store *s, int64_t run_id, unsigned top_percent,
@@ -3149,4 +3284,293 @@ store_load_report(struct store *s, int64_t ckpt_id, struct report **out,
 	}
 	*out = l.r;
 	return SPD_OK;
+}
+
+/* --- alerts ------------------------------------------------------------- */
+
+/* Inserts the module names of alert id. */
+static enum spd_err
+alert_modules_put(struct store *s, int64_t id, const struct alert *a,
+    const char *op, struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	size_t		 i;
+	int		 brc = SQLITE_OK;
+
+	if ((rc = prep(s, Q_ALERT_MODULE, &st, op, eb)) != SPD_OK)
+		return rc;
+	for (i = 0; rc == SPD_OK && i < a->nmodules &&
+	    i < ALERT_MAX_MODULES; i++) {
+		sqlite3_reset(st);
+		b_int(st, 1, id, &brc);
+		b_int(st, 2, (int64_t)i, &brc);
+		b_text(st, 3, a->modules[i] != NULL ? a->modules[i] : "", &brc);
+		rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+		    step(s, st, NULL, op, eb);
+	}
+	release(s, st);
+	return rc;
+}
+
+/* Inserts the alert row unless its key exists; *id 0 then. */
+static enum spd_err
+alert_row_put(struct store *s, int64_t run_id, long long step_no,
+    const struct alert *a, double now, int64_t *id, const char *op,
+    struct spd_errbuf *eb)
+{
+	sqlite3_stmt	*st = NULL;
+	enum spd_err	 rc;
+	bool		 row = false;
+	int		 brc = SQLITE_OK;
+
+	if ((rc = prep(s, Q_ALERT_PUT, &st, op, eb)) != SPD_OK)
+		return rc;
+	b_int(st, 1, run_id, &brc);
+	if (brc == SQLITE_OK && step_no < 0)
+		brc = sqlite3_bind_null(st, 2);
+	else
+		b_int(st, 2, step_no, &brc);
+	b_text(st, 3, alert_kind_name(a->kind), &brc);
+	b_text(st, 4, alert_severity(a->kind), &brc);
+	b_text(st, 5, a->message, &brc);
+	b_real(st, 6, a->value, &brc);
+	b_real(st, 7, a->threshold, &brc);
+	b_u64(st, 8, a->count, &brc);
+	b_real(st, 9, now, &brc);
+	rc = brc != SQLITE_OK ? bind_fail(s, brc, op, eb) :
+	    step(s, st, &row, op, eb);
+	*id = rc == SPD_OK && row ? sqlite3_column_int64(st, 0) : 0;
+	/* Step to the end: the insert is complete before the next one. */
+	if (rc == SPD_OK && row)
+		rc = step(s, st, NULL, op, eb);
+	release(s, st);
+	return rc;
+}
+
+/* Stores one alert unless its (run, step, kind) has one (see store.h). */
+enum spd_err
+store_alert_add(struct store *s, int64_t run_id, long long step_no,
+    const struct alert *a, int64_t *id, double *created,
+    struct spd_errbuf *eb)
+{
+	char		op[96];
+	enum spd_err	rc;
+	double		now = wall_now();
+
+	snprintf(op, sizeof op, "alert %s of run %" PRId64 " at step %lld",
+	    a != NULL ? alert_kind_name(a->kind) : "?", run_id, step_no);
+	rc = need_rw(s, op, eb);
+	if (rc == SPD_OK && (a == NULL || id == NULL ||
+	    (unsigned)a->kind >= ALERT_NKINDS))
+		rc = spd_fail(eb, SPD_EINVAL, "store: %s: bad arguments", op);
+	if (rc == SPD_OK)
+		rc = tx_begin(s, op, eb);
+	if (rc != SPD_OK)
+		return rc;
+	rc = alert_row_put(s, run_id, step_no, a, now, id, op, eb);
+	if (rc == SPD_OK && *id != 0)
+		rc = alert_modules_put(s, *id, a, op, eb);
+	if (rc == SPD_OK)
+		rc = tx_commit(s, op, eb);
+	if (rc != SPD_OK) {
+		tx_rollback(s);
+		*id = 0;
+		return rc;
+	}
+	if (created != NULL)
+		*created = now;
+	return SPD_OK;
+}
+
+/* A walk's callback and its argument, or what its rows fill. */
+struct walk {
+	union {
+		store_alert_cb		 alert;
+		store_alert_count_cb	 count;
+		store_sel_step_cb	 sel;
+	} cb;
+	void	*arg;
+	void	*out;
+	size_t	 n;
+};
+
+/* An alert row being filled, and the copies of its module names. */
+struct alert_mods {
+	struct alert_row	*row;
+	char			*copies[ALERT_MAX_MODULES];
+};
+
+/* Copies one module name of an alert (Q_ALERT_MODULES row). */
+static enum spd_err
+alert_module_row(struct store *s, sqlite3_stmt *st, void *arg,
+    const char *op, struct spd_errbuf *eb)
+{
+	struct alert_mods	*am = arg;
+	size_t			 n = am->row->nmodules;
+	const char		*m = col_text(st, 0);
+
+	(void)s;
+	if (n == ALERT_MAX_MODULES)
+		return SPD_OK;
+	if ((am->copies[n] = strdup(m != NULL ? m : "")) == NULL)
+		return spd_fail(eb, SPD_ENOMEM, "store: %s: out of memory",
+		    op);
+	am->row->modules[n] = am->copies[n];
+	am->row->nmodules++;
+	return SPD_OK;
+}
+
+/* Calls the callback for one alert (Q_ALERTS row), with its modules. */
+static enum spd_err
+alert_row_emit(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	struct walk		*w = arg;
+	struct alert_row	 row;
+	struct alert_mods	 am = { .row = &row };
+	enum spd_err		 rc;
+	size_t			 i;
+
+	memset(&row, 0, sizeof row);
+	row.id = sqlite3_column_int64(st, 0);
+	row.run = col_text(st, 1);
+	row.step = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(st, 2);
+	row.kind = col_text(st, 3);
+	row.severity = col_text(st, 4);
+	row.message = col_text(st, 5);
+	row.value = col_real(st, 6);
+	row.threshold = col_real(st, 7);
+	row.count = col_u64(st, 8);
+	row.time = sqlite3_column_double(st, 9);
+	rc = query_rows(s, Q_ALERT_MODULES, &row.id, 1, alert_module_row, &am,
+	    op, eb);
+	if (rc == SPD_OK)
+		rc = cb_result(w->cb.alert(w->arg, &row), op, eb);
+	for (i = 0; i < row.nmodules; i++)
+		free(am.copies[i]);
+	return rc;
+}
+
+/* Calls cb for a run's alerts after since, newest first (see store.h). */
+enum spd_err
+store_alerts(struct store *s, int64_t run_id, int64_t since, size_t limit,
+    store_alert_cb cb, void *arg, struct spd_errbuf *eb)
+{
+	struct walk	w = { .cb.alert = cb, .arg = arg };
+	int64_t		v[3] = { run_id, since, (int64_t)limit };
+	char		op[96];
+
+	snprintf(op, sizeof op, "alerts of run %" PRId64, run_id);
+	if (limit > INT64_MAX)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: bad limit", op);
+	return query_rows(s, Q_ALERTS, v, 3, alert_row_emit, &w, op, eb);
+}
+
+/* Calls the callback for one (run, kind) count (Q_ALERT_COUNTS row). */
+static enum spd_err
+alert_count_row(struct store *s, sqlite3_stmt *st, void *arg,
+    const char *op, struct spd_errbuf *eb)
+{
+	struct walk		*w = arg;
+	struct alert_count_row	 row = { col_text(st, 0), col_text(st, 1),
+	    col_u64(st, 2) };
+
+	(void)s;
+	return cb_result(w->cb.count(w->arg, &row), op, eb);
+}
+
+/* Calls cb for every (run, kind) with alerts (see store.h). */
+enum spd_err
+store_alert_counts(struct store *s, store_alert_count_cb cb, void *arg,
+    struct spd_errbuf *eb)
+{
+	struct walk w = { .cb.count = cb, .arg = arg };
+
+	return query_rows(s, Q_ALERT_COUNTS, NULL, 0, alert_count_row, &w,
+	    "alert counts", eb);
+}
+
+/* Keeps one arrival (Q_ARRIVALS row): step, then wall time. */
+static enum spd_err
+arrival_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	struct walk	*w = arg;
+	double		*wall = w->out;
+
+	(void)s;
+	(void)op;
+	(void)eb;
+	if (w->n == 0)
+		*(long long *)w->arg = sqlite3_column_int64(st, 0);
+	if (w->n < ALERT_STALL_N)
+		wall[w->n++] = col_real(st, 1);
+	return SPD_OK;
+}
+
+/* The run's last arrival times, highest step first (see store.h). */
+enum spd_err
+store_run_arrivals(struct store *s, int64_t run_id, double *wall, size_t *n,
+    long long *last_step, struct spd_errbuf *eb)
+{
+	struct walk	w = { .arg = last_step, .out = wall };
+	int64_t		v[2] = { run_id, ALERT_STALL_N };
+	char		op[96];
+	enum spd_err	rc;
+
+	snprintf(op, sizeof op, "arrivals of run %" PRId64, run_id);
+	*last_step = -1;
+	rc = query_rows(s, Q_ARRIVALS, v, 2, arrival_row, &w, op, eb);
+	*n = w.n;
+	return rc;
+}
+
+/* Whether the run is stalled now (see store.h). */
+enum spd_err
+store_run_stalled(struct store *s, int64_t run_id, bool *stalled,
+    struct spd_errbuf *eb)
+{
+	char		op[96];
+	int64_t		flag = 0;
+	enum spd_err	rc;
+
+	snprintf(op, sizeof op, "stall of run %" PRId64, run_id);
+	rc = query_rows(s, Q_RUN_STALLED, &run_id, 1, int_row, &flag, op, eb);
+	*stalled = rc == SPD_OK && flag != 0;
+	return rc;
+}
+
+/* Calls the callback for one stored selection (Q_SEL_STEPS row). */
+static enum spd_err
+sel_step_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
+    struct spd_errbuf *eb)
+{
+	struct walk		*w = arg;
+	struct sel_step_row	 row = { sqlite3_column_int64(st, 0),
+	    sqlite3_column_int64(st, 1), col_text(st, 2) };
+
+	(void)s;
+	if (row.modules == NULL)
+		row.modules = "";
+	return cb_result(w->cb.sel(w->arg, &row), op, eb);
+}
+
+/* Calls cb for a run's last stored selections in step order. */
+enum spd_err
+store_selection_steps(struct store *s, int64_t run_id, unsigned top_percent,
+    bool include_embeddings, long long upto, size_t limit,
+    store_sel_step_cb cb, void *arg, struct spd_errbuf *eb)
+{
+	struct walk	w = { .cb.sel = cb, .arg = arg };
+	int64_t		v[5] = { run_id, top_percent, include_embeddings, upto,
+	    (int64_t)limit };
+	char		op[96];
+
+	snprintf(op, sizeof op, "selections of run %" PRId64 " at %u%%",
+	    run_id, top_percent);
+	if (limit > INT64_MAX)
+		return spd_fail(eb, SPD_EINVAL, "store: %s: bad limit", op);
+	return query_rows(s, Q_SEL_STEPS, v, 5, sel_step_row, &w, op, eb);
 }

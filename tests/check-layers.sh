@@ -39,7 +39,8 @@ check 'pcre2\.h' src/match.c
 check 'xxhash\.h' src/fingerprint.c
 check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
     src/select.c src/api_util.c src/api_status.c src/api_runs.c \
-    src/api_history.c src/api_selection.c src/layout.c src/cfg.c \
+    src/api_history.c src/api_selection.c src/api_alerts.c src/layout.c \
+    src/cfg.c \
     daemon/worker.c
 
 # The module graph: what each module (its public header, its .c file and
@@ -49,7 +50,7 @@ check 'cjson/cJSON\.h' src/safetensors.c src/model.c src/report.c \
 graph() {
 	case $1 in
 	common|log|budget)	echo "" ;;
-	tensor|snr|names|heavytail|match|health|hub|cfg)
+	tensor|snr|names|heavytail|match|health|hub|cfg|alerts)
 				echo "common" ;;
 	safetensors|fingerprint)	echo "common tensor" ;;
 	model)			echo "common safetensors" ;;
@@ -57,7 +58,7 @@ graph() {
 	watch)			echo "common layout" ;;
 	report)			echo "common fingerprint heavytail snr tensor" ;;
 	select)			echo "common report names" ;;
-	store)			echo "common heavytail report select" ;;
+	store)			echo "alerts common heavytail report select" ;;
 	# svd.c → the backends (through svd_backend.h's table) → svd_kit;
 	# the backends and the kit take only the types of spectrumd/svd.h,
 	# and the objects check below proves they call nothing of svd.c.
@@ -74,14 +75,14 @@ graph() {
 				    "names snr svd" ;;
 	api)			echo "common health hub store api_int.h" ;;
 	api_int)		echo "api common store" ;;
-	api_util|api_status|api_metrics|api_static)
+	api_util|api_status|api_metrics|api_static|api_alerts)
 				echo "api common health hub store api_int.h" ;;
 	api_runs)		echo "api common health names report store" \
 				    "api_int.h" ;;
 	api_history)		echo "api common match store api_int.h" ;;
 	api_selection)		echo "api common hub report select store" \
 				    "api_int.h" ;;
-	daemon/)		echo "analyze api cfg common health hub layout" \
+	daemon/)		echo "alerts analyze api cfg common health hub layout" \
 				    "model names report select store watch" ;;
 	*)			return 1 ;;
 	esac

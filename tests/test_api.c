@@ -1179,6 +1179,108 @@ test_two_runs(struct api *a, struct store *rw)
 	api_resp_cleanup(&r);
 }
 
+/* GET /alerts, the alert object, and the alert families of /metrics. */
+static void
+test_alerts_api(struct api *a, struct store *rw)
+{
+	struct spd_errbuf	 eb;
+	struct api_resp		 r;
+	struct alert		 al = { .kind = ALERT_SNR_JUMP, .value = 3.5,
+	    .threshold = 2, .count = 2, .modules = { "m.q", "m.k" },
+	    .nmodules = 2, .message = "2 matrices jumped" };
+	struct alert_row	 row = { .id = 7, .run = "alpha", .step = -1,
+	    .kind = "stalled", .severity = "warning", .message = "m",
+	    .value = NAN, .threshold = 1, .count = 0, .time = 1.5 };
+	cJSON			*j, *arr, *o;
+	int64_t			 alpha = 0, beta = 0, id1 = 0, id2 = 0;
+	char			*s;
+
+	ok(store_run_find(rw, "alpha", &alpha, &eb) == SPD_OK &&
+	    store_run_find(rw, "beta", &beta, &eb) == SPD_OK, "runs for alerts");
+	get(a, "/alerts", NULL, &r);
+	ok(r.status == 200 && has(&r, "{\"alerts\":[]}"),
+	    "/alerts with none yet: [] (no run needed with two runs)");
+	api_resp_cleanup(&r);
+	ok(store_alert_add(rw, alpha, 300, &al, &id1, NULL, &eb) == SPD_OK &&
+	    id1 > 0, "an snr_jump of alpha stored");
+	al.kind = ALERT_NONFINITE;
+	al.nmodules = 0;
+	ok(store_alert_add(rw, beta, 10, &al, &id2, NULL, &eb) == SPD_OK &&
+	    id2 > id1, "a nonfinite of beta stored");
+	get(a, "/alerts", NULL, &r);
+	j = parse(&r);
+	arr = cJSON_GetObjectItem(j, "alerts");
+	ok(r.status == 200 && cJSON_GetArraySize(arr) == 2 &&
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")->valuedouble
+	    == (double)id2, "/alerts: both runs, newest first");
+	o = cJSON_GetArrayItem(arr, 1);
+	ok(o != NULL && strcmp(cJSON_GetObjectItem(o, "run")->valuestring,
+	    "alpha") == 0 && cJSON_GetObjectItem(o, "step")->valuedouble == 300 &&
+	    strcmp(cJSON_GetObjectItem(o, "kind")->valuestring, "snr_jump") == 0
+	    && strcmp(cJSON_GetObjectItem(o, "severity")->valuestring,
+	    "warning") == 0 && cJSON_GetObjectItem(o, "value")->valuedouble ==
+	    3.5 && cJSON_GetObjectItem(o, "threshold")->valuedouble == 2 &&
+	    cJSON_GetObjectItem(o, "count")->valuedouble == 2 &&
+	    cJSON_GetArraySize(cJSON_GetObjectItem(o, "modules")) == 2 &&
+	    strcmp(cJSON_GetObjectItem(o, "message")->valuestring,
+	    "2 matrices jumped") == 0 &&
+	    cJSON_GetObjectItem(o, "time")->valuedouble > 1e9,
+	    "the alert object's fields");
+	o = cJSON_GetArrayItem(arr, 0);
+	ok(o != NULL && strcmp(cJSON_GetObjectItem(o, "severity")->valuestring,
+	    "critical") == 0 && cJSON_IsArray(cJSON_GetObjectItem(o,
+	    "modules")) && cJSON_GetArraySize(cJSON_GetObjectItem(o,
+	    "modules")) == 0, "nonfinite: critical, modules []");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	get(a, "/alerts", "run=beta", &r);
+	j = parse(&r);
+	ok(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j,
+	    "alerts")) == 1, "?run=beta: its one alert");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	{
+		char q[64];
+
+		snprintf(q, sizeof q, "since=%lld", (long long)id1);
+		get(a, "/alerts", q, &r);
+		j = parse(&r);
+		ok(r.status == 200 && cJSON_GetArraySize(
+		    cJSON_GetObjectItem(j, "alerts")) == 1, "?since=id: "
+		    "only newer ones");
+		cJSON_Delete(j);
+		api_resp_cleanup(&r);
+	}
+	get(a, "/alerts", "limit=1", &r);
+	j = parse(&r);
+	ok(r.status == 200 && cJSON_GetArraySize(cJSON_GetObjectItem(j,
+	    "alerts")) == 1, "?limit=1: one");
+	cJSON_Delete(j);
+	api_resp_cleanup(&r);
+	expect_error(a, "GET", "/alerts", "run=nosuch", 404, "not_found");
+	expect_error(a, "GET", "/alerts", "since=-1", 400, "bad_request");
+	expect_error(a, "GET", "/alerts", "since=x", 400, "bad_request");
+	expect_error(a, "GET", "/alerts", "limit=0", 400, "bad_request");
+	expect_error(a, "GET", "/alerts", "limit=1001", 400, "bad_request");
+	s = api_alert_json(&row);
+	ok(s != NULL && strstr(s, "\"step\":null") != NULL &&
+	    strstr(s, "\"value\":null,\"value_class\":\"nan\"") != NULL &&
+	    strstr(s, "\"modules\":[]") != NULL, "api_alert_json: no step, "
+	    "NaN value as null with its class: %s", s);
+	free(s);
+	get(a, "/metrics", NULL, &r);
+	ok(has(&r, "# TYPE spectrumd_alerts_total counter\n") &&
+	    has(&r, "spectrumd_alerts_total{run=\"alpha\",kind=\"snr_jump\"} "
+	    "1\n") && has(&r, "spectrumd_alerts_total{run=\"beta\","
+	    "kind=\"nonfinite\"} 1\n") && !has(&r, "kind=\"churn\""),
+	    "/metrics: alerts by run and kind that occurred");
+	ok(has(&r, "# TYPE spectrumd_run_stalled gauge\n") &&
+	    has(&r, "spectrumd_run_stalled{run=\"alpha\"} 0\n") &&
+	    has(&r, "spectrumd_run_stalled{run=\"beta\"} 0\n"),
+	    "/metrics: no run stalled");
+	api_resp_cleanup(&r);
+}
+
 /* Checks one Prometheus sample line: name{labels} value, value not NaN. */
 static bool
 prom_line_ok(const char *line)
@@ -1510,6 +1612,7 @@ main(void)
 		test_long_poll(a, rw, hub, run_id);
 		test_misc(a, &cfg, hub);
 		test_two_runs(a, rw);
+		test_alerts_api(a, rw);
 		test_metrics(a);
 		test_health(a, &cfg);
 	}

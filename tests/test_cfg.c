@@ -76,6 +76,9 @@ test_defaults(void)
 	ok(c.incomplete_grace_s == 600, "default incomplete_grace_s 600");
 	ok(c.stickiness == 0 && c.lr_scale_max == 2.0,
 	    "default stickiness 0, lr_scale_max 2.0");
+	ok(c.alert_jump_factor == 2 && c.alert_stall_factor == 3 &&
+	    c.alert_churn_window == 5 && c.alert_churn_min == 3,
+	    "default alerts: jump 2, stall 3, churn 3 of 5");
 	ok(c.backfill && c.keep_spectra && c.include_embeddings &&
 	    !c.include_1d && !c.split_3d && !c.group_experts, "default bools");
 	ok(c.max_inflight_bytes == 1ull << 30, "default max_inflight 1 GiB");
@@ -258,6 +261,20 @@ test_args(void)
 	    "flags with --config last");
 	ok(c.top_percent == 40, "flag overrides the file even when --config "
 	    "comes later");
+	cfg_cleanup(&c);
+	ok(args(&c, &cmd, &eb, "--alert-churn-min", "7", NULL) == SPD_EINVAL &&
+	    strstr(eb.msg, "alert_churn_min (7) must not exceed "
+	    "alert_churn_window (5)") != NULL, "churn min above the window "
+	    "refused: %s", eb.msg);
+	cfg_cleanup(&c);
+	ok(args(&c, &cmd, &eb, "--alert-churn-min", "7",
+	    "--alert-churn-window", "8", NULL) == SPD_OK &&
+	    c.alert_churn_min == 7 && c.alert_churn_window == 8,
+	    "checked once all flags are read (window given after min)");
+	cfg_cleanup(&c);
+	ok(args(&c, &cmd, &eb, "--top-percent", "40", "--watch",
+	    "exp1=/data/run1", "--config", p, "--watch", "/data/run2/",
+	    "--listen=127.0.0.1:0", NULL) == SPD_OK, "flags again");
 	ok(c.settle_ms == 100, "file value kept where no flag");
 	ok(streq(c.listen, "127.0.0.1:0"), "--listen=ADDR");
 	r = cfg_run_find(&c, "exp1");
@@ -402,6 +419,23 @@ test_set(void)
 		{ "lr_scale_max", "nan", SPD_EINVAL },
 		{ "lr_scale_max", "2.0 ", SPD_EINVAL },
 		{ "lr_scale_max", "1e9", SPD_EINVAL },
+		{ "alert_jump_factor", "0", SPD_OK },
+		{ "alert_jump_factor", "1.5", SPD_OK },
+		{ "alert_jump_factor", "1000", SPD_OK },
+		{ "alert_jump_factor", "1", SPD_EINVAL },
+		{ "alert_jump_factor", "0.5", SPD_EINVAL },
+		{ "alert_jump_factor", "1001", SPD_EINVAL },
+		{ "alert_jump_factor", "-2", SPD_EINVAL },
+		{ "alert_jump_factor", "nan", SPD_EINVAL },
+		{ "alert_stall_factor", "0", SPD_OK },
+		{ "alert_stall_factor", "1.01", SPD_OK },
+		{ "alert_stall_factor", "1.0", SPD_EINVAL },
+		{ "alert_churn_window", "1", SPD_OK },
+		{ "alert_churn_window", "100", SPD_OK },
+		{ "alert_churn_window", "0", SPD_EINVAL },
+		{ "alert_churn_window", "101", SPD_EINVAL },
+		{ "alert_churn_min", "0", SPD_OK },
+		{ "alert_churn_min", "101", SPD_EINVAL },
 		{ "no_such_key", "1", SPD_ENOTFOUND },
 	};
 	size_t i;
@@ -418,6 +452,10 @@ test_set(void)
 	    c.top_percent == 50, "a failed set leaves the value");
 	ok(cfg_set(&c, "lr_scale_max", "2.5", &eb) == SPD_OK &&
 	    c.lr_scale_max == 2.5, "lr_scale_max 2.5");
+	ok(cfg_set(&c, "alert_jump_factor", "0.5", &eb) == SPD_EINVAL &&
+	    strstr(eb.msg, "alert_jump_factor") != NULL &&
+	    strstr(eb.msg, "0 (off) or a number above 1 up to 1000") != NULL,
+	    "a bad factor names the key and the range: %s", eb.msg);
 	ok(cfg_set(&c, "api_token", "abc", &eb) == SPD_OK &&
 	    cfg_set(&c, "api_token", "", &eb) == SPD_OK && c.api_token == NULL,
 	    "empty api_token: none");

@@ -1736,6 +1736,185 @@ test_train(struct store *s)
 	    names);
 }
 
+
+/* What the alert walks below collect. */
+struct got_alerts {
+	size_t		 n;
+	int64_t		 id[8];
+	long long	 step[8];
+	char		 text[512];	/* "kind:count:modules;" per alert */
+};
+
+/* Collects alerts (store_alerts callback). */
+static int
+alerts_cb(void *arg, const struct alert_row *r)
+{
+	struct got_alerts	*g = arg;
+	size_t			 len = strlen(g->text), i;
+
+	if (g->n < nitems(g->id)) {
+		g->id[g->n] = r->id;
+		g->step[g->n] = r->step;
+	}
+	g->n++;
+	len += (size_t)snprintf(g->text + len, sizeof g->text - len,
+	    "%s/%s:%llu:", r->kind, r->severity, (unsigned long long)r->count);
+	for (i = 0; i < r->nmodules && len < sizeof g->text; i++)
+		len += (size_t)snprintf(g->text + len, sizeof g->text - len,
+		    "%s%s", i > 0 ? "," : "", r->modules[i]);
+	if (len < sizeof g->text)
+		snprintf(g->text + len, sizeof g->text - len, ";");
+	return 0;
+}
+
+/* Collects "run:kind:count;" (store_alert_counts callback). */
+static int
+alert_counts_cb(void *arg, const struct alert_count_row *r)
+{
+	char	*buf = arg;
+	size_t	 len = strlen(buf);
+
+	snprintf(buf + len, 256 - len, "%s:%s:%llu;", r->run, r->kind,
+	    (unsigned long long)r->count);
+	return 0;
+}
+
+/* Collects "step:modules;" (store_selection_steps callback). */
+static int
+sel_steps_cb(void *arg, const struct sel_step_row *r)
+{
+	char	*buf = arg;
+	size_t	 len = strlen(buf);
+	size_t	 i;
+
+	len += (size_t)snprintf(buf + len, 256 - len, "%lld:", r->step);
+	for (i = 0; r->modules[i] != '\0' && len + 2 < 256; i++)
+		buf[len++] = r->modules[i] == '\n' ? ',' : r->modules[i];
+	buf[len++] = ';';
+	buf[len] = '\0';
+	return 0;
+}
+
+/* Alerts: one per (run, step, kind), listed newest first, counted. */
+static void
+test_alerts_store(struct store *s)
+{
+	struct spd_errbuf	 eb = { "" };
+	struct alert		 a = { .kind = ALERT_SNR_JUMP, .value = 3.5,
+	    .threshold = 2, .count = 3, .modules = { "m.q", "m.k" },
+	    .nmodules = 2, .message = "jump" };
+	struct got_alerts	 g;
+	char			 buf[256] = "";
+	int64_t			 r1 = 0, r2 = 0, id = -1, first = 0;
+	double			 created = 0, wall[ALERT_STALL_N];
+	size_t			 n = 0;
+	long long		 last = 0;
+	bool			 stalled = true;
+
+	ok(store_run_ensure(s, "alerts1", "/ckpt/al1", &r1, &eb) == SPD_OK &&
+	    store_run_ensure(s, "alerts2", "/ckpt/al2", &r2, &eb) == SPD_OK,
+	    "alert runs");
+	ok(store_alert_add(s, r1, 100, &a, &id, &created, &eb) == SPD_OK &&
+	    id > 0 && created > 1e9, "snr_jump at step 100 stored: %s", eb.msg);
+	first = id;
+	ok(store_alert_add(s, r1, 100, &a, &id, NULL, &eb) == SPD_OK &&
+	    id == 0, "the same (run, step, kind) again: not stored (id 0)");
+	a.kind = ALERT_NONFINITE;
+	a.nmodules = 1;
+	ok(store_alert_add(s, r1, 100, &a, &id, NULL, &eb) == SPD_OK &&
+	    id > first, "another kind at that step: stored");
+	ok(store_alert_add(s, r2, 100, &a, &id, NULL, &eb) == SPD_OK &&
+	    id > 0, "the same step and kind in another run: stored");
+	a.kind = ALERT_CHURN;
+	a.nmodules = 0;
+	ok(store_alert_add(s, r1, -1, &a, &id, NULL, &eb) == SPD_OK && id > 0 &&
+	    store_alert_add(s, r1, -1, &a, &id, NULL, &eb) == SPD_OK && id > 0,
+	    "alerts without a step are not keyed");
+	a.kind = ALERT_NKINDS;
+	ok(store_alert_add(s, r1, 200, &a, &id, NULL, &eb) == SPD_EINVAL,
+	    "a bad kind: EINVAL");
+	memset(&g, 0, sizeof g);
+	ok(store_alerts(s, r1, 0, 100, alerts_cb, &g, &eb) == SPD_OK &&
+	    g.n == 4 && strcmp(g.text, "churn/warning:3:;churn/warning:3:;"
+	    "nonfinite/critical:3:m.q;snr_jump/warning:3:m.q,m.k;") == 0,
+	    "run 1: 4 alerts newest first, with severity and modules: %s",
+	    g.text);
+	ok(g.n == 4 && g.step[0] == -1 && g.step[3] == 100 && g.id[3] == first,
+	    "steps and ids read back (none: -1)");
+	memset(&g, 0, sizeof g);
+	ok(store_alerts(s, r1, first, 2, alerts_cb, &g, &eb) == SPD_OK &&
+	    g.n == 2 && g.id[0] > g.id[1] && g.id[1] > first,
+	    "since the first, limit 2: the 2 newest");
+	memset(&g, 0, sizeof g);
+	ok(store_alerts(s, 0, 0, 100, alerts_cb, &g, &eb) == SPD_OK && g.n == 5,
+	    "every run: 5");
+	ok(store_alert_counts(s, alert_counts_cb, buf, &eb) == SPD_OK &&
+	    strcmp(buf, "alerts1:churn:2;alerts1:nonfinite:1;"
+	    "alerts1:snr_jump:1;alerts2:nonfinite:1;") == 0,
+	    "counts by run and kind: %s", buf);
+
+	/* Arrivals and the stalled state. */
+	ok(store_run_arrivals(s, r2, wall, &n, &last, &eb) == SPD_OK &&
+	    n == 0 && last == -1, "no checkpoints: no arrivals");
+	for (int i = 1; i <= 12; i++) {
+		char	p[64];
+		int64_t	c;
+
+		snprintf(p, sizeof p, "/ckpt/al2/checkpoint-%d", i * 10);
+		store_ckpt_ensure(s, r2, p, i * 10, 1e9 + i, i == 12 ?
+		    CK_INCOMPLETE : CK_DONE, &c, NULL, &eb);
+		if (i == 12)
+			store_ckpt_set_incomplete(s, c, "writing", 2e9, NULL,
+			    &eb);
+	}
+	ok(store_run_arrivals(s, r2, wall, &n, &last, &eb) == SPD_OK &&
+	    n == ALERT_STALL_N && last == 110 && wall[0] == 1e9 + 11 &&
+	    wall[9] == 1e9 + 2, "the 10 last whole ones, highest step first "
+	    "(the incomplete one left out): last %lld", last);
+	ok(store_run_stalled(s, r2, &stalled, &eb) == SPD_OK && !stalled,
+	    "not stalled without an alert");
+	a.kind = ALERT_STALLED;
+	ok(store_alert_add(s, r2, 100, &a, &id, NULL, &eb) == SPD_OK &&
+	    store_run_stalled(s, r2, &stalled, &eb) == SPD_OK && !stalled,
+	    "a stall alert at an older step: not stalled now");
+	ok(store_alert_add(s, r2, 110, &a, &id, NULL, &eb) == SPD_OK &&
+	    store_run_stalled(s, r2, &stalled, &eb) == SPD_OK && stalled,
+	    "at the latest arrival: stalled");
+	store_ckpt_ensure(s, r2, "/ckpt/al2/checkpoint-130", 130, 1e9 + 13,
+	    CK_PENDING, &id, NULL, &eb);
+	ok(store_run_stalled(s, r2, &stalled, &eb) == SPD_OK && !stalled,
+	    "a new checkpoint arrives: not stalled");
+
+	/* The stored selections in step order (those of test_versions). */
+	ok(store_run_find(s, "versions", &r1, &eb) == SPD_OK, "versions run");
+	buf[0] = '\0';
+	ok(store_selection_steps(s, r1, 25, true, INT64_MAX, 100, sel_steps_cb,
+	    buf, &eb) == SPD_OK && strcmp(buf, "100:a,b;200:a,b;250:other;"
+	    "300:a,c;400:a,c;500:z;") == 0, "selections by step: %s", buf);
+	buf[0] = '\0';
+	ok(store_selection_steps(s, r1, 25, true, 399, 2, sel_steps_cb, buf,
+	    &eb) == SPD_OK && strcmp(buf, "250:other;300:a,c;") == 0,
+	    "the last 2 up to step 399, in step order: %s", buf);
+	{
+		struct selection	*sel = NULL;
+		char			*mods = NULL;
+		int64_t			 c300 = 0;
+
+		store_ckpt_ensure(s, r1, "/ckpt/v/checkpoint-300", 300, 0,
+		    CK_DONE, &c300, NULL, &eb);
+		ok(store_selection_at(s, c300, 25, true, &sel, &eb) == SPD_OK &&
+		    (mods = selection_modules(sel)) != NULL &&
+		    strcmp(mods, "a\nc") == 0, "the stored selection of step "
+		    "300 at 25%%");
+		free(mods);
+		selection_free(sel);
+		sel = NULL;
+		ok(store_selection_at(s, c300, 77, true, &sel, &eb) ==
+		    SPD_ENOTFOUND && sel == NULL, "none stored at 77%%: "
+		    "ENOTFOUND");
+	}
+}
+
 int
 main(void)
 {
@@ -1760,6 +1939,7 @@ main(void)
 	test_reuse_old(s, run);
 	test_timing(s);
 	test_train(s);
+	test_alerts_store(s);
 	store_close(s);
 	ok(header_u32(db, 60) == STORE_SCHEMA_VERSION, "closed cleanly");
 	test_gone();

@@ -14,6 +14,7 @@
 #include "spectrumd/common.h"
 #include "spectrumd/health.h"
 #include "spectrumd/hub.h"
+#include "spectrumd/store.h"
 
 #define API_MAX_BODY	(1u << 20)	/* request bodies */
 #define API_MAX_QUERY	8192		/* bytes of query string */
@@ -129,6 +130,12 @@ void		 api_resp_cleanup(struct api_resp *resp);
  */
 void		 api_error(struct api_resp *resp, int status, const char *code,
 		    const char *message);
+
+/*
+ * The alert object of GET /alerts, which the `alert` event of GET /events
+ * carries too, as JSON text (malloc'ed; NULL without memory).
+ */
+char		*api_alert_json(const struct alert_row *r);
 
 /* The hub given in the configuration (borrowed; for the /events stream). */
 struct hub	*api_hub(const struct api *a);

@@ -25,6 +25,7 @@
 #define CFG_MAX_FILE	(1u << 20)	/* bytes of a config file */
 #define CFG_MAX_LINE	65536		/* bytes of one line (long api_token) */
 #define CFG_MAX_NAME	128		/* bytes of a run name */
+#define CFG_MAX_CHURN_WINDOW 100	/* = ALERT_MAX_WINDOW */
 
 enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_CPU, CFG_BACKEND_CUDA };
 
@@ -61,6 +62,10 @@ struct cfg {
 	unsigned	 http_threads;		/* 4: event-loop threads */
 	unsigned	 stickiness;		/* 0: selection hysteresis, ranks */
 	double		 lr_scale_max;		/* 2.0: /lr_scales at rank 1 */
+	double		 alert_jump_factor;	/* 2: SNR/alpha ratio; 0 = off */
+	double		 alert_stall_factor;	/* 3: × usual interval; 0 = off */
+	unsigned	 alert_churn_window;	/* 5: checkpoints looked at */
+	unsigned	 alert_churn_min;	/* 3: changes among them; 0 = off */
 	struct cfg_run	*runs;
 	size_t		 nruns;
 };
@@ -123,8 +128,10 @@ enum spd_err	 cfg_load_file(struct cfg *c, const char *path,
  * --key-with-dashes VALUE or --key=VALUE; bool keys as --key / --no-key;
  * -v is --log-level=debug. --help/-h and --version stop parsing: *cmd says
  * which and nothing is loaded. Returns SPD_OK and *cmd, SPD_EINVAL
- * (unknown flag, missing or bad value, stray argument; eb names the flag),
- * cfg_load_file()'s errors, or SPD_ENOMEM. On failure cfg_cleanup c.
+ * (unknown flag, missing or bad value, stray argument; eb names the flag;
+ * or keys at odds with each other once all is read, e.g. alert_churn_min
+ * above alert_churn_window), cfg_load_file()'s errors, or SPD_ENOMEM. On
+ * failure cfg_cleanup c.
  */
 enum spd_err	 cfg_parse_args(struct cfg *c, int argc, char *const argv[],
 		    enum cfg_cmd *cmd, struct spd_errbuf *eb);

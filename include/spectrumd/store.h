@@ -10,11 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "spectrumd/alerts.h"
 #include "spectrumd/common.h"
 #include "spectrumd/report.h"
 #include "spectrumd/select.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 enum store_mode { STORE_RW, STORE_RO };
 
@@ -276,6 +277,15 @@ enum spd_err	 store_selection_latest(struct store *s, int64_t run_id,
 		    struct selection **sel, long long *version,
 		    long long *step, char **path, struct spd_errbuf *eb);
 /*
+ * The stored selection of checkpoint ckpt_id for top_percent and
+ * include_embeddings, rebuilt from its facts (as stored: with the
+ * stickiness of its day) into *sel (selection_free). ENOTFOUND when none
+ * is stored for that key.
+ */
+enum spd_err	 store_selection_at(struct store *s, int64_t ckpt_id,
+		    unsigned top_percent, bool include_embeddings,
+		    struct selection **sel, struct spd_errbuf *eb);
+/*
  * The churn (selection_churn(): |added| + |removed|) between the run's
  * last two served selections for top_percent and include_embeddings, those
  * of its two highest steps. ENOTFOUND when it has fewer than two.
@@ -306,6 +316,85 @@ enum spd_err	 store_load_report(struct store *s, int64_t ckpt_id,
 enum spd_err	 store_reuse_find(struct store *s, const char *method,
 		    int64_t exclude, bool want_spectrum, struct mat_result *r,
 		    bool *found, struct spd_errbuf *eb);
+
+/* --- alerts (docs/alerts.md) ----------------------------------------------- */
+
+/* One stored alert. */
+struct alert_row {
+	int64_t		 id;
+	const char	*run;
+	long long	 step;		/* -1: none */
+	const char	*kind, *severity, *message;
+	double		 value, threshold;	/* NaN when not stored */
+	uint64_t	 count;
+	const char	*modules[ALERT_MAX_MODULES];
+	size_t		 nmodules;
+	double		 time;		/* created, unix seconds */
+};
+
+/* Alerts of one run and kind (store_alert_counts). */
+struct alert_count_row {
+	const char	*run, *kind;
+	uint64_t	 count;
+};
+
+/* One stored selection of a run, in step order (store_selection_steps). */
+struct sel_step_row {
+	int64_t		 ckpt_id;
+	long long	 step;
+	const char	*modules;	/* selection_modules(): equal text, equal set */
+};
+
+typedef int	(*store_alert_cb)(void *arg, const struct alert_row *);
+typedef int	(*store_alert_count_cb)(void *arg,
+		    const struct alert_count_row *);
+typedef int	(*store_sel_step_cb)(void *arg, const struct sel_step_row *);
+
+/*
+ * Stores alert a of run run_id at step (-1: none), with its first
+ * a->nmodules module names, in one transaction, unless the run has one of
+ * that kind at that step already (a checkpoint analysed again, a stall
+ * seen again after a restart). *id: the new alert's id, 0 when it was
+ * there; *created (may be NULL): its time.
+ */
+enum spd_err	 store_alert_add(struct store *s, int64_t run_id,
+		    long long step, const struct alert *a, int64_t *id,
+		    double *created, struct spd_errbuf *eb);
+/*
+ * Calls cb for the alerts of run run_id (0: every run) with an id above
+ * since, newest first, at most limit of them.
+ */
+enum spd_err	 store_alerts(struct store *s, int64_t run_id, int64_t since,
+		    size_t limit, store_alert_cb cb, void *arg,
+		    struct spd_errbuf *eb);
+/* Calls cb for every (run, kind) with alerts, by run then kind name. */
+enum spd_err	 store_alert_counts(struct store *s, store_alert_count_cb cb,
+		    void *arg, struct spd_errbuf *eb);
+/*
+ * The arrival times (wall_time) of the run's last checkpoints by step, at
+ * most ALERT_STALL_N, highest step first, into wall[ALERT_STALL_N]: every
+ * checkpoint that arrived whole, whatever became of it (not those
+ * incomplete, or failed for staying so). *last_step: the highest step
+ * (-1 when none).
+ */
+enum spd_err	 store_run_arrivals(struct store *s, int64_t run_id,
+		    double *wall, size_t *n, long long *last_step,
+		    struct spd_errbuf *eb);
+/*
+ * Whether run run_id is stalled now: it has a stalled alert at the step of
+ * its latest arrival (store_run_arrivals), so a new checkpoint ends it.
+ */
+enum spd_err	 store_run_stalled(struct store *s, int64_t run_id,
+		    bool *stalled, struct spd_errbuf *eb);
+/*
+ * Calls cb, in step order, for the last limit done checkpoints of run
+ * run_id at or below step upto that have a stored selection for
+ * top_percent and include_embeddings.
+ */
+enum spd_err	 store_selection_steps(struct store *s, int64_t run_id,
+		    unsigned top_percent, bool include_embeddings,
+		    long long upto, size_t limit, store_sel_step_cb cb,
+		    void *arg, struct spd_errbuf *eb);
 
 /* --- the lock ------------------------------------------------------------- */
 

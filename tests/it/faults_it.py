@@ -372,8 +372,11 @@ def test_upgrade(tmp):
                " version, modules, body, created) SELECT run_id, id, 25, 7,"
                " 'x', '{}', 0 FROM checkpoints")
     # Schema 1 had no fingerprints either (schema 4 added them), nor the
-    # heavy-tail metrics (schema 5), nor the training log (schema 6).
+    # heavy-tail metrics (schema 5), nor the training log (schema 6), nor
+    # alerts (schema 7).
     db.execute("DROP TABLE train_log")
+    db.execute("DROP TABLE alert_modules")
+    db.execute("DROP TABLE alerts")
     db.execute("DROP INDEX metrics_fingerprint")
     for col in ("fingerprint", "method", "reused_run", "reused_step",
                 "alpha", "alpha_weighted", "ks", "log_spectral_norm",
@@ -399,15 +402,18 @@ def test_upgrade(tmp):
        "the upgraded schema takes 'incomplete'")
     ok(d.stop() == 0, "clean stop")
     db = sqlite3.connect(path)
-    ok(db.execute("PRAGMA user_version").fetchone()[0] == 6 and
+    ok(db.execute("PRAGMA user_version").fetchone()[0] == 7 and
        db.execute("SELECT count(*) FROM metrics").fetchone()[0] == nmet and
        db.execute("SELECT count(*) FROM metrics WHERE fingerprint IS NULL")
        .fetchone()[0] == nmet and nmet > 0,
-       "schema migrated to the current one (6), all %d metric rows kept "
+       "schema migrated to the current one (7), all %d metric rows kept "
        "(no fingerprints: never reused)" % nmet)
     ok(db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                   " AND name = 'train_log'").fetchone()[0] == 1,
        "the training log table is made by the upgrade")
+    ok(db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                  " AND name IN ('alerts', 'alert_modules')").fetchone()[0]
+       == 2, "the alert tables are made by the upgrade")
     ok(db.execute("SELECT count(*) FROM metrics WHERE alpha_status IS NULL"
                   " AND alpha IS NULL AND alpha_weighted IS NULL AND ks IS"
                   " NULL AND log_spectral_norm IS NULL AND xmin IS NULL AND"

@@ -4,7 +4,8 @@ operator changes top_percent or include_embeddings and restarts the
 daemon: the served selection is recomputed from the stored metrics (no
 SVD) before /ready, and every format (JSON, YAML, regex) renders the same
 stored facts under one ETag; with stickiness the rebuilt selections keep
-the preceding step's modules (version, churn, /lr_scales). Prints TAP.
+the preceding step's modules (version, churn, /lr_scales, and
+/selection/diff, which shows the stored selections). Prints TAP.
 
 Standard library only. Usage: selection_it.py BUILDDIR
 """
@@ -133,12 +134,22 @@ def main():
            "selection, ETag %s" % (again and again[1]))
 
         # Stickiness: at 40 % the two checkpoints (other seeds) select
-        # different sets; rebuilt with a margin larger than any type, the
-        # step-20 selection keeps step 10's set: version 1, churn 0.
+        # different sets (a daemon with a database of its own, no
+        # stickiness, says which); rebuilt with a margin larger than any
+        # type, the step-20 selection keeps step 10's set: version 1,
+        # churn 0, and /selection/diff shows the stored selections.
+        d = start(tmp, run, ("--top-percent", "40", "--db",
+                             os.path.join(tmp, "plain.db")))
+        try:
+            wait_for(lambda: len([c for c in d.obj("/checkpoints") or []
+                                  if c["status"] == "done"]) == 2, 60)
+            st, diff, _ = d.json("/selection/diff?from=10&to=20")
+        finally:
+            ok(d.stop() == 0, "stopped")
         d = start(tmp, run, ("--top-percent", "40", "--stickiness", "1000"))
         try:
-            st, diff, _ = d.json("/selection/diff?top_percent=40&from=10"
-                                 "&to=20")
+            st1, sdiff, _ = d.json("/selection/diff?top_percent=40&from=10"
+                                   "&to=20")
             st2, js, _ = d.json("/selection")
             st3, sc, _ = d.json("/lr_scales")
             st4, _, metrics = d.get("/metrics")
@@ -157,6 +168,11 @@ def main():
            not {a["module"] for a in diff["added"]} & set(js["modules"]) and
            {r["module"] for r in diff["removed"]} <= set(js["modules"]),
            "none of the newcomers in, every module that would go kept")
+        ok(st1 == 200 and sdiff["added"] == [] and
+           sdiff["removed"] == [] and sdiff["to"]["step"] == 20 and
+           sdiff["from"]["step"] == 10,
+           "/selection/diff from 10 to 20 at 40%: the stored selections "
+           "(stickiness kept the set), not ones recomputed without it")
         ok(st4 == 200 and
            b'spectrumd_selection_churn{run="demo"} 0\n' in metrics,
            "/metrics: spectrumd_selection_churn 0")
@@ -168,7 +184,9 @@ def main():
         ok(st5 == 200 and st6 == 200 and diff30["added"] and
            walk["version"] == 1 and walk["step"] == 20,
            "/selection at another top_percent walks with stickiness too "
-           "(version %s)" % (walk.get("version") if st5 == 200 else None))
+           "(version %s); /selection/diff there, with nothing stored, "
+           "computes both sides from the metrics"
+           % (walk.get("version") if st5 == 200 else None))
 
 
 if __name__ == "__main__":
