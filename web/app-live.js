@@ -1,7 +1,7 @@
 // app-live.js: live updates through /events (Server-Sent Events) and the
 // header's live badge. What an event does is the caller's: on.progress(d)
 // (false: reload the checkpoints), on.ckpts() and on.refresh(), the last
-// two delayed and coalesced here.
+// two delayed and coalesced here, and on.alert(d) for each alert.
 
 import { $, state, report } from './app-state.js';
 
@@ -61,6 +61,11 @@ export function connectEvents(on) {
 			scheduleRefresh();
 		else
 			scheduleCkpts();
+	});
+	es.addEventListener('alert', (e) => {
+		const d = mine(e);
+		if (d && on.alert)
+			on.alert(d);
 	});
 	es.addEventListener('selection', (e) => {
 		if (mine(e))

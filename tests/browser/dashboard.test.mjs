@@ -118,10 +118,15 @@ async function doneCount(b, n) {
 	    runs[0].counts.pending === 0 && runs[0].counts.analyzing === 0;
 }
 
+// A 404 from /alerts: a daemon without the route (the banner shows none).
+const noAlertsRoute = (url, status) => status === 404 &&
+    new URL(url).pathname === '/alerts';
+
 // Collects what the "no console errors" check looks at.
 function watch(p, sink) {
 	p.on('console', (m) => {
-		if (m.type() === 'error')
+		if (m.type() === 'error' && !noAlertsRoute(m.location().url ||
+		    'http://x/', 404))
 			sink.push(`console: ${m.text()}`);
 	});
 	p.on('pageerror', (e) => sink.push(`page error: ${e.message}`));
@@ -130,7 +135,7 @@ function watch(p, sink) {
 			sink.push(`request failed: ${r.url()}`);
 	});
 	p.on('response', (r) => {
-		if (r.status() >= 400)
+		if (r.status() >= 400 && !noAlertsRoute(r.url(), r.status()))
 			sink.push(`HTTP ${r.status()}: ${r.url()}`);
 	});
 }
@@ -267,6 +272,221 @@ test('training log: loss and learning rate of log_history on a step axis',
 	await page.waitForSelector('#train[data-metric="grad_norm"]');
 	await page.selectOption('#t-metric', 'learning_rate');
 	await page.waitForSelector('#train[data-metric="learning_rate"]');
+});
+
+// fmt() of web/app-view.js for values the fixtures give (3 digits).
+const fmt3 = (v) => v === null || v === undefined ? '—' :
+    Math.abs(v) !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3) ?
+    v.toExponential(2) : String(Number(v.toPrecision(3)));
+
+test('curves: the metric picker plots alpha and the other /history metrics',
+    T, async () => {
+	const opts = await page.$$eval('#c-metric option', (o) =>
+	    o.map((e) => e.value));
+	assert.deepEqual(opts, ['snr', 'alpha', 'alpha_weighted', 'ks',
+	    'log_spectral_norm']);
+	for (const m of opts.slice(1)) {
+		await page.selectOption('#c-metric', m);
+		await page.waitForSelector(`#chart[data-metric="${m}"]` +
+		    `[data-series="${NMAT}"]`);
+		const h = await getJson(base, `/history?metric=${m}`);
+		assert.equal(h.series.length, NMAT);
+		assert.deepEqual((await page.evaluate(() =>
+		    window.spectrumd.chartSeries())).sort(),
+		    h.series.map((s) => s.module).sort());
+		// The curve drawn is the metric's, point by point.
+		const s = h.series.find((x) => x.points.length === 3 &&
+		    x.points.every((p) => p[2] !== null));
+		assert.ok(s, `a matrix with 3 finite ${m} values`);
+		const line = await page.evaluate((mod) =>
+		    window.spectrumd.chartLine(mod), s.module);
+		assert.deepEqual(line.steps, s.points.map((p) => p[0]));
+		assert.deepEqual(line.values, s.points.map((p) => p[2]));
+		assert.match(await page.textContent('#c-title'), / over time$/);
+		// Log y only for metrics positive by definition.
+		assert.equal(await page.isDisabled('#c-log'),
+		    m === 'alpha_weighted' || m === 'log_spectral_norm', m);
+		assert.match(await page.evaluate(() => location.hash),
+		    new RegExp(`metric=${m}`));
+	}
+	assert.equal(await page.textContent('#c-title'), 'log₁₀λmax over time');
+	await page.selectOption('#c-metric', 'snr');
+	await page.waitForSelector(`#chart[data-metric="snr"]` +
+	    `[data-series="${NMAT}"]`);
+	assert.equal(await page.textContent('#c-title'), 'SNR over time');
+});
+
+test('alpha beside SNR: selection list, heatmap tip and colour, spectrum',
+    T, async () => {
+	await page.waitForSelector('html[data-after]');
+	const snr = await getJson(base, '/snr?step=latest');
+	const alpha = new Map(snr.matrices.map((m) => [m.module, m.alpha]));
+	assert.ok([...alpha.values()].filter((a) => a !== null).length >
+	    NMAT / 2, 'the fixture matrices have alphas');
+	const shown = await page.$$eval('#s-list li[data-module]', (els) =>
+	    els.map((e) => [e.dataset.module, e.querySelector('.v .a')
+	    .textContent]));
+	assert.ok(shown.length > 0);
+	for (const [mod, a] of shown)
+		assert.equal(a, fmt3(alpha.get(mod)), mod);
+
+	// The heatmap's tip names alpha at the cell's step.
+	const mod = 'model.layers.4.mlp.gate_proj';
+	const ah = await getJson(base, '/history?metric=alpha&match=' +
+	    encodeURIComponent(mod.replaceAll('.', '\\.')));
+	const at200 = ah.series[0].points.find((p) => p[0] === 200)[2];
+	await page.$eval('#heat-canvas', (e) =>
+	    e.scrollIntoView({ block: 'center' }));
+	const r = await page.evaluate((m) => window.spectrumd.heatCellRect(m,
+	    200), mod);
+	await page.mouse.move(r.x + r.w / 2, r.y + r.h / 2);
+	await page.waitForSelector('#tip:not([hidden])');
+	assert.match(await page.textContent('#tip'), new RegExp(
+	    `step 200.*SNR [^α]+α ${fmt3(at200).replace('.', '\\.')}`, 's'));
+	await page.mouse.move(0, 0);
+
+	// Colour by alpha: every cell repainted, the scale says alpha.
+	const cells = await page.getAttribute('#heat-canvas', 'data-cells');
+	await page.selectOption('#h-mode', 'alpha');
+	await page.waitForFunction(() => document.getElementById('h-scale')
+	    .textContent.startsWith('alpha'));
+	assert.equal(await page.getAttribute('#heat-canvas', 'data-cells'),
+	    cells);
+	await page.selectOption('#h-mode', 'snr');
+
+	// The spectrum's stats: alpha of the matrix at that step.
+	await page.selectOption('#p-mat', mod);
+	await page.selectOption('#p-step', '200');
+	await page.waitForFunction((m) => document.getElementById('p-stats')
+	    .textContent.includes(m) && document.getElementById('p-stats')
+	    .textContent.includes('step200'), mod);
+	assert.match(await page.textContent('#p-stats'),
+	    new RegExp(`α${fmt3(at200).replace('.', '\\.')}$`));
+	await page.selectOption('#p-step', 'latest');
+});
+
+// The steps where the selection at tp changes, by /selection/diff between
+// each analysed step and the one before (stickiness 0: the same rule).
+async function changeSteps(b, q) {
+	const steps = (await getJson(b, `/checkpoints?${q}`)).filter((c) =>
+	    c.status === 'done').map((c) => c.step);
+	const out = [];
+	for (let i = 1; i < steps.length; i++) {
+		const d = await getJson(b, `/selection/diff?${q}&from=` +
+		    `${steps[i - 1]}&to=${steps[i]}`);
+		if (d.added.length + d.removed.length > 0)
+			out.push(steps[i]);
+	}
+	return out;
+}
+
+test('training log: the steps where the selection changed are marked', T,
+    async () => {
+	await page.waitForSelector('#p-train:not([hidden])');
+	const want = await changeSteps(base, 'run=demo');
+	assert.ok(want.length > 0, 'the fixture moves the selection');
+	assert.equal(await page.getAttribute('#train', 'data-marks'),
+	    want.join(','));
+	const sel = await getJson(base, '/selection');
+	assert.equal(sel.stickiness, 0);
+	assert.match(await page.textContent('#t-marks'), new RegExp(
+	    `selection changed at ${want.length} steps? \\(top 25 %, ` +
+	    'stickiness 0\\)'));
+	assert.match(await page.getAttribute('#t-marks', 'title'),
+	    new RegExp(`^step ${want[0]}: \\+\\d+ −\\d+`));
+});
+
+// The modules of one column of the diff panel.
+const diffColumn = (cls) => page.$$eval(`#d-body .${cls} li`, (els) =>
+    els.map((e) => e.dataset.module));
+
+test('selection diff: modules in, out and moved, as /selection/diff says', T,
+    async () => {
+	await page.waitForSelector('#d-body[data-added]:not([data-added=""])');
+	const check = async (q) => {
+		const d = await getJson(base, `/selection/diff?${q}`);
+		await until(`the panel at ${q}`, async () =>
+		    await page.getAttribute('#d-body', 'data-moved') ===
+		    String(d.moved.length) && JSON.stringify(await diffColumn(
+		    'd-in')) === JSON.stringify(d.added.map((m) => m.module)));
+		assert.deepEqual(await diffColumn('d-out'),
+		    d.removed.map((m) => m.module));
+		assert.deepEqual(await diffColumn('d-moved'),
+		    d.moved.map((m) => m.module));
+		const sum = await page.textContent('#d-sum');
+		assert.ok(sum.includes(`+${d.added.length} in`) &&
+		    sum.includes(`−${d.removed.length} out`) &&
+		    sum.includes(`${d.unchanged} unchanged`), sum);
+		return d;
+	};
+	const d = await check('run=demo&top_percent=25');
+	assert.equal(d.from.step, 200);
+	assert.equal(d.to.step, 300);
+	await page.selectOption('#d-from', 'step:100');
+	await page.selectOption('#d-to', '300');
+	const d2 = await check('run=demo&from=100&to=300&top_percent=25');
+	assert.match(await page.textContent('#d-sum'),
+	    /from step 100 to step 300/);
+	// A module of the diff opens its spectrum at the "to" step.
+	const li = await page.$('#d-body li[data-module]');
+	const mod = await li.getAttribute('data-module');
+	await li.click();
+	await page.waitForFunction((m) => document.getElementById('p-stats')
+	    .textContent.includes(m), mod);
+	assert.ok(d2.added.length + d2.removed.length + d2.moved.length > 0);
+	await page.selectOption('#d-from', '');
+	await page.selectOption('#d-to', '');
+	await check('run=demo&top_percent=25');
+});
+
+test('alerts banner: severities, modules, dismissal kept; 404 shows none',
+    T, async () => {
+	const alerts = [
+	    { id: 9, run: 'demo', step: 300, kind: 'nonfinite',
+	      severity: 'critical', message: 'checkpoint-300: 1 matrix with ' +
+	      'NaN/Inf weights', value: 1, threshold: 0, count: 1,
+	      modules: ['model.layers.1.mlp.up_proj'], time: 1764670000.5 },
+	    { id: 4, run: 'demo', step: 200, kind: 'snr_jump',
+	      severity: 'warning', message: 'SNR jumped by more than 2x',
+	      value: 3.4, threshold: 2, count: 5, modules: ['a', 'b', 'c',
+	      'd', 'e'], time: 1764669000.5 }];
+	const p = await context.newPage();
+	const seen = [];
+	watch(p, seen);
+	await p.route('**/alerts?*', (r) => r.fulfill({ status: 200,
+	    contentType: 'application/json', body: JSON.stringify({ alerts })
+	}));
+	await p.goto(base + '/');
+	await p.waitForSelector('#alerts:not([hidden]) .alert');
+	assert.deepEqual(await p.$$eval('#alerts .alert', (els) => els.map(
+	    (e) => [e.dataset.id, e.dataset.severity])), [['9', 'critical'],
+	    ['4', 'warning']]);
+	const text = await p.textContent('#alerts .alert[data-id="4"]');
+	assert.match(text, /SNR jumped by more than 2x.*step 200.*a, b, c and 2 more/s);
+	const colour = (id) => p.$eval(`#alerts .alert[data-id="${id}"]`,
+	    (e) => getComputedStyle(e).backgroundColor);
+	assert.notEqual(await colour(9), await colour(4));
+	await p.click('#alerts .alert[data-id="9"] button.dismiss');
+	await p.waitForSelector('#alerts .alert[data-id="9"]',
+	    { state: 'detached' });
+	await p.reload();
+	await p.waitForSelector('#alerts .alert[data-id="4"]');
+	assert.equal(await p.$('#alerts .alert[data-id="9"]'), null,
+	    'a dismissed alert came back');
+	await p.click('#alerts .alert[data-id="4"] button.dismiss');
+	await p.waitForSelector('#alerts', { state: 'hidden' });
+	// A daemon without /alerts: no banner, no page error.
+	await p.unroute('**/alerts?*');
+	await p.evaluate(() => localStorage.clear());
+	await p.route('**/alerts?*', (r) => r.fulfill({ status: 404,
+	    contentType: 'application/json',
+	    body: '{"error":{"code":"not_found","message":"no route /alerts"}}'
+	}));
+	await p.reload();
+	await p.waitForSelector('html[data-after]');
+	assert.equal(await p.isHidden('#alerts'), true);
+	assert.deepEqual(seen, []);
+	await p.close();
 });
 
 test('heatmap: one cell per matrix and step, marks = selection',
