@@ -4,141 +4,30 @@
 // playwright-core or Chromium is missing); prints TAP.
 //
 // Environment: top_srcdir, top_builddir (default "."), CHROMIUM (default
-// /usr/bin/chromium), SPECTRUMD_LOAD_BUDGET_MS (default 1000: median page
-// load for 200 matrices × 50 checkpoints), SPECTRUMD_SKIP_LOADTIME=1 skips
-// that part.
+// /usr/bin/chromium), SPECTRUMD_LOAD_BUDGET_MS (default 500: median page
+// load for 198 matrices × 50 checkpoints), SPECTRUMD_SKIP_LOADTIME=1 skips
+// that part. Helpers: lib.mjs.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { BUILD, CHROMIUM, ARGS, MODEL, NMAT, startDaemon, startDaemonArgs,
+    stopDaemon, fixture, getJson, getText, until, doneCount, runsDone,
+    watch } from './lib.mjs';
 
-const SRC = path.resolve(process.env.top_srcdir || '.');
-const BUILD = path.resolve(process.env.top_builddir || '.');
-const SPD = path.join(BUILD, 'spectrumd');
-const FIXTURE = path.join(BUILD, 'tests', 'spectrumd-fixture');
-const WEB = path.join(SRC, 'web');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PY = '/usr/bin/python3';
 const SHOT = path.join(BUILD, 'tests', 'dashboard.png');
-const LOAD_BUDGET = Number(process.env.SPECTRUMD_LOAD_BUDGET_MS || 1000);
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'];
-// The fixture model: 8 layers × 7 projections + embeddings + lm_head.
-const MODEL = ['--layers', '8', '--hidden', '64', '--intermediate', '128',
-    '--vocab', '128', '--shards', '2', '-q'];
-const NMAT = 8 * 7 + 2;
+const LOAD_BUDGET = Number(process.env.SPECTRUMD_LOAD_BUDGET_MS || 500);
 
 const T = { timeout: 90000 };	// per test, so a hang fails instead
 let tmp, daemon, base, browser, context, page;
 const problems = [];	// console errors, page errors, failed requests
 
 /* ------------------------------------------------------------- helpers */
-
-// Starts spectrumd on 127.0.0.1 port 0 watching runDir; resolves with
-// {proc, base, log} once it says where it listens.
-function startDaemon(name, runDir, db) {
-	const proc = spawn(SPD, ['--watch', `${name}=${runDir}`, '--listen',
-	    '127.0.0.1:0', '--db', db, '--settle-ms', '200', '--web-dir', WEB,
-	    '--backend', 'cpu'], { stdio: ['ignore', 'ignore', 'pipe'] });
-	const d = { proc, log: '' };
-	return new Promise((resolve, reject) => {
-		const timer = setTimeout(() => reject(new Error(
-		    `daemon did not start:\n${d.log}`)), 20000);
-		proc.stderr.setEncoding('utf8');
-		proc.stderr.on('data', (s) => {
-			d.log += s;
-			const m = /listening on (http:\/\/127\.0\.0\.1:\d+)\//
-			    .exec(d.log);
-			if (m && !d.base) {
-				d.base = m[1];
-				clearTimeout(timer);
-				resolve(d);
-			}
-		});
-		proc.on('exit', (code) => {
-			clearTimeout(timer);
-			if (!d.base)
-				reject(new Error(`daemon exited ${code}:\n${d.log}`));
-		});
-	});
-}
-
-async function stopDaemon(d) {
-	if (!d || d.proc.exitCode !== null)
-		return;
-	const done = new Promise((r) => d.proc.on('exit', r));
-	d.proc.kill('SIGTERM');
-	const t = setTimeout(() => d.proc.kill('SIGKILL'), 10000);
-	await done;
-	clearTimeout(t);
-}
-
-function fixture(args) {
-	execFileSync(FIXTURE, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function getJson(b, p) {
-	const r = await fetch(b + p);
-	assert.equal(r.status, 200, `${p}: ${r.status}`);
-	return r.json();
-}
-
-async function getText(b, p) {
-	const r = await fetch(b + p);
-	assert.equal(r.status, 200, `${p}: ${r.status}`);
-	return r.text();
-}
-
-// Polls fn until it returns a truthy value (or throws after ms).
-async function until(what, fn, ms = 30000) {
-	const end = Date.now() + ms;
-	let last;
-	for (;;) {
-		try {
-			last = await fn();
-			if (last)
-				return last;
-		} catch (e) {
-			last = e;
-		}
-		if (Date.now() > end)
-			throw new Error(`timed out waiting for ${what} (${last})`);
-		await new Promise((r) => setTimeout(r, 100));
-	}
-}
-
-async function doneCount(b, n) {
-	const runs = await getJson(b, '/runs');
-	return runs[0].counts.done >= n &&
-	    runs[0].counts.pending === 0 && runs[0].counts.analyzing === 0;
-}
-
-// A 404 from /alerts: a daemon without the route (the banner shows none).
-const noAlertsRoute = (url, status) => status === 404 &&
-    new URL(url).pathname === '/alerts';
-
-// Collects what the "no console errors" check looks at.
-function watch(p, sink) {
-	p.on('console', (m) => {
-		if (m.type() === 'error' && !noAlertsRoute(m.location().url ||
-		    'http://x/', 404))
-			sink.push(`console: ${m.text()}`);
-	});
-	p.on('pageerror', (e) => sink.push(`page error: ${e.message}`));
-	p.on('requestfailed', (r) => {
-		if (!r.url().endsWith('/events'))
-			sink.push(`request failed: ${r.url()}`);
-	});
-	p.on('response', (r) => {
-		if (r.status() >= 400 && !noAlertsRoute(r.url(), r.status()))
-			sink.push(`HTTP ${r.status()}: ${r.url()}`);
-	});
-}
 
 const domModules = () => page.$$eval('#s-list li[data-module]',
     (els) => els.map((e) => e.dataset.module));
@@ -737,7 +626,143 @@ test('without uPlot the page still loads: tables and a note', T, async () => {
 	await p.close();
 });
 
-test('load time: 200 matrices × 50 checkpoints',
+test('compare: a base model and another fine-tune overlaid; diff between ' +
+    'runs; sticky selection marks', { timeout: 120000 }, async () => {
+	const ft = path.join(tmp, 'ft'), ft2 = path.join(tmp, 'ft2');
+	const bm = path.join(tmp, 'base');
+	fixture(['run', ft, '--every', '0', '--count', '4', ...MODEL]);
+	fixture(['run', ft2, '--every', '0', '--count', '3', '--seed', '7',
+	    ...MODEL]);
+	fixture(['run', bm, '--every', '0', '--count', '1', '--start-step', '0',
+	    ...MODEL]);
+	const d = await startDaemonArgs(['--watch', `ft=${ft}`, '--watch',
+	    `ft2=${ft2}`, '--watch', `base=${bm}`, '--stickiness', '1'],
+	    path.join(tmp, 'cmp.db'));
+	const p = await context.newPage();
+	const seen = [];
+	watch(p, seen);
+	try {
+		await until('the three runs analysed', () => runsDone(d.base,
+		    { ft: 4, ft2: 3, base: 1 }), 60000);
+		await p.goto(`${d.base}/#run=ft&cmp=base`);
+		await p.waitForSelector('html[data-after]', { timeout: 15000 });
+		assert.equal(await p.inputValue('#cmp-run'), 'base');
+		assert.deepEqual(await p.$$eval('#cmp-run option', (o) => o.map(
+		    (e) => e.value)), ['', 'base', 'ft2']);
+
+		// The base model (one checkpoint): a level line per matrix.
+		assert.equal(await p.getAttribute('#chart', 'data-compared'),
+		    String(NMAT));
+		const labels = await p.evaluate(() =>
+		    window.spectrumd.compareSeries());
+		const mine = await p.evaluate(() => window.spectrumd.chartSeries());
+		assert.deepEqual(labels.slice().sort(), mine.map((m) =>
+		    `${m} · base`).sort());
+		const bh = await getJson(d.base, '/history?run=base&metric=snr');
+		const s = bh.series.find((x) => x.points[0][2] !== null);
+		const level = await p.evaluate((m) =>
+		    window.spectrumd.chartLine(m, true), s.module);
+		assert.equal(level.steps.length, 4);
+		assert.deepEqual(level.values, [1, 2, 3, 4].map(() =>
+		    s.points[0][2]));
+		assert.match(await p.textContent('#c-cmp'),
+		    /ft\s+base\s+58 curves; one checkpoint: level lines/);
+		assert.match(await p.textContent('#t-cmp'), /has no loss logged/);
+
+		// Another fine-tune: its curves and its loss, dashed.
+		await p.selectOption('#cmp-run', 'ft2');
+		await p.waitForFunction(() => document.getElementById('train')
+		    .dataset.compared > 0);
+		const loss2 = await getJson(d.base, '/history?run=ft2&metric=loss');
+		assert.equal(await p.getAttribute('#train', 'data-compared'),
+		    String(loss2.series[0].points.length));
+		assert.equal(await p.getAttribute('#chart', 'data-compared'),
+		    String(NMAT));
+		const h2 = await getJson(d.base, '/history?run=ft2&metric=snr');
+		const s2 = h2.series[5];
+		const line2 = await p.evaluate((m) =>
+		    window.spectrumd.chartLine(m, true), s2.module);
+		assert.deepEqual(line2.values.slice(0, 3), s2.points.map(
+		    (q) => q[2]));
+		assert.equal(line2.values[3], null, 'ft2 has no step 400');
+		assert.match(await p.evaluate(() => location.hash), /cmp=ft2/);
+		assert.match(await p.textContent('#t-cmp'), /ft\s+ft2\s+loss/);
+
+		// The diff from the base model's selection to this run's.
+		await p.selectOption('#d-from', 'run:base');
+		const want = await getJson(d.base, '/selection/diff?run=base&' +
+		    'run2=ft&top_percent=25');
+		await p.waitForFunction((n) => document.getElementById('d-body')
+		    .dataset.added === n, String(want.added.length));
+		assert.deepEqual(await p.$$eval('#d-body .d-in li', (els) =>
+		    els.map((e) => e.dataset.module)), want.added.map(
+		    (m) => m.module));
+		assert.match(await p.textContent('#d-sum'),
+		    /from base step 0 to step 400/);
+
+		// Stickiness 1: served, shown, and the marks replay the walk
+		// /selection makes for another top_percent (its version =
+		// 1 + the number of changes).
+		const sel = await getJson(d.base, '/selection?run=ft');
+		assert.equal(sel.stickiness, 1);
+		await p.$eval('#s-tp', (el) => {
+			el.value = '40';
+			el.dispatchEvent(new Event('input', { bubbles: true }));
+		});
+		await p.waitForSelector('#t-marks:has-text("top 40 %")');
+		assert.match(await p.textContent('#t-marks'), /stickiness 1\)/);
+		const walk = await getJson(d.base,
+		    '/selection?run=ft&top_percent=40');
+		const marks = (await p.getAttribute('#train', 'data-marks'))
+		    .split(',').filter(Boolean);
+		assert.equal(marks.length + 1, walk.version,
+		    `marks ${marks} against version ${walk.version}`);
+		const cells = await p.evaluate(() => window.spectrumd.heatCells());
+		assert.deepEqual(cells.filter((c) => c.selected &&
+		    c.step === walk.step).map((c) => c.module).sort(),
+		    walk.modules.slice().sort());
+		assert.deepEqual(seen, []);
+	} finally {
+		await p.close();
+		await stopDaemon(d);
+	}
+});
+
+// One fresh load of the page of daemon b (nothing cached): its marks
+// (ms from navigation) once every panel is drawn, and what it shows.
+async function loadOnce(b) {
+	const ctx = await browser.newContext({ viewport: { width: 1440,
+	    height: 900 } });
+	try {
+		const p = await ctx.newPage();
+		const seen = [];
+		watch(p, seen);
+		await p.goto(b + '/');
+		await p.waitForSelector('html[data-after]', { timeout: 30000 });
+		const marks = await p.evaluate(() => Object.fromEntries(
+		    performance.getEntriesByType('mark').map((m) =>
+		    [m.name.replace('spectrumd-', ''), m.startTime])));
+		const attr = (sel, a) => p.getAttribute(sel, a);
+		return { marks, seen, cells: await attr('#heat-canvas',
+		    'data-cells'), series: await attr('#chart', 'data-series'),
+		    train: await p.isVisible('#p-train'), diff: await attr(
+		    '#d-body', 'data-added') };
+	} finally {
+		await ctx.close();
+	}
+}
+
+const median = (v) => v.slice().sort((a, b) => a - b)[v.length >> 1];
+
+// The budget is for the page drawn (data-ready: checkpoints, curves,
+// heatmap, selection, spectrum), measured as the median of 5 fresh loads;
+// "complete" adds what loads after it (training log with its marks,
+// selection diff, alpha history, alerts). On a shared machine a round can
+// be slow: up to 3 rounds, the first within the budget passes; when
+// every round misses it while the machine is oversubscribed (1-minute
+// load average above its cores), twice the budget is checked instead and
+// the figures say so.
+test('load time: 198 matrices × 50 checkpoints, every panel',
     { timeout: 300000, skip: process.env.SPECTRUMD_SKIP_LOADTIME === '1' ?
     'SPECTRUMD_SKIP_LOADTIME=1' : false }, async () => {
 	const run = path.join(tmp, 'big');
@@ -749,36 +774,49 @@ test('load time: 200 matrices × 50 checkpoints',
 		    50), 120000);
 		const snr = await getJson(big.base, '/snr');
 		assert.equal(snr.matrices.length, 28 * 7 + 2);
-		const times = [];
-		for (let i = 0; i < 3; i++) {
-			// A fresh context each time: nothing cached.
-			const ctx = await browser.newContext({ viewport:
-			    { width: 1440, height: 900 } });
-			const p = await ctx.newPage();
-			const seen = [];
-			watch(p, seen);
-			await p.goto(big.base + '/');
-			await p.waitForSelector('html[data-ready]',
-			    { timeout: 15000 });
-			times.push(await p.evaluate(() => performance
-			    .getEntriesByName('spectrumd-ready')[0].startTime));
-			assert.equal(await p.getAttribute('#heat-canvas',
-			    'data-cells'), String(198 * 50));
-			assert.equal(await p.getAttribute('#chart',
-			    'data-series'), '198');
-			assert.deepEqual(seen, []);
-			await ctx.close();
+		const sanitizer = process.env.ASAN_OPTIONS ||
+		    process.env.UBSAN_OPTIONS;
+		const rounds = [];
+		let met = false;
+		while (!met && rounds.length < 3) {
+			const loads = [];
+			for (let i = 0; i < 5; i++) {
+				const l = await loadOnce(big.base);
+				assert.equal(l.cells, String(198 * 50));
+				assert.equal(l.series, '198');
+				assert.equal(l.train, true, 'training log shown');
+				assert.ok(Number(l.diff) > 0, 'selection diff shown');
+				assert.deepEqual(l.seen, []);
+				loads.push(l.marks);
+			}
+			const r = { ready: median(loads.map((m) => m.ready)),
+			    data: median(loads.map((m) => m.data)),
+			    complete: median(loads.map((m) => m.complete)),
+			    all: loads.map((m) => m.ready.toFixed(0)),
+			    load: os.loadavg()[0] };
+			rounds.push(r);
+			console.log(`# load time, 198 matrices x 50 checkpoints, ` +
+			    `round ${rounds.length}: ready ${r.all.join(', ')} ms ` +
+			    `(median ${r.ready.toFixed(0)}; data in at ` +
+			    `${r.data.toFixed(0)}; complete ` +
+			    `${r.complete.toFixed(0)}); load average ` +
+			    `${r.load.toFixed(1)} on ${os.cpus().length} cores; ` +
+			    `budget ${LOAD_BUDGET} ms`);
+			met = r.ready <= LOAD_BUDGET;
 		}
-		times.sort((a, b) => a - b);
-		const median = times[1];
-		console.log(`# load time, 198 matrices x 50 checkpoints: ` +
-		    `${times.map((t) => t.toFixed(0)).join(', ')} ms ` +
-		    `(median ${median.toFixed(0)} ms, budget ${LOAD_BUDGET} ms)`);
+		const best = Math.min(...rounds.map((r) => r.ready));
 		// Sanitizer builds serve several times slower: report only.
-		if (process.env.ASAN_OPTIONS || process.env.UBSAN_OPTIONS)
+		if (sanitizer) {
 			console.log('# sanitizer build: budget not checked');
-		else
-			assert.ok(median < LOAD_BUDGET, `median ${median} ms`);
+			return;
+		}
+		if (!met && rounds.every((r) => r.load > os.cpus().length)) {
+			console.log(`# the machine was oversubscribed in every ` +
+			    `round: ${2 * LOAD_BUDGET} ms checked instead`);
+			assert.ok(best <= 2 * LOAD_BUDGET, `median ${best} ms`);
+			return;
+		}
+		assert.ok(met, `best median ${best} ms > ${LOAD_BUDGET} ms`);
 	} finally {
 		await stopDaemon(big);
 	}
