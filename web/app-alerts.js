@@ -15,6 +15,7 @@ const KEPT = 500;		// dismissed ids remembered at most
 
 let alerts = [];		// the run's, newest first (by id)
 let supported = true;		// false after a 404 from /alerts
+let loadedFor = null;		// the run whose alerts are loaded
 
 function dismissed() {
 	try {
@@ -37,9 +38,13 @@ function dismiss(id) {
 	renderAlerts();
 }
 
-// Loads the run's alerts; never throws (no banner on any failure).
+// Loads the run's alerts once per run (later ones come as events; after
+// resyncAlerts(), again); never throws (no banner on any failure).
 export async function loadAlerts() {
+	if (loadedFor === state.run)
+		return;
 	alerts = [];
+	loadedFor = state.run;
 	if (!supported || !state.run)
 		return;
 	try {
@@ -48,7 +53,14 @@ export async function loadAlerts() {
 	} catch (e) {
 		if (e.status === 404 && /no route/.test(e.message))
 			supported = false;	/* an older daemon */
+		else
+			loadedFor = null;	/* try again next time */
 	}
+}
+
+// Events may have been missed (the stream was lost): load them again.
+export function resyncAlerts() {
+	loadedFor = null;
 }
 
 // Whether a is an alert object the banner can show.

@@ -32,8 +32,8 @@ import { loadTrainLog, renderTrainLog, resizeTrainLog, bindTrainLog } from
 import { fillComparePicker, bindCompare } from './app-compare.js';
 import { fillDiffPickers, loadDiff, renderDiff, bindDiff } from
     './app-seldiff.js';
-import { loadAlerts, renderAlerts, onAlert, bindAlerts } from
-    './app-alerts.js';
+import { loadAlerts, renderAlerts, onAlert, resyncAlerts, bindAlerts }
+    from './app-alerts.js';
 import { preloadMetric, resetMetrics } from './app-metrics.js';
 import { connectEvents } from './app-live.js';
 
@@ -219,7 +219,7 @@ async function main() {
 	readHash();
 	bind();
 	connectEvents({ progress: onProgress, ckpts: loadCkpts, refresh,
-	    alert: onAlert });
+	    alert: onAlert, resync: resyncAlerts });
 	try {
 		await refresh();
 	} catch (e) {

@@ -16,8 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, ARGS, MODEL, startDaemon, stopDaemon, fixture,
-    getJson, until, doneCount, watch } from './lib.mjs';
+import { CHROMIUM, ARGS, MODEL, startDaemon, tearDown, fixture, until,
+    doneCount, watch } from './lib.mjs';
 
 const T = { timeout: 90000 };
 const NAN = 'model.layers.3.mlp.down_proj';
@@ -38,13 +38,7 @@ before(async () => {
 	    height: 900 } });
 }, { timeout: 120000 });
 
-after(async () => {
-	if (browser)
-		await browser.close();
-	await stopDaemon(daemon);
-	if (tmp)
-		fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => tearDown(browser, daemon, tmp));
 
 // The run's alerts of kind, newest first.
 async function alertsOf(kind) {
@@ -61,6 +55,10 @@ test('a checkpoint with NaN weights: critical banner live, on load, ' +
 	const p = await context.newPage();
 	const seen = [];
 	watch(p, seen);
+	let gets = 0;	/* GET /alerts of page p: once, then events only */
+	p.on('request', (r) => {
+		gets += new URL(r.url()).pathname === '/alerts';
+	});
 	await p.goto(base + '/');
 	await p.waitForSelector('html[data-after]', { timeout: 15000 });
 	assert.equal(await p.$('#alerts .alert[data-kind="nonfinite"]'), null);
@@ -81,6 +79,7 @@ test('a checkpoint with NaN weights: critical banner live, on load, ' +
 	// The open page shows it from its `alert` event.
 	const sel = `#alerts .alert[data-id="${a.id}"]`;
 	await p.waitForSelector(sel, { timeout: 15000 });
+	assert.equal(gets, 1, 'the page asked /alerts again');
 	assert.equal(await p.getAttribute(sel, 'data-severity'), 'critical');
 	const text = await p.textContent(sel);
 	assert.ok(text.includes(a.message), text);

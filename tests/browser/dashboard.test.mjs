@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { BUILD, CHROMIUM, ARGS, MODEL, NMAT, startDaemon, startDaemonArgs,
-    stopDaemon, fixture, getJson, getText, until, doneCount, runsDone,
-    watch } from './lib.mjs';
+    stopDaemon, tearDown, fixture, getJson, getText, until, doneCount,
+    runsDone, watch } from './lib.mjs';
 
 const PY = '/usr/bin/python3';
 const SHOT = path.join(BUILD, 'tests', 'dashboard.png');
@@ -74,13 +74,7 @@ before(async () => {
 	await page.waitForSelector('html[data-ready]', { timeout: 15000 });
 }, { timeout: 120000 });
 
-after(async () => {
-	if (browser)
-		await browser.close();
-	await stopDaemon(daemon);
-	if (tmp)
-		fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => tearDown(browser, daemon, tmp));
 
 /* ---------------------------------------------------------------- tests */
 

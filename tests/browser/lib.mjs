@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 export const SRC = path.resolve(process.env.top_srcdir || '.');
@@ -65,6 +66,15 @@ export async function stopDaemon(d) {
 	const t = setTimeout(() => d.proc.kill('SIGKILL'), 10000);
 	await done;
 	clearTimeout(t);
+}
+
+// Closes the browser, stops the daemon and removes the test's directory.
+export async function tearDown(browser, daemon, tmp) {
+	if (browser)
+		await browser.close();
+	await stopDaemon(daemon);
+	if (tmp)
+		fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 export function fixture(args) {
