@@ -13,6 +13,8 @@ export const cmp = {
 	loss: null,	// its loss series (or null)
 };
 
+let seq = 0;		// the newest loadCompare()
+
 // The runs offered: every run but the current one.
 export function fillComparePicker() {
 	const others = state.runs.filter((r) => r.name !== state.run);
@@ -28,6 +30,7 @@ export function fillComparePicker() {
 // Loads the compared run's curves (params: the chart's /history params,
 // run left out) and loss; never throws (a failed request: no overlay).
 export async function loadCompare(params) {
+	const my = ++seq;
 	cmp.hist = cmp.loss = null;
 	if (!state.cmp)
 		return;
@@ -36,8 +39,8 @@ export async function loadCompare(params) {
 	    api('/history', { ...params, run }).catch(() => null),
 	    api('/history', { run, metric: 'loss', max_points: 2000 }).then(
 	    (h) => h.series[0] || null).catch(() => null)]);
-	if (run !== state.cmp)
-		return;		/* another run was picked meanwhile */
+	if (my !== seq)
+		return;		/* a newer request answers */
 	cmp.hist = hist;
 	cmp.loss = loss && loss.points.length > 0 ? loss : null;
 }

@@ -16,6 +16,7 @@ import { cmp, compareLine, compareLegend, loadCompare } from
     './app-compare.js';
 
 let chartPlot = null;
+let histSeq = 0;	// the newest loadChartHist()
 let chartRows = null;
 let chartFocus = null;
 
@@ -34,6 +35,7 @@ export function fillCurvePickers() {
 // The chart's curves: the heatmap's history when no filter is set (same
 // downsampling), else /history?type=&match= (at most 2 points a pixel).
 export async function loadChartHist() {
+	const my = ++histSeq;
 	const w = $('chart').clientWidth || 800;
 	const metric = state.chart.metric;
 	const p = { ...runArg(), metric,
@@ -53,9 +55,12 @@ export async function loadChartHist() {
 		return;
 	}
 	try {
-		[state.chartHist] = await Promise.all([api('/history', p),
-		    other]);
+		const [h] = await Promise.all([api('/history', p), other]);
+		if (my === histSeq)	/* else a newer request answers */
+			state.chartHist = h;
 	} catch (e) {
+		if (my !== histSeq)
+			return;
 		state.chartHist = { series: [] };
 		$('c-error').hidden = false;
 		$('c-error').textContent = e.message;
