@@ -93,6 +93,7 @@ test('a checkpoint with NaN weights: critical banner live, on load, ' +
 	const q = await context.newPage();
 	watch(q, seen);
 	await q.goto(base + '/');
+	await q.waitForSelector('html[data-after]', { timeout: 15000 });
 	await q.waitForSelector(sel, { timeout: 15000 });
 	assert.equal(await q.$eval(sel, (e) => getComputedStyle(e)
 	    .backgroundColor), bg);

@@ -339,7 +339,9 @@ test('alerts banner: severities, modules, dismissal kept; 404 shows none',
 	await p.route('**/alerts?*', (r) => r.fulfill({ status: 200,
 	    contentType: 'application/json', body: JSON.stringify({ alerts })
 	}));
+	// (Each reload waits for data-after: no request cut short.)
 	await p.goto(base + '/');
+	await p.waitForSelector('html[data-after]');
 	await p.waitForSelector('#alerts:not([hidden]) .alert');
 	assert.deepEqual(await p.$$eval('#alerts .alert', (els) => els.map(
 	    (e) => [e.dataset.id, e.dataset.severity])), [['9', 'critical'],
@@ -353,6 +355,7 @@ test('alerts banner: severities, modules, dismissal kept; 404 shows none',
 	await p.waitForSelector('#alerts .alert[data-id="9"]',
 	    { state: 'detached' });
 	await p.reload();
+	await p.waitForSelector('html[data-after]');
 	await p.waitForSelector('#alerts .alert[data-id="4"]');
 	assert.equal(await p.$('#alerts .alert[data-id="9"]'), null,
 	    'a dismissed alert came back');
