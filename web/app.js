@@ -9,8 +9,8 @@
 // spectrum with uPlot (served from /assets/, installed by the build) and
 // the layer × step heatmap on its own canvas. Without uPlot the page
 // still works: tables instead of the charts. What is not needed for the
-// first view (training log, alerts, the selection diff, the compared run,
-// the alpha history) loads after it is drawn.
+// first view (training log, alerts, the selection diff, the alpha
+// history) loads after it is drawn.
 
 import { $, state, HAVE_PLOT, runArg, currentRun, doneCkpts, notice,
     report, debounce, readHash, saveHash } from './app-state.js';
@@ -24,9 +24,8 @@ import { loadChartHist, renderChart, fillCurvePickers, chartSeries,
 import { loadHist, renderHeat, fillHeatPickers, heatCells, heatCellRect,
     bindHeatmap } from './app-heatmap.js';
 import { openSpectrum, fetchSpectrum, renderSpectrum, renderSpectrumResult,
-    fillSpectrumPickers, resizeSpectrum, bindSpectrum, renderSpectrumStats }
-    from
-    './app-spectrum.js';
+    renderSpectrumStats, fillSpectrumPickers, resizeSpectrum, bindSpectrum }
+    from './app-spectrum.js';
 import { loadTrainLog, renderTrainLog, resizeTrainLog, bindTrainLog } from
     './app-trainlog.js';
 import { fillComparePicker, bindCompare } from './app-compare.js';
@@ -89,7 +88,6 @@ async function refreshOnce() {
 	// One round of requests; the spectrum follows the selection (its
 	// default matrix) without waiting for the histories.
 	const spec = loadSelection().then(() => fetchSpectrum());
-	const alerts = loadAlerts();
 	await Promise.all([spec, loadHist().then(() => loadChartHist()),
 	    loadSnr(), loadCkpts()]);
 	mark('spectrumd-data');
@@ -108,14 +106,14 @@ async function refreshOnce() {
 	renderSpectrumResult(sr);
 	mark('spectrumd-drawn');
 	markReady();
-	await afterDrawn(alerts);
+	await afterDrawn();
 }
 
 // What loads after the first view: the alerts banner, the training log,
 // the selection diff and the alpha history (tips, the spectrum's stats).
-async function afterDrawn(alerts) {
+async function afterDrawn() {
 	fillDiffPickers();
-	await Promise.all([alerts.then(renderAlerts),
+	await Promise.all([loadAlerts().then(renderAlerts),
 	    loadTrainLog().then(renderTrainLog),
 	    loadDiff().then(renderDiff),
 	    preloadMetric('alpha').then(() => {
