@@ -2,7 +2,8 @@
 // library and the modules load (a classic script, first in <head>): /runs
 // and /health, then, for the run the page will show (the #hash's, else
 // the first), the four that draw it. app-api.js's api() takes each
-// answer once, until the page has drawn (takePrefetched); the modules ask
+// answer once, until the page has drawn (takePrefetched), and waits for
+// the second round to be asked for before it asks itself; the modules ask
 // for exactly these URLs (app-checkpoints.js, app-selection.js,
 // app-heatmap.js with HEAT_POINTS = 400, app.js).
 (function () {
@@ -28,14 +29,17 @@
 		return p;
 	}
 
-	window.spectrumdPrefetch = { pre: pre, key: key };
+	var boot = { pre: pre, key: key, pending: null };
+	window.spectrumdPrefetch = boot;
 	var h = new URLSearchParams(location.hash.slice(1));
 	get('/health');
-	get('/runs').then(function (r) {
+	// pending: settled once the second round is asked for (or not).
+	boot.pending = get('/runs').then(function (r) {
 		return r.ok ? r.clone().json() : null;
 	}).then(function (runs) {
-		if (!Array.isArray(runs) || runs.length === 0)
-			return;
+		if (!Array.isArray(runs) || runs.length === 0 ||
+		    window.spectrumdPrefetch !== boot)
+			return;		/* none, or the page has drawn */
 		var want = h.get('run');
 		var run = runs.find(function (r) { return r.name === want; }) ||
 		    runs[0];
