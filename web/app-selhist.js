@@ -61,7 +61,10 @@ export function replaySelection(hist, tp, margin, always) {
 		});
 		n.set(t, nt);
 	}
-	const out = { steps, rank, n, sel, changes: changes(steps, sel) };
+	let ch = null;	/* the changes: when asked (the training log) */
+	const out = { steps, rank, n, sel, get changes() {
+		return ch || (ch = changes(steps, sel));
+	} };
 	memo = { hist, tp, margin, key, out };
 	return out;
 }
