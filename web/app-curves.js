@@ -81,6 +81,7 @@ function chartData() {
 		for (const p of s.points)
 			if ((wall ? p[1] : p[0]) !== null)
 				xs.set(wall ? p[1] : p[0], p[0]);
+	const own = xs.size;	/* this run's checkpoints */
 	const theirs = new Map();	// module → compareLine
 	for (const s of other ? other.series : []) {
 		const line = compareLine(s.points, (j) => pointValue(s, j));
@@ -106,6 +107,8 @@ function chartData() {
 			if (x !== null)
 				raw[at.get(x)] = pointValue(s, j);
 		});
+		if (own === 1 && other)	/* one checkpoint: a level line too */
+			raw.fill(pointValue(s, 0));
 		return { s, raw, y: smooth(raw), selected: all.has(s.module) };
 	});
 	const cmpRows = [];
@@ -118,7 +121,8 @@ function chartData() {
 		cmpRows.push({ s: r.s, raw, y: smooth(raw), flat: line.flat !==
 		    undefined, cmp: true });
 	}
-	return { X, steps: X.map((x) => xs.get(x)), rows, cmpRows, maxLayer };
+	return { X, steps: X.map((x) => xs.get(x)), rows, cmpRows, maxLayer,
+	    own };
 }
 
 // TensorBoard's debiased EMA over the finite values of raw (none: raw's
@@ -167,11 +171,11 @@ export function renderChart() {
 	}
 	const d = chartData();
 	box.dataset.series = String(d.rows.length);
-	box.dataset.points = String(d.X.length);
+	box.dataset.points = String(d.own);
 	const nsel = d.rows.filter((r) => r.selected).length;
 	$('c-count').textContent = `${d.rows.length} matrices` +
-	    (nsel ? `, ${nsel} selected` : '') + ` · ${d.X.length} ` +
-	    `checkpoint${d.X.length === 1 ? '' : 's'}`;
+	    (nsel ? `, ${nsel} selected` : '') + ` · ${d.own} ` +
+	    `checkpoint${d.own === 1 ? '' : 's'}`;
 	$('c-lmax').textContent = String(d.maxLayer);
 	box.dataset.compared = String(d.cmpRows.length);
 	compareLegend($('c-cmp'), state.chart.x === 'wall' ? 'overlaid on ' +

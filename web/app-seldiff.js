@@ -45,7 +45,9 @@ export async function loadDiff() {
 		p.run2 = state.run;
 	}
 	let d = null, err = null;
-	if (!from && doneCkpts().length < 2)
+	if (doneCkpts().length === 0)
+		err = null;	/* nothing analysed yet: nothing to say */
+	else if (!from && doneCkpts().length < 2)
 		err = new Error('One analysed checkpoint: nothing before it to ' +
 		    'compare with (pick another run as "from").');
 	else

@@ -666,6 +666,21 @@ test('compare: a base model and another fine-tune overlaid; diff between ' +
 		    /ft\s+base\s+58 curves; one checkpoint: level lines/);
 		assert.match(await p.textContent('#t-cmp'), /has no loss logged/);
 
+		// The other way round: the base model's run drawn as level
+		// lines across the fine-tune's steps (dashed).
+		const q = await context.newPage();
+		watch(q, seen);
+		await q.goto(`${d.base}/#run=base&cmp=ft`);
+		await q.waitForSelector('html[data-after]', { timeout: 15000 });
+		assert.equal(await q.getAttribute('#chart', 'data-points'), '1');
+		const mineLevel = await q.evaluate((m) =>
+		    window.spectrumd.chartLine(m), s.module);
+		assert.deepEqual(mineLevel.steps, [0, 100, 200, 300, 400]);
+		assert.deepEqual(mineLevel.values, mineLevel.steps.map(() =>
+		    s.points[0][2]));
+		assert.match(await q.textContent('#c-count'), /· 1 checkpoint$/);
+		await q.close();
+
 		// Another fine-tune: its curves and its loss, dashed.
 		await p.selectOption('#cmp-run', 'ft2');
 		await p.waitForFunction(() => document.getElementById('train')
