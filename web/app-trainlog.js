@@ -7,7 +7,7 @@
 
 import { api } from './app-api.js';
 import { $, state, uPlot, HAVE_PLOT, runArg } from './app-state.js';
-import { esc, fmt } from './app-view.js';
+import { esc, fmt, showTip, hideTip } from './app-view.js';
 import { selSets, stickiness } from './app-selection.js';
 import { replaySelection } from './app-selhist.js';
 import { cmp, compareLine, compareLegend } from './app-compare.js';
@@ -194,8 +194,31 @@ export function renderTrainLog() {
 		    [Math.min(...steps), Math.max(...steps)] } },
 		axes,
 		series,
-		hooks: { draw: [drawMarks(marks)] },
+		hooks: { draw: [drawMarks(marks)],
+		    setCursor: [(u) => markTip(u, marks)] },
 	}, data, box);
+	trainPlot.over.addEventListener('mouseleave', hideTip);
+}
+
+// Over a selection-change mark (within 4 px): what changed there.
+function markTip(u, marks) {
+	const left = u.cursor.left;
+	const near = left === null || left < 0 ? null : marks.find((c) =>
+	    Math.abs(u.valToPos(c.step, 'x') - left) <= 4);
+	if (!near) {
+		hideTip();
+		return;
+	}
+	const list = (mods) => mods.slice(0, 4).map(esc).join('<br>') +
+	    (mods.length > 4 ? `<br>… ${mods.length - 4} more` : '');
+	const r = u.over.getBoundingClientRect();
+	showTip(`<span class="k">selection changed at step</span> ` +
+	    `<b>${near.step}</b><br><span class="k">in</span> ` +
+	    `${near.added.length} <span class="k">out</span> ` +
+	    `${near.removed.length}` + (near.added.length ? '<br><span ' +
+	    `class="k">in:</span><br>${list(near.added)}` : '') +
+	    (near.removed.length ? '<br><span class="k">out:</span><br>' +
+	    list(near.removed) : ''), r.left + left, r.top + u.cursor.top);
 }
 
 // Follows the page's width.

@@ -277,6 +277,21 @@ test('training log: the steps where the selection changed are marked', T,
 	    'stickiness 0\\)'));
 	assert.match(await page.getAttribute('#t-marks', 'title'),
 	    new RegExp(`^step ${want[0]}: \\+\\d+ −\\d+`));
+	// Hovering a mark says what changed there.
+	const d = await getJson(base, `/selection/diff?run=demo&to=${want[0]}`);
+	const over = await page.$('#train .u-over');
+	await over.scrollIntoViewIfNeeded();
+	const b = await over.boundingBox();
+	let tip = '';
+	for (let x = 0; x < b.width && !tip.includes(`step ${want[0]}`);
+	    x += 2) {
+		await page.mouse.move(b.x + x, b.y + b.height / 2);
+		tip = await page.isVisible('#tip') ?
+		    await page.textContent('#tip') : '';
+	}
+	assert.match(tip, new RegExp(`selection changed at step ${want[0]}` +
+	    `in ${d.added.length} out ${d.removed.length}`));
+	await page.mouse.move(0, 0);
 });
 
 // The modules of one column of the diff panel.
