@@ -57,12 +57,11 @@ function histValue(module, step) {
 	return j < 0 ? undefined : pointValue(s, j);
 }
 
-// The heavy-tail alpha of module at step: /snr's when it is of that step.
-function alphaOf(module, step) {
-	if (state.snr && state.snr.step === step) {
-		const m = state.snr.matrices.find((x) => x.module === module);
+// The heavy-tail alpha of module at step: /snr's (m: its matrix there)
+// when it is of that step.
+function alphaOf(module, step, m) {
+	if (state.snr && state.snr.step === step)
 		return m ? apiNumber(m, 'alpha') : undefined;
-	}
 	return metricAt('alpha', module, step);
 }
 
@@ -91,7 +90,7 @@ export function renderSelection() {
 		    `style="background:${rgba(c)}"></span>${esc(mod)}</span>` +
 		    `<span class="v">${fmt(histValue(mod, sel.step))}` +
 		    `<span class="a" title="alpha">${fmt(alphaOf(mod,
-		    sel.step))}</span></span></li>`;
+		    sel.step, m))}</span></span></li>`;
 	};
 	const groups = [];
 	if (always.size > 0)
