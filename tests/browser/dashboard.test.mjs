@@ -786,9 +786,10 @@ const median = (v) => v.slice().sort((a, b) => a - b)[v.length >> 1];
 // "complete" adds what loads after it (training log with its marks,
 // selection diff, alpha history, alerts). On a shared machine a round can
 // be slow: up to 3 rounds, the first within the budget passes; when
-// every round misses it while the machine is oversubscribed (1-minute
-// load average above its cores), twice the budget is checked instead and
-// the figures say so.
+// every round misses it and the machine was oversubscribed on the way
+// (a 1-minute load average, read before and after each round, at or
+// above its cores), twice the budget is checked instead and the figures
+// say so.
 test('load time: 198 matrices × 50 checkpoints, every panel',
     { timeout: 300000, skip: process.env.SPECTRUMD_SKIP_LOADTIME === '1' ?
     'SPECTRUMD_SKIP_LOADTIME=1' : false }, async () => {
@@ -805,7 +806,10 @@ test('load time: 198 matrices × 50 checkpoints, every panel',
 		    process.env.UBSAN_OPTIONS;
 		const rounds = [];
 		let met = false;
+		const cores = os.cpus().length;
+		let busy = false;
 		while (!met && rounds.length < 3) {
+			busy = busy || os.loadavg()[0] >= cores;
 			const loads = [];
 			for (let i = 0; i < 5; i++) {
 				const l = await loadOnce(big.base);
@@ -821,13 +825,14 @@ test('load time: 198 matrices × 50 checkpoints, every panel',
 			    complete: median(loads.map((m) => m.complete)),
 			    all: loads.map((m) => m.ready.toFixed(0)),
 			    load: os.loadavg()[0] };
+			busy = busy || r.load >= cores;
 			rounds.push(r);
 			console.log(`# load time, 198 matrices x 50 checkpoints, ` +
 			    `round ${rounds.length}: ready ${r.all.join(', ')} ms ` +
 			    `(median ${r.ready.toFixed(0)}; data in at ` +
 			    `${r.data.toFixed(0)}; complete ` +
 			    `${r.complete.toFixed(0)}); load average ` +
-			    `${r.load.toFixed(1)} on ${os.cpus().length} cores; ` +
+			    `${r.load.toFixed(1)} on ${cores} cores; ` +
 			    `budget ${LOAD_BUDGET} ms`);
 			met = r.ready <= LOAD_BUDGET;
 		}
@@ -837,9 +842,9 @@ test('load time: 198 matrices × 50 checkpoints, every panel',
 			console.log('# sanitizer build: budget not checked');
 			return;
 		}
-		if (!met && rounds.every((r) => r.load > os.cpus().length)) {
-			console.log(`# the machine was oversubscribed in every ` +
-			    `round: ${2 * LOAD_BUDGET} ms checked instead`);
+		if (!met && busy) {
+			console.log(`# the machine was oversubscribed: ` +
+			    `${2 * LOAD_BUDGET} ms checked instead`);
 			assert.ok(best <= 2 * LOAD_BUDGET, `median ${best} ms`);
 			return;
 		}
