@@ -46,7 +46,8 @@ export async function loadChartHist() {
 		p.match = state.chart.match;
 	$('c-error').hidden = true;
 	$('c-match').classList.remove('bad');
-	const { run, ...theirs } = p;
+	const theirs = { ...p };	/* the compared run's: run set there */
+	delete theirs.run;
 	const other = loadCompare(theirs);
 	if (metric === 'snr' && !p.type && !p.match && state.hist &&
 	    !state.hist.series.some((s) => s.points.length > p.max_points)) {
