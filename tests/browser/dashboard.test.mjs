@@ -788,8 +788,9 @@ const median = (v) => v.slice().sort((a, b) => a - b)[v.length >> 1];
 // be slow: up to 3 rounds, the first within the budget passes; when
 // every round misses it and the machine was oversubscribed on the way
 // (a 1-minute load average, read before and after each round, at or
-// above its cores), twice the budget is checked instead and the figures
-// say so.
+// above its cores), the budget scaled by the page's share of the machine
+// is checked instead (× load / cores, at least × 2) and the figures say
+// so.
 test('load time: 198 matrices × 50 checkpoints, every panel',
     { timeout: 300000, skip: process.env.SPECTRUMD_SKIP_LOADTIME === '1' ?
     'SPECTRUMD_SKIP_LOADTIME=1' : false }, async () => {
@@ -807,9 +808,9 @@ test('load time: 198 matrices × 50 checkpoints, every panel',
 		const rounds = [];
 		let met = false;
 		const cores = os.cpus().length;
-		let busy = false;
+		let load = 0;	/* the highest load average read */
 		while (!met && rounds.length < 3) {
-			busy = busy || os.loadavg()[0] >= cores;
+			load = Math.max(load, os.loadavg()[0]);
 			const loads = [];
 			for (let i = 0; i < 5; i++) {
 				const l = await loadOnce(big.base);
@@ -825,7 +826,7 @@ test('load time: 198 matrices × 50 checkpoints, every panel',
 			    complete: median(loads.map((m) => m.complete)),
 			    all: loads.map((m) => m.ready.toFixed(0)),
 			    load: os.loadavg()[0] };
-			busy = busy || r.load >= cores;
+			load = Math.max(load, r.load);
 			rounds.push(r);
 			console.log(`# load time, 198 matrices x 50 checkpoints, ` +
 			    `round ${rounds.length}: ready ${r.all.join(', ')} ms ` +
@@ -842,10 +843,12 @@ test('load time: 198 matrices × 50 checkpoints, every panel',
 			console.log('# sanitizer build: budget not checked');
 			return;
 		}
-		if (!met && busy) {
-			console.log(`# the machine was oversubscribed: ` +
-			    `${2 * LOAD_BUDGET} ms checked instead`);
-			assert.ok(best <= 2 * LOAD_BUDGET, `median ${best} ms`);
+		if (!met && load >= cores) {
+			const scaled = LOAD_BUDGET * Math.max(2, load / cores);
+			console.log(`# the machine was oversubscribed (load ` +
+			    `average up to ${load.toFixed(1)}): ` +
+			    `${scaled.toFixed(0)} ms checked instead`);
+			assert.ok(best <= scaled, `median ${best} ms`);
 			return;
 		}
 		assert.ok(met, `best median ${best} ms > ${LOAD_BUDGET} ms`);
