@@ -226,6 +226,24 @@ sel_memo(struct ctx *c, enum sel_format fmt)
 	return &m[fmt];
 }
 
+/*
+ * Adds "stickiness" (the configured hysteresis, which the selection does
+ * not carry) as the last member of the JSON object that selection_json()
+ * wrote; frees body. NULL without memory.
+ */
+static char *
+sel_json_stickiness(char *body, unsigned stickiness)
+{
+	size_t	 n = body != NULL ? strlen(body) : 0;
+	char	*out = NULL;
+
+	if (n > 2 && body[n - 1] == '}')	/* "{...}", never empty */
+		out = spd_asprintf("%.*s,\"stickiness\":%u}", (int)(n - 1),
+		    body, stickiness);
+	free(body);
+	return out;
+}
+
 /* Computes the current selection (found is false when there is none). */
 static enum spd_err
 sel_current(struct ctx *c, const struct run_ref *run, unsigned tp,
@@ -255,6 +273,9 @@ sel_current(struct ctx *c, const struct run_ref *run, unsigned tp,
 		out->version = g.version;
 		out->body = selection_render(g.sel, fmt, run->name, g.step,
 		    g.path, g.version);
+		if (fmt == SEL_JSON)
+			out->body = sel_json_stickiness(out->body,
+			    c->cfg->stickiness);
 		if (out->body == NULL)
 			rc = SPD_ENOMEM;
 	}

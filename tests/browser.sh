@@ -1,9 +1,11 @@
 #!/bin/sh
-# Runs the dashboard test (tests/browser/dashboard.test.mjs): a real headless
-# Chromium, driven by playwright-core, on the page that the built daemon
-# serves from web/ while it watches a fixture run. Skips (77) when node,
-# playwright-core (npm ci) or Chromium (apt-get install chromium) is missing.
-# The full-page screenshot goes to $top_builddir/tests/dashboard.png.
+# Runs the dashboard tests (tests/browser/<name>.test.mjs for each name in
+# $SPECTRUMD_BROWSER_TESTS, default "dashboard alerts": the alerts test runs the
+# banner against the daemon's own /alerts): a real headless Chromium,
+# driven by playwright-core, on the page that the built daemon serves from
+# web/ while it watches fixture runs. Skips (77) when node, playwright-core
+# (npm ci) or Chromium (apt-get install chromium) is missing. The full-page
+# screenshot goes to $top_builddir/tests/dashboard.png.
 srcdir=${top_srcdir:-.}
 builddir=${top_builddir:-.}
 chromium=${CHROMIUM:-/usr/bin/chromium}
@@ -28,4 +30,8 @@ fi
 	skip "spectrumd or tests/spectrumd-fixture not built in $builddir"
 
 export top_srcdir="$srcdir" top_builddir="$builddir"
-exec node --test-reporter=tap "$srcdir/tests/browser/dashboard.test.mjs"
+rc=0
+for t in ${SPECTRUMD_BROWSER_TESTS:-dashboard alerts}; do
+	node --test-reporter=tap "$srcdir/tests/browser/$t.test.mjs" || rc=1
+done
+exit $rc

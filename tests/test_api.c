@@ -952,7 +952,8 @@ test_lr_scales(struct api *a, struct api_config *cfg)
 	get(a, "/selection", "run=alpha&top_percent=50", &r);
 	ok(r.status == 200 && sel_version(&r) == 1 &&
 	    has(&r, "\"self_attn.q_proj\":[\"model.layers.0.self_attn.q_proj\","
-	    "\"model.layers.1.self_attn.q_proj\"]"),
+	    "\"model.layers.1.self_attn.q_proj\"]") &&
+	    has(&r, ",\"stickiness\":1}"),
 	    "/selection top 50, stickiness 1: the same sticky set, version 1");
 	api_resp_cleanup(&r);
 	cfg->stickiness = 0;
@@ -975,9 +976,10 @@ test_selection(struct api *a)
 	ok(r.status == 200 && strict(&r) && sel_version(&r) == 2 &&
 	    strcmp(r.etag, "\"alpha-25-2\"") == 0 &&
 	    cJSON_GetNumberValue(cJSON_GetObjectItem(j, "step")) == 300 &&
-	    cJSON_GetNumberValue(cJSON_GetObjectItem(j, "top_percent")) == 25,
-	    "/selection: stored body, version 2, ETag \"alpha-25-2\" (%s)",
-	    r.etag);
+	    cJSON_GetNumberValue(cJSON_GetObjectItem(j, "top_percent")) == 25 &&
+	    cJSON_GetNumberValue(cJSON_GetObjectItem(j, "stickiness")) == 0,
+	    "/selection: stored body, version 2, ETag \"alpha-25-2\", "
+	    "stickiness 0 (%s)", r.etag);
 	ok(has(&r, "\"model.layers.3.self_attn.q_proj\"") &&
 	    has(&r, "\"model.layers.1.mlp.down_proj\"") &&
 	    !has(&r, "\"model.layers.0.self_attn.q_proj\""),

@@ -1,10 +1,32 @@
 // app-api.js: the daemon's JSON API (DESIGN.md §5) as seen from the page.
 
+// The answer app-boot.js fetched ahead for URL u (once; after its second
+// round is asked for), or null; none after endPrefetch() (the page has
+// drawn: later answers must be fresh).
+async function takePrefetched(u) {
+	const b = window.spectrumdPrefetch;
+	if (!b)
+		return null;
+	const k = b.key(u);
+	if (!b.pre.has(k) && b.pending)
+		await b.pending.catch(() => null);
+	const p = b.pre.get(k);
+	b.pre.delete(k);
+	return p || null;
+}
+
+export function endPrefetch() {
+	if (window.spectrumdPrefetch)
+		window.spectrumdPrefetch.pre.clear();
+	window.spectrumdPrefetch = null;
+}
+
 // Fetches an API path with query params (empty values left out). JSON
 // bodies are parsed; errors throw with the daemon's message.
 export async function api(path, params = {}, text = false) {
 	const u = apiUrl(path, params);
-	const r = await fetch(u, { cache: 'no-store' });
+	const r = await (await takePrefetched(u) || fetch(u,
+	    { cache: 'no-store' }));
 	if (!r.ok) {
 		let msg = `${r.status} ${r.statusText}`;
 		try {

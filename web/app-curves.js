@@ -1,21 +1,31 @@
-// app-curves.js: the "SNR over time" panel: one uPlot curve per matrix
-// (type and regex filters, log y, EMA smoothing, step or wall time, the
-// selected curves thick), or a table without uPlot.
+// app-curves.js: the curves panel: one uPlot curve per matrix of SNR or
+// another per-matrix metric of /history (app-metrics.js), with type and
+// regex filters, log y, EMA smoothing, step or wall time, the selected
+// curves thick, and a second run overlaid dashed (app-compare.js); a table
+// without uPlot.
 
 import { api, pointValue } from './app-api.js';
 import { $, state, uPlot, HAVE_PLOT, runArg, typeOrder, debounce,
-    saveHash } from './app-state.js';
+    saveHash, HEAT_POINTS } from './app-state.js';
 import { esc, fmt, fmtTime, layerColor, rgba, typeOptions, showTip,
     hideTip } from './app-view.js';
 import { selSets } from './app-selection.js';
-import { HEAT_POINTS } from './app-heatmap.js';
 import { openSpectrum } from './app-spectrum.js';
+import { METRICS, metricName, metricPositive } from './app-metrics.js';
+import { cmp, compareLine, compareLegend, loadCompare } from
+    './app-compare.js';
 
 let chartPlot = null;
+let histSeq = 0;	// the newest loadChartHist()
 let chartRows = null;
 let chartFocus = null;
 
 export function fillCurvePickers() {
+	if (!METRICS.some(([m]) => m === state.chart.metric))
+		state.chart.metric = 'snr';
+	$('c-metric').innerHTML = METRICS.map(([m, label]) =>
+	    `<option value="${m}"${m === state.chart.metric ? ' selected' :
+	    ''}>${esc(label)}</option>`).join('');
 	const types = typeOrder();
 	if (state.chart.type && !types.includes(state.chart.type))
 		state.chart.type = '';
@@ -25,8 +35,10 @@ export function fillCurvePickers() {
 // The chart's curves: the heatmap's history when no filter is set (same
 // downsampling), else /history?type=&match= (at most 2 points a pixel).
 export async function loadChartHist() {
+	const my = ++histSeq;
 	const w = $('chart').clientWidth || 800;
-	const p = { ...runArg(), metric: 'snr',
+	const metric = state.chart.metric;
+	const p = { ...runArg(), metric,
 	    max_points: Math.max(50, Math.min(HEAT_POINTS, Math.floor(w / 2))) };
 	if (state.chart.type)
 		p.type = state.chart.type;
@@ -34,14 +46,22 @@ export async function loadChartHist() {
 		p.match = state.chart.match;
 	$('c-error').hidden = true;
 	$('c-match').classList.remove('bad');
-	if (!p.type && !p.match && state.hist &&
+	const theirs = { ...p };	/* the compared run's: run set there */
+	delete theirs.run;
+	const other = loadCompare(theirs);
+	if (metric === 'snr' && !p.type && !p.match && state.hist &&
 	    !state.hist.series.some((s) => s.points.length > p.max_points)) {
 		state.chartHist = state.hist;
+		await other;
 		return;
 	}
 	try {
-		state.chartHist = await api('/history', p);
+		const [h] = await Promise.all([api('/history', p), other]);
+		if (my === histSeq)	/* else a newer request answers */
+			state.chartHist = h;
 	} catch (e) {
+		if (my !== histSeq)
+			return;
 		state.chartHist = { series: [] };
 		$('c-error').hidden = false;
 		$('c-error').textContent = e.message;
@@ -50,16 +70,27 @@ export async function loadChartHist() {
 	}
 }
 
-// Builds the aligned uPlot data of the chart history.
+// Builds the aligned uPlot data of the chart history, with the compared
+// run's curves of the same matrices (step axis only) in cmpRows.
 function chartData() {
 	const hist = state.chartHist;
 	const wall = state.chart.x === 'wall';
+	const other = !wall && cmp.hist ? cmp.hist : null;
 	const { all } = selSets();
 	const xs = new Map();	// x → step
 	for (const s of hist.series)
 		for (const p of s.points)
 			if ((wall ? p[1] : p[0]) !== null)
 				xs.set(wall ? p[1] : p[0], p[0]);
+	const own = xs.size;	/* this run's checkpoints */
+	const theirs = new Map();	// module → compareLine
+	for (const s of other ? other.series : []) {
+		const line = compareLine(s.points, (j) => pointValue(s, j));
+		theirs.set(s.module, line);
+		if (line.flat === undefined)
+			for (const step of line.steps.keys())
+				xs.set(step, step);
+	}
 	const X = [...xs.keys()].sort((a, b) => a - b);
 	const at = new Map(X.map((x, i) => [x, i]));
 	let maxLayer = 0;
@@ -69,7 +100,6 @@ function chartData() {
 	const order = hist.series.map((s, i) => i).sort((a, b) =>
 	    all.has(hist.series[a].module) - all.has(hist.series[b].module) ||
 	    a - b);
-	const w = state.chart.ema;
 	const rows = order.map((i) => {
 		const s = hist.series[i];
 		const raw = new Array(X.length).fill(null);
@@ -78,29 +108,56 @@ function chartData() {
 			if (x !== null)
 				raw[at.get(x)] = pointValue(s, j);
 		});
-		// TensorBoard's debiased EMA over the finite values.
-		const y = new Array(X.length).fill(null);
-		let last = 0, n = 0;
-		for (let j = 0; j < X.length; j++) {
-			const v = raw[j];
-			if (v === null || !Number.isFinite(v) ||
-			    (state.chart.log && v <= 0))
-				continue;
-			if (w > 0) {
-				last = last * w + (1 - w) * v;
-				n++;
-				y[j] = last / (1 - Math.pow(w, n));
-			} else
-				y[j] = v;
-		}
-		return { s, raw, y, selected: all.has(s.module) };
+		if (own === 1 && other)	/* one checkpoint: a level line too */
+			raw.fill(pointValue(s, 0));
+		return { s, raw, y: smooth(raw), selected: all.has(s.module) };
 	});
-	return { X, steps: X.map((x) => xs.get(x)), rows, maxLayer };
+	const cmpRows = [];
+	for (const r of rows) {
+		const line = theirs.get(r.s.module);
+		if (!line)
+			continue;
+		const raw = X.map((x) => line.flat !== undefined ? line.flat :
+		    line.steps.has(x) ? line.steps.get(x) : null);
+		cmpRows.push({ s: r.s, raw, y: smooth(raw), flat: line.flat !==
+		    undefined, cmp: true });
+	}
+	return { X, steps: X.map((x) => xs.get(x)), rows, cmpRows, maxLayer,
+	    own };
+}
+
+// TensorBoard's debiased EMA over the finite values of raw (none: raw's
+// finite values), non-positive ones left out on a log axis.
+function smooth(raw) {
+	const w = state.chart.ema;
+	const log = logY();
+	const y = new Array(raw.length).fill(null);
+	let last = 0, n = 0;
+	for (let j = 0; j < raw.length; j++) {
+		const v = raw[j];
+		if (v === null || !Number.isFinite(v) || (log && v <= 0))
+			continue;
+		if (w > 0) {
+			last = last * w + (1 - w) * v;
+			n++;
+			y[j] = last / (1 - Math.pow(w, n));
+		} else
+			y[j] = v;
+	}
+	return y;
+}
+
+// Log y when asked and the metric is positive by definition.
+function logY() {
+	return state.chart.log && metricPositive(state.chart.metric);
 }
 
 export function renderChart() {
 	const box = $('chart');
 	const hist = state.chartHist;
+	$('c-title').textContent = `${metricName(state.chart.metric)} over time`;
+	$('c-log').disabled = !metricPositive(state.chart.metric);
+	box.dataset.metric = state.chart.metric;
 	if (chartPlot) {
 		chartPlot.destroy();
 		chartPlot = null;
@@ -115,12 +172,17 @@ export function renderChart() {
 	}
 	const d = chartData();
 	box.dataset.series = String(d.rows.length);
-	box.dataset.points = String(d.X.length);
+	box.dataset.points = String(d.own);
 	const nsel = d.rows.filter((r) => r.selected).length;
 	$('c-count').textContent = `${d.rows.length} matrices` +
-	    (nsel ? `, ${nsel} selected` : '') + ` · ${d.X.length} ` +
-	    `checkpoint${d.X.length === 1 ? '' : 's'}`;
+	    (nsel ? `, ${nsel} selected` : '') + ` · ${d.own} ` +
+	    `checkpoint${d.own === 1 ? '' : 's'}`;
 	$('c-lmax').textContent = String(d.maxLayer);
+	box.dataset.compared = String(d.cmpRows.length);
+	compareLegend($('c-cmp'), state.chart.x === 'wall' ? 'overlaid on ' +
+	    'the step axis only' : d.cmpRows.some((r) => r.flat) ?
+	    `${d.cmpRows.length} curves; one checkpoint: level lines` :
+	    `${d.cmpRows.length} curves`);
 	if (d.rows.length === 0) {
 		box.innerHTML = '<div class="fallback">No matrix matches this ' +
 		    'type and name.</div>';
@@ -133,8 +195,15 @@ export function renderChart() {
 		return;
 	}
 	const wall = state.chart.x === 'wall';
+	const name = metricName(state.chart.metric);
 	const many = d.rows.length > 40;
 	const series = [{ label: wall ? 'wall time' : 'step' }];
+	for (const r of d.cmpRows) {
+		const c = layerColor(r.s.layer, d.maxLayer);
+		series.push({ label: `${r.s.module} · ${state.cmp}`,
+		    stroke: rgba(c, many ? 0.55 : 0.85), width: many ? 1 : 1.4,
+		    dash: [6, 4], spanGaps: true, points: { show: false } });
+	}
 	for (const r of d.rows) {
 		const c = layerColor(r.s.layer, d.maxLayer);
 		const anySel = d.rows.length > 1 && r.selected;
@@ -165,13 +234,13 @@ export function renderChart() {
 		focus: { alpha: 0.25 },
 		scales: {
 			x: { time: wall },
-			y: state.chart.log ? { distr: 3, log: 10 } : {},
+			y: logY() ? { distr: 3, log: 10 } : {},
 		},
 		axes: [
 			{ ...axis, label: wall ? 'wall time' : 'step',
 			    labelFont: axis.font, labelSize: 18 },
 			{ ...axis, size: 58, label: state.chart.ema > 0 ?
-			    `SNR (EMA ${state.chart.ema})` : 'SNR',
+			    `${name} (EMA ${state.chart.ema})` : name,
 			    labelFont: axis.font, labelSize: 18,
 			    values: (u, v) => v.map((x) => x === null ? '' :
 			    fmt(x, 2)) },
@@ -185,14 +254,15 @@ export function renderChart() {
 			setCursor: [(u) => chartTip(u)],
 		},
 	};
-	chartPlot = new uPlot(opts, [d.X, ...d.rows.map((r) => r.y)], box);
+	d.lines = d.cmpRows.concat(d.rows);	/* the order of the series */
+	chartPlot = new uPlot(opts, [d.X, ...d.lines.map((r) => r.y)], box);
 	chartPlot.over.addEventListener('mouseleave', hideTip);
 	chartPlot.over.addEventListener('click', () => {
 		const u = chartPlot;
-		if (chartFocus === null || u.cursor.idx === null)
+		const r = chartFocus === null ? null : d.lines[chartFocus - 1];
+		if (!r || r.cmp || u.cursor.idx === null)
 			return;
-		openSpectrum(d.rows[chartFocus - 1].s.module,
-		    d.steps[u.cursor.idx]);
+		openSpectrum(r.s.module, d.steps[u.cursor.idx]);
 	});
 }
 
@@ -203,16 +273,19 @@ function chartTip(u) {
 		hideTip();
 		return;
 	}
-	const r = chartRows.rows[chartFocus - 1];
+	const r = chartRows.lines[chartFocus - 1];
 	if (!r)
 		return;
 	const x = chartRows.X[idx], step = chartRows.steps[idx];
-	const lines = [`<span class="m">${esc(r.s.module)}</span>`,
+	const lines = [`<span class="m">${esc(r.s.module)}</span>` +
+	    (r.cmp ? ` <span class="k">run</span> ${esc(state.cmp)}` +
+	    (r.flat ? ' (one checkpoint)' : '') : ''),
 	    `<span class="k">type</span> ${esc(r.s.type)} ` +
 	    `<span class="k">layer</span> ${r.s.layer < 0 ? '—' : r.s.layer}`,
 	    `<span class="k">step</span> ${step}` + (state.chart.x === 'wall' ?
 	    ` <span class="k">at</span> ${fmtTime(x)}` : ''),
-	    `<span class="k">SNR</span> <b>${fmt(r.raw[idx], 4)}</b>` +
+	    `<span class="k">${esc(metricName(state.chart.metric))}</span> ` +
+	    `<b>${fmt(r.raw[idx], 4)}</b>` +
 	    (state.chart.ema > 0 ? ` <span class="k">EMA</span> ` +
 	    `${fmt(r.y[idx], 4)}` : ''),
 	    r.selected ? '<span class="k">selected at latest</span>' : ''];
@@ -221,8 +294,9 @@ function chartTip(u) {
 	    rect.top + u.cursor.top);
 }
 
-// Without uPlot: the chart's matrices as a table (first and latest SNR).
+// Without uPlot: the chart's matrices as a table (first and latest value).
 function chartTable(box, d) {
+	const name = esc(metricName(state.chart.metric));
 	const rows = d.rows.slice().reverse().map((r) => {
 		const vals = r.raw.filter((v) => v !== null);
 		return `<tr><td class="mono">${esc(r.s.module)}</td>` +
@@ -232,15 +306,28 @@ function chartTable(box, d) {
 	}).join('');
 	box.innerHTML = '<div class="fallback">Chart library not installed: ' +
 	    'table view.</div><div class="tblwrap"><table class="tbl"><thead>' +
-	    '<tr><th>matrix</th><th>layer</th><th>first SNR</th>' +
-	    '<th>latest SNR</th><th>selected</th></tr></thead>' +
+	    `<tr><th>matrix</th><th>layer</th><th>first ${name}</th>` +
+	    `<th>latest ${name}</th><th>selected</th></tr></thead>` +
 	    `<tbody>${rows}</tbody></table></div>`;
 }
 
 // The modules of the curves drawn (for tests and the console).
 export function chartSeries() {
-	return chartPlot ? chartPlot.series.slice(1).map((s) => s.label) :
-	    chartRows ? chartRows.rows.map((r) => r.s.module) : [];
+	return chartRows ? chartRows.rows.map((r) => r.s.module) : [];
+}
+
+// The steps and values of the curve of module (cmp: the compared run's),
+// or null (tests, the console).
+export function chartLine(module, cmpRun = false) {
+	const r = chartRows && (cmpRun ? chartRows.cmpRows : chartRows.rows)
+	    .find((x) => x.s.module === module);
+	return r ? { steps: chartRows.steps, values: r.raw } : null;
+}
+
+// The labels of the compared run's curves drawn (tests, the console).
+export function compareSeries() {
+	return chartPlot && chartRows ? chartPlot.series.slice(1, 1 +
+	    chartRows.cmpRows.length).map((s) => s.label) : [];
 }
 
 // Follows the page's width.
@@ -252,6 +339,12 @@ export function resizeChart(w) {
 const renderChartSoon = debounce(renderChart, 60);
 
 export function bindCurves() {
+	$('c-metric').addEventListener('change', async (e) => {
+		state.chart.metric = e.target.value;
+		saveHash();
+		await loadChartHist();
+		renderChart();
+	});
 	$('c-type').addEventListener('change', async (e) => {
 		state.chart.type = e.target.value;
 		saveHash();

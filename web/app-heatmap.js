@@ -1,16 +1,18 @@
 // app-heatmap.js: the layer × step heatmap on its own canvas: one block
 // per type (rows = layers) and one for the matrices without a layer,
-// coloured by SNR or rank within type, selected cells outlined. It loads
+// coloured by SNR or rank within type, selected cells outlined (the
+// selection replayed step by step, app-selhist.js). It loads
 // the history of every matrix (state.hist), which other panels read too.
 
 import { api, pointValue } from './app-api.js';
-import { $, state, runArg, typeOrder, saveHash } from './app-state.js';
+import { $, state, runArg, typeOrder, saveHash, HEAT_POINTS } from
+    './app-state.js';
 import { esc, fmt, ramp, rgba, snrDesc, typeOptions, VIRIDIS, showTip,
     hideTip } from './app-view.js';
-import { selSets } from './app-selection.js';
+import { selSets, stickiness } from './app-selection.js';
+import { replaySelection } from './app-selhist.js';
 import { openSpectrum } from './app-spectrum.js';
-
-export const HEAT_POINTS = 400;	// heatmap columns at most (server-side)
+import { metricAt, metricHist, preloadMetric } from './app-metrics.js';
 
 let heatLayout = null;
 
@@ -30,11 +32,9 @@ export function fillHeatPickers() {
 // matrices without a layer, rows = modules), columns = steps.
 function heatModel() {
 	const hist = state.hist;
-	const stepSet = new Set();
-	for (const s of hist.series)
-		for (const p of s.points)
-			stepSet.add(p[0]);
-	const steps = [...stepSet].sort((a, b) => a - b);
+	const { always } = selSets();
+	const rs = replaySelection(hist, state.tp ?? 25, stickiness(), always);
+	const steps = rs.steps;
 	const col = new Map(steps.map((s, i) => [s, i]));
 	const order = typeOrder();
 	const byType = new Map();
@@ -65,36 +65,8 @@ function heatModel() {
 		blocks.push({ title: 'no layer', layered: false, series: other,
 		    rows: other.map((s) => ({ label: s.module,
 		    series: [s] })) });
-	// cells[b][row][col] = {module, value, rank, n, sel}
-	const { always } = selSets();
-	const tp = state.tp ?? 25;
-	const typeOf = new Map();
-	for (const s of hist.series) {
-		if (!typeOf.has(s.type))
-			typeOf.set(s.type, []);
-		typeOf.get(s.type).push(s);
-	}
-	// Per step and type: rank by SNR (ties by layer) and the top ⌊n·p/100⌋.
-	const rankOf = new Map();	// module → Int32Array(rank per col)
-	const nOf = new Map();		// type → Int32Array(members per col)
-	for (const [t, ser] of typeOf) {
-		const n = new Int32Array(steps.length);
-		const per = steps.map(() => []);
-		for (const s of ser) {
-			rankOf.set(s.module, new Int32Array(steps.length));
-			s.points.forEach((p, j) => per[col.get(p[0])].push({
-			    s, v: pointValue(s, j) }));
-		}
-		per.forEach((list, c) => {
-			list.sort((a, b) => snrDesc(a.v, b.v) ||
-			    a.s.layer - b.s.layer);
-			n[c] = list.length;
-			list.forEach((e, r) => {
-				rankOf.get(e.s.module)[c] = r + 1;
-			});
-		});
-		nOf.set(t, n);
-	}
+	// cells[b][row][col] = {module, value, rank, n, sel, a (alpha)}
+	const alpha = state.heat.mode === 'alpha';
 	let lo = Infinity, hi = -Infinity;
 	let ncells = 0, nmarked = 0;
 	for (const b of blocks) {
@@ -104,14 +76,13 @@ function heatModel() {
 				s.points.forEach((p, j) => {
 					const c = col.get(p[0]);
 					const v = pointValue(s, j);
-					const rank = rankOf.get(s.module)[c];
-					const n = nOf.get(s.type)[c];
-					const keep = Math.floor(n * tp / 100);
-					const sel = rank <= keep ||
-					    always.has(s.module);
+					const rank = rs.rank.get(s.module)[c];
+					const n = rs.n.get(s.type)[c];
+					const sel = rs.sel.get(s.module)[c] === 1;
 					cells[c] = { module: s.module, type: s.type,
 					    layer: s.layer, step: p[0], v, rank,
-					    n, sel };
+					    n, sel, a: alpha ? metricAt('alpha',
+					    s.module, p[0]) : undefined };
 					ncells++;
 					nmarked += sel;
 					if (Number.isFinite(v) && v > 0) {
@@ -127,7 +98,20 @@ function heatModel() {
 		hi = Number.isFinite(hi) ? hi * 2 : 10;
 	}
 	return { steps, blocks, lo: Math.log10(lo), hi: Math.log10(hi), ncells,
-	    nmarked };
+	    nmarked, alpha: alpha ? alphaRange() : null };
+}
+
+// The range of the finite alphas of the loaded history (colour scale).
+function alphaRange() {
+	const h = metricHist('alpha');
+	let lo = Infinity, hi = -Infinity;
+	for (const s of h ? h.series : [])
+		for (const p of s.points)
+			if (p[2] !== null) {
+				lo = Math.min(lo, p[2]);
+				hi = Math.max(hi, p[2]);
+			}
+	return lo < hi ? { lo, hi } : { lo: 1, hi: 8 };
 }
 
 // 256 viridis fill styles, so cells reuse parsed colour strings.
@@ -138,7 +122,12 @@ const NAN_FILL = '#55505a';
 // The fill style of a heatmap cell (grey for NaN).
 function cellFill(m, cell) {
 	let t;
-	if (state.heat.mode === 'rank') {
+	if (m.alpha) {
+		const a = cell.a;
+		if (a === undefined || a === null || !Number.isFinite(a))
+			return NAN_FILL;
+		t = (a - m.alpha.lo) / (m.alpha.hi - m.alpha.lo);
+	} else if (state.heat.mode === 'rank') {
 		t = cell.n > 1 ? 1 - (cell.rank - 1) / (cell.n - 1) : 1;
 	} else {
 		const v = cell.v;
@@ -220,28 +209,38 @@ export function renderHeat() {
 		ctx.fillText(b.title, x, y - 9);
 		ctx.fillStyle = '#262c35';
 		ctx.fillRect(x, y, gb.w, h);
-		const mark = [];
+		// One path per colour, one for the marks: few canvas calls.
+		const byFill = new Map();
+		const marks = new Path2D();
+		const cwf = Math.max(1, cw - (cw > 5 ? 1 : 0));
+		const chf = ch - (ch > 5 ? 1 : 0);
+		const boxed = cw >= 6 && ch >= 6;
 		b.cells.forEach((cells, r) => cells.forEach((cell, c) => {
 			if (!cell)
 				return;
 			const cx = x + c * cw, cy = y + r * ch;
-			ctx.fillStyle = cellFill(m, cell);
-			ctx.fillRect(cx, cy, Math.max(1, cw - (cw > 5 ? 1 : 0)),
-			    ch - (ch > 5 ? 1 : 0));
-			if (cell.sel)
-				mark.push([cx, cy]);
+			const f = cellFill(m, cell);
+			let p = byFill.get(f);
+			if (!p)
+				byFill.set(f, p = new Path2D());
+			p.rect(cx, cy, cwf, chf);
+			if (cell.sel && boxed)
+				marks.rect(cx + 1.25, cy + 1.25, Math.max(1,
+				    cw - 3.5), ch - 3.5);
+			else if (cell.sel)
+				marks.rect(cx + cw / 2 - 1, cy + ch / 2 - 1, 2, 2);
 		}));
+		for (const [f, p] of byFill) {
+			ctx.fillStyle = f;
+			ctx.fill(p);
+		}
 		ctx.strokeStyle = '#ffffff';
 		ctx.fillStyle = '#ffffff';
 		ctx.lineWidth = 1.5;
-		for (const [cx, cy] of mark) {
-			if (cw >= 6 && ch >= 6)
-				ctx.strokeRect(cx + 1.25, cy + 1.25,
-				    Math.max(1, cw - 3.5), ch - 3.5);
-			else
-				ctx.fillRect(cx + cw / 2 - 1, cy + ch / 2 - 1,
-				    2, 2);
-		}
+		if (boxed)
+			ctx.stroke(marks);
+		else
+			ctx.fill(marks);
 		if (curCol >= 0) {
 			ctx.strokeStyle = '#5cc8ff';
 			ctx.lineWidth = 1;
@@ -301,10 +300,12 @@ function heatScale(m) {
 		ctx.fillStyle = rgba(ramp(VIRIDIS, i / 119));
 		ctx.fillRect(i, 0, 1, 10);
 	}
-	const [a, b] = state.heat.mode === 'rank' ? ['last', 'rank 1'] :
+	const [a, b] = m.alpha ? [fmt(m.alpha.lo), fmt(m.alpha.hi)] :
+	    state.heat.mode === 'rank' ? ['last', 'rank 1'] :
 	    [fmt(Math.pow(10, m.lo)), fmt(Math.pow(10, m.hi))];
-	el.innerHTML = `<span>${state.heat.mode === 'rank' ?
-	    'rank within type' : 'SNR'}</span><span>${a}</span>`;
+	el.innerHTML = `<span>${m.alpha ? 'alpha (grey: no fit)' :
+	    state.heat.mode === 'rank' ? 'rank within type' : 'SNR'}</span>` +
+	    `<span>${a}</span>`;
 	el.appendChild(c);
 	el.insertAdjacentHTML('beforeend', `<span>${b}</span>`);
 }
@@ -360,9 +361,11 @@ export function bindHeatmap() {
 		saveHash();
 		renderHeat();
 	});
-	$('h-mode').addEventListener('change', (e) => {
+	$('h-mode').addEventListener('change', async (e) => {
 		state.heat.mode = e.target.value;
 		saveHash();
+		if (state.heat.mode === 'alpha' && !metricHist('alpha'))
+			await preloadMetric('alpha');
 		renderHeat();
 	});
 	const canvas = $('heat-canvas');
@@ -376,12 +379,15 @@ export function bindHeatmap() {
 			hideTip();
 			return;
 		}
+		const a = metricAt('alpha', cell.module, cell.step);
 		showTip(`<span class="m">${esc(cell.module)}</span><br>` +
 		    `<span class="k">step</span> ${cell.step} ` +
 		    `<span class="k">layer</span> ${cell.layer < 0 ? '—' :
 		    cell.layer}<br><span class="k">SNR</span> <b>` +
-		    `${fmt(cell.v, 4)}</b> <span class="k">rank</span> ` +
-		    `${cell.rank}/${cell.n} in ${esc(cell.type)}` +
+		    `${fmt(cell.v, 4)}</b>` + (a !== undefined ?
+		    ` <span class="k">α</span> <b>${fmt(a, 3)}</b>` : '') +
+		    (cell.rank <= cell.n ? ` <span class="k">rank</span> ` +
+		    `${cell.rank}/${cell.n} in ${esc(cell.type)}` : '') +
 		    (cell.sel ? `<br><span class="k">selected at ` +
 		    `${state.tp ?? 25} %</span>` : ''), e.clientX, e.clientY);
 	});

@@ -1,7 +1,8 @@
 // app-live.js: live updates through /events (Server-Sent Events) and the
 // header's live badge. What an event does is the caller's: on.progress(d)
 // (false: reload the checkpoints), on.ckpts() and on.refresh(), the last
-// two delayed and coalesced here.
+// two delayed and coalesced here, on.alert(d) for each alert and
+// on.resync() when the stream comes back after a loss.
 
 import { $, state, report } from './app-state.js';
 
@@ -31,8 +32,11 @@ export function connectEvents(on) {
 	let lost = false;
 	es.onopen = () => {
 		setLive('on', 'live');
-		if (lost)
-			scheduleRefresh();	// events missed while away
+		if (lost) {			// events missed while away
+			if (on.resync)
+				on.resync();
+			scheduleRefresh();
+		}
 		lost = false;
 	};
 	es.onerror = () => {
@@ -61,6 +65,11 @@ export function connectEvents(on) {
 			scheduleRefresh();
 		else
 			scheduleCkpts();
+	});
+	es.addEventListener('alert', (e) => {
+		const d = mine(e);
+		if (d && on.alert)
+			on.alert(d);
 	});
 	es.addEventListener('selection', (e) => {
 		if (mine(e))

@@ -3,10 +3,11 @@
 // snr_results_<run>.json download (served by the daemon,
 // /snr_results.json). selSets() tells the other panels what is selected.
 
-import { api, apiUrl, pointValue } from './app-api.js';
+import { api, apiUrl, apiNumber, pointValue } from './app-api.js';
 import { $, state, runArg, debounce, saveHash } from './app-state.js';
 import { esc, fmt, fmtCount, layerColor, rgba } from './app-view.js';
 import { openSpectrum } from './app-spectrum.js';
+import { metricAt } from './app-metrics.js';
 
 // The modules of the current selection, and those outside any type
 // (embeddings and lm_head, added whatever their SNR).
@@ -19,6 +20,11 @@ export function selSets() {
 				typed.add(m);
 	const always = new Set([...all].filter((m) => !typed.has(m)));
 	return { all, always };
+}
+
+// The daemon's selection hysteresis (0 from a daemon that does not say).
+export function stickiness() {
+	return state.sel && state.sel.stickiness > 0 ? state.sel.stickiness : 0;
 }
 
 export async function loadSelection() {
@@ -51,6 +57,14 @@ function histValue(module, step) {
 	return j < 0 ? undefined : pointValue(s, j);
 }
 
+// The heavy-tail alpha of module at step: /snr's (m: its matrix there)
+// when it is of that step.
+function alphaOf(module, step, m) {
+	if (state.snr && state.snr.step === step)
+		return m ? apiNumber(m, 'alpha') : undefined;
+	return metricAt('alpha', module, step);
+}
+
 export function renderSelection() {
 	const list = $('s-list');
 	const sel = state.sel;
@@ -74,7 +88,9 @@ export function renderSelection() {
 		return `<li data-module="${esc(mod)}" title="${esc(mod)}: ` +
 		    'click for its spectrum"><span><span class="sw" ' +
 		    `style="background:${rgba(c)}"></span>${esc(mod)}</span>` +
-		    `<span class="v">${fmt(histValue(mod, sel.step))}</span></li>`;
+		    `<span class="v">${fmt(histValue(mod, sel.step))}` +
+		    `<span class="a" title="alpha">${fmt(alphaOf(mod,
+		    sel.step, m))}</span></span></li>`;
 	};
 	const groups = [];
 	if (always.size > 0)

@@ -6,6 +6,7 @@ import { api, apiNumber } from './app-api.js';
 import { $, state, uPlot, HAVE_PLOT, runArg, doneCkpts, saveHash } from
     './app-state.js';
 import { esc, fmt, showTip, hideTip } from './app-view.js';
+import { metricAt } from './app-metrics.js';
 
 let specPlot = null;
 let specSeq = 0;
@@ -89,6 +90,27 @@ async function loadSpectrum() {
 	renderSpectrumResult(await fetchSpectrum());
 }
 
+let shown = null;	// the spectrum drawn (its stats are redrawn)
+
+// The stats line of the spectrum drawn; alpha once its history is in.
+export function renderSpectrumStats() {
+	const d = shown;
+	if (!d)
+		return;
+	const stat = (k, v) => `<span><span class="k">${k}</span>` +
+	    `<b>${v}</b></span>`;
+	$('p-stats').innerHTML = [
+	    stat('matrix', `<span class="mono">${esc(d.module)}</span>`),
+	    stat('step', d.step), stat('k', d.k),
+	    stat('MP rank', `${d.mp_rank} <span class="muted">(${fmt(100 *
+	    d.mp_rank / Math.max(1, d.k))} %)</span>`),
+	    stat('SNR', fmt(apiNumber(d, 'snr'), 4)),
+	    stat('s₁', fmt(apiNumber(d, 's1'), 4)),
+	    stat('σ̂', fmt(apiNumber(d, 'sigma_hat'), 4)),
+	    stat('τ', fmt(apiNumber(d, 'tau'), 4)),
+	    stat('α', fmt(metricAt('alpha', d.module, d.step)))].join('');
+}
+
 export function renderSpectrum(d) {
 	const box = $('spec');
 	if (specPlot) {
@@ -97,6 +119,7 @@ export function renderSpectrum(d) {
 	}
 	box.innerHTML = '';
 	if (!d) {
+		shown = null;
 		$('p-stats').innerHTML = '';
 		box.dataset.k = '0';
 		return;
@@ -104,17 +127,8 @@ export function renderSpectrum(d) {
 	const vals = d.values.map((v, i) => v !== null ? v :
 	    d.values_class && d.values_class[i] === 'inf' ? Infinity : NaN);
 	const tau = apiNumber(d, 'tau');
-	const snr = apiNumber(d, 'snr');
-	const stat = (k, v) => `<span><span class="k">${k}</span>` +
-	    `<b>${v}</b></span>`;
-	$('p-stats').innerHTML = [
-	    stat('matrix', `<span class="mono">${esc(d.module)}</span>`),
-	    stat('step', d.step), stat('k', d.k),
-	    stat('MP rank', `${d.mp_rank} <span class="muted">(${fmt(100 *
-	    d.mp_rank / Math.max(1, d.k))} %)</span>`),
-	    stat('SNR', fmt(snr, 4)), stat('s₁', fmt(apiNumber(d, 's1'), 4)),
-	    stat('σ̂', fmt(apiNumber(d, 'sigma_hat'), 4)),
-	    stat('τ', fmt(tau, 4))].join('');
+	shown = d;
+	renderSpectrumStats();
 	box.dataset.k = String(d.k);
 	if (!HAVE_PLOT) {
 		box.innerHTML = '<div class="fallback">Chart library not ' +

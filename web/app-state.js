@@ -5,18 +5,21 @@
 export const $ = (id) => document.getElementById(id);
 export const uPlot = window.uPlot;
 export const HAVE_PLOT = typeof uPlot === 'function';
+export const HEAT_POINTS = 400;	// history columns at most (server-side)
 
 export const state = {
 	health: null,
 	runs: [],
 	run: null,
+	cmp: '',		// the run compared with it ('' none)
 	ckpts: [],
 	snr: null,		// /snr?step=latest
 	sel: null,		// /selection?top_percent=tp
 	tp: null,		// slider value (null: the daemon's default)
 	tpDefault: null,	// the daemon's top_percent, once seen
 	hist: null,		// /history of every matrix (heatmap, lookups)
-	chart: { type: '', match: '', log: true, ema: 0, x: 'step' },
+	chart: { metric: 'snr', type: '', match: '', log: true, ema: 0,
+	    x: 'step' },
 	chartHist: null,	// /history for the chart's type + match
 	heat: { type: '', mode: 'snr' },
 	spec: { module: null, step: 'latest', view: 'sorted', log: true },
@@ -77,6 +80,9 @@ export function readHash() {
 	const h = new URLSearchParams(location.hash.slice(1));
 	if (h.has('run'))
 		state.run = h.get('run');
+	state.cmp = h.get('cmp') || '';
+	if (h.has('metric'))
+		state.chart.metric = h.get('metric');
 	if (h.has('type'))
 		state.chart.type = h.get('type');
 	if (h.has('match'))
@@ -95,8 +101,8 @@ export function readHash() {
 	}
 	if (h.has('htype'))
 		state.heat.type = h.get('htype');
-	if (h.get('hmode') === 'rank')
-		state.heat.mode = 'rank';
+	if (['rank', 'alpha'].includes(h.get('hmode')))
+		state.heat.mode = h.get('hmode');
 	if (h.has('matrix'))
 		state.spec.module = h.get('matrix');
 	$('c-match').value = state.chart.match;
@@ -111,6 +117,10 @@ export function saveHash() {
 	const h = new URLSearchParams();
 	if (state.runs.length > 1 && state.run)
 		h.set('run', state.run);
+	if (state.cmp)
+		h.set('cmp', state.cmp);
+	if (state.chart.metric !== 'snr')
+		h.set('metric', state.chart.metric);
 	if (state.chart.type)
 		h.set('type', state.chart.type);
 	if (state.chart.match)
@@ -125,8 +135,8 @@ export function saveHash() {
 		h.set('tp', String(state.tp));
 	if (state.heat.type)
 		h.set('htype', state.heat.type);
-	if (state.heat.mode === 'rank')
-		h.set('hmode', 'rank');
+	if (state.heat.mode !== 'snr')
+		h.set('hmode', state.heat.mode);
 	if (state.spec.module)
 		h.set('matrix', state.spec.module);
 	const s = h.toString();

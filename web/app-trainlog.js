@@ -1,12 +1,16 @@
 // app-trainlog.js: the "Training log" panel: the run's loss (left axis) and
 // a second metric of its trainer_state.json log_history (right axis,
 // learning rate by default) over steps, from /train_log and
-// /history?metric=<name>. Hidden when the run has no training log; a table
-// without uPlot.
+// /history?metric=<name>, with the steps where the selection changed
+// marked (app-selhist.js) and a second run's loss dashed (app-compare.js).
+// Hidden when the run has no training log; a table without uPlot.
 
 import { api } from './app-api.js';
 import { $, state, uPlot, HAVE_PLOT, runArg } from './app-state.js';
-import { esc, fmt } from './app-view.js';
+import { esc, fmt, showTip, hideTip } from './app-view.js';
+import { selSets, stickiness } from './app-selection.js';
+import { replaySelection } from './app-selhist.js';
+import { cmp, compareLine, compareLegend } from './app-compare.js';
 
 let trainPlot = null;
 let trainData = null;	// { names, loss, other }
@@ -53,6 +57,36 @@ function snrSteps() {
 	return [...xs];
 }
 
+// The steps where the replayed selection changes (none without history).
+function selectionChanges() {
+	if (!state.hist)
+		return [];
+	return replaySelection(state.hist, state.tp ?? 25, stickiness(),
+	    selSets().always).changes;
+}
+
+// A uPlot draw hook: a dashed vertical line at each step of marks.
+function drawMarks(marks) {
+	return (u) => {
+		const ctx = u.ctx;
+		const { top, height } = u.bbox;
+		ctx.save();
+		ctx.strokeStyle = 'rgba(92, 200, 255, 0.55)';
+		ctx.lineWidth = Math.max(1, devicePixelRatio);
+		ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+		for (const c of marks) {
+			const x = Math.round(u.valToPos(c.step, 'x', true));
+			if (x < u.bbox.left || x > u.bbox.left + u.bbox.width)
+				continue;
+			ctx.beginPath();
+			ctx.moveTo(x + 0.5, top);
+			ctx.lineTo(x + 0.5, top + height);
+			ctx.stroke();
+		}
+		ctx.restore();
+	};
+}
+
 // Draws the panel (or hides it when the run has no training log).
 export function renderTrainLog() {
 	const panel = $('p-train');
@@ -69,21 +103,44 @@ export function renderTrainLog() {
 	}
 	panel.hidden = false;
 	const { loss, other, otherName } = trainData;
-	const at = new Map();
+	const at = new Map();	// step → [loss, other, the compared loss]
+	const put = (step, i, v) => {
+		if (!at.has(step))
+			at.set(step, [null, null, null]);
+		at.get(step)[i] = v;
+	};
 	for (const p of loss.points)
-		at.set(p[0], [p[2], null]);
+		put(p[0], 0, p[2]);
 	if (other)
-		for (const p of other.points) {
-			const v = at.get(p[0]) || [null, null];
-			v[1] = p[2];
-			at.set(p[0], v);
-		}
+		for (const p of other.points)
+			put(p[0], 1, p[2]);
+	const theirs = cmp.loss ? compareLine(cmp.loss.points,
+	    (j) => cmp.loss.points[j][2]) : null;
+	if (theirs && theirs.flat === undefined)
+		for (const [step, v] of theirs.steps)
+			put(step, 2, v);
 	const X = [...at.keys()].sort((a, b) => a - b);
+	if (theirs && theirs.flat !== undefined)
+		for (const x of X)
+			at.get(x)[2] = theirs.flat;
+	box.dataset.compared = theirs ? String(cmp.loss.points.length) : '0';
+	compareLegend($('t-cmp'), theirs ? theirs.flat !== undefined ?
+	    'loss, one point: a level line' : 'loss' : state.cmp ?
+	    'has no loss logged' : '');
+	const marks = selectionChanges();
 	box.dataset.points = String(loss.points.length);
 	box.dataset.metric = otherName || '';
+	box.dataset.marks = marks.map((c) => c.step).join(',');
 	$('t-count').textContent = `${loss.points.length} loss points` +
 	    (other ? ` · ${other.points.length} ${otherName}` : '') +
 	    ` · steps ${X[0]}–${X[X.length - 1]}`;
+	$('t-marks').innerHTML = marks.length === 0 ? '' :
+	    '<span class="vmark"></span> ' +
+	    `selection changed at ${marks.length} step` +
+	    `${marks.length === 1 ? '' : 's'} (top ${state.tp ?? 25} %, ` +
+	    `stickiness ${stickiness()})`;
+	$('t-marks').title = marks.map((c) => `step ${c.step}: +` +
+	    `${c.added.length} −${c.removed.length}`).join('\n');
 	if (!HAVE_PLOT) {
 		const last = loss.points[loss.points.length - 1];
 		box.innerHTML = '<div class="tblwrap"><table class="tbl"><thead>' +
@@ -105,6 +162,12 @@ export function renderTrainLog() {
 	    { label: 'loss', stroke: '#e8a33d', width: 1.5, scale: 'y',
 	    spanGaps: true, points: { show: false } }];
 	const data = [X, X.map((x) => at.get(x)[0])];
+	if (theirs) {
+		series.push({ label: `loss · ${state.cmp}`, stroke: '#e8a33d',
+		    width: 1.2, dash: [6, 4], scale: 'y', spanGaps: true,
+		    points: { show: false } });
+		data.push(X.map((x) => at.get(x)[2]));
+	}
 	if (other) {
 		series.push({ label: otherName, stroke: '#5fb0e8', width: 1.2,
 		    scale: 'y2', spanGaps: true, points: { show: false } });
@@ -131,7 +194,31 @@ export function renderTrainLog() {
 		    [Math.min(...steps), Math.max(...steps)] } },
 		axes,
 		series,
+		hooks: { draw: [drawMarks(marks)],
+		    setCursor: [(u) => markTip(u, marks)] },
 	}, data, box);
+	trainPlot.over.addEventListener('mouseleave', hideTip);
+}
+
+// Over a selection-change mark (within 4 px): what changed there.
+function markTip(u, marks) {
+	const left = u.cursor.left;
+	const near = left === null || left < 0 ? null : marks.find((c) =>
+	    Math.abs(u.valToPos(c.step, 'x') - left) <= 4);
+	if (!near) {
+		hideTip();
+		return;
+	}
+	const list = (mods) => mods.slice(0, 4).map(esc).join('<br>') +
+	    (mods.length > 4 ? `<br>… ${mods.length - 4} more` : '');
+	const r = u.over.getBoundingClientRect();
+	showTip(`<span class="k">selection changed at step</span> ` +
+	    `<b>${near.step}</b><br><span class="k">in</span> ` +
+	    `${near.added.length} <span class="k">out</span> ` +
+	    `${near.removed.length}` + (near.added.length ? '<br><span ' +
+	    `class="k">in:</span><br>${list(near.added)}` : '') +
+	    (near.removed.length ? '<br><span class="k">out:</span><br>' +
+	    list(near.removed) : ''), r.left + left, r.top + u.cursor.top);
 }
 
 // Follows the page's width.

@@ -1,30 +1,39 @@
 // app.js: the spectrumd dashboard's entry. Plain ES modules, no build
 // step: each panel is a module (app-checkpoints.js, app-curves.js,
-// app-heatmap.js, app-selection.js, app-spectrum.js, app-trainlog.js)
+// app-heatmap.js, app-selection.js, app-spectrum.js, app-trainlog.js,
+// app-seldiff.js, app-alerts.js; app-compare.js overlays a second run)
 // over one state (app-state.js), the API (app-api.js) and the drawing
-// kit (app-view.js); live updates come through app-live.js. This file loads the data in one
-// round, draws every panel and wires them together. Reads the daemon's
-// JSON API (DESIGN.md §5), draws the SNR curves and the spectrum with
-// uPlot (served from /assets/, installed by the build) and the layer ×
-// step heatmap on its own canvas. Without uPlot the page still works:
-// tables instead of the two charts.
+// kit (app-view.js); live updates come through app-live.js. This file
+// loads the data in one round, draws every panel and wires them together.
+// Reads the daemon's JSON API (DESIGN.md §5), draws the curves and the
+// spectrum with uPlot (served from /assets/, installed by the build) and
+// the layer × step heatmap on its own canvas. Without uPlot the page
+// still works: tables instead of the charts. What is not needed for the
+// first view (training log, alerts, the selection diff, the alpha
+// history) loads after it is drawn.
 
 import { $, state, HAVE_PLOT, runArg, currentRun, doneCkpts, notice,
     report, debounce, readHash, saveHash } from './app-state.js';
-import { api } from './app-api.js';
+import { api, endPrefetch } from './app-api.js';
 import { loadRuns, loadCkpts, onProgress, bindCheckpoints } from
     './app-checkpoints.js';
 import { loadSelection, renderSelection, linkDownload, bindSelection } from
     './app-selection.js';
 import { loadChartHist, renderChart, fillCurvePickers, chartSeries,
-    resizeChart, bindCurves } from './app-curves.js';
+    chartLine, compareSeries, resizeChart, bindCurves } from './app-curves.js';
 import { loadHist, renderHeat, fillHeatPickers, heatCells, heatCellRect,
     bindHeatmap } from './app-heatmap.js';
 import { openSpectrum, fetchSpectrum, renderSpectrum, renderSpectrumResult,
-    fillSpectrumPickers, resizeSpectrum, bindSpectrum } from
-    './app-spectrum.js';
+    renderSpectrumStats, fillSpectrumPickers, resizeSpectrum, bindSpectrum }
+    from './app-spectrum.js';
 import { loadTrainLog, renderTrainLog, resizeTrainLog, bindTrainLog } from
     './app-trainlog.js';
+import { fillComparePicker, bindCompare } from './app-compare.js';
+import { fillDiffPickers, loadDiff, renderDiff, bindDiff } from
+    './app-seldiff.js';
+import { loadAlerts, renderAlerts, onAlert, resyncAlerts, bindAlerts }
+    from './app-alerts.js';
+import { preloadMetric, resetMetrics } from './app-metrics.js';
 import { connectEvents } from './app-live.js';
 
 /* ------------------------------------------------------------- loading */
@@ -54,6 +63,8 @@ async function refresh() {
 async function refreshOnce() {
 	await loadRuns();
 	linkDownload();
+	fillComparePicker();
+	resetMetrics();
 	if (!state.run) {
 		markReady();
 		return;
@@ -77,7 +88,6 @@ async function refreshOnce() {
 	// One round of requests; the spectrum follows the selection (its
 	// default matrix) without waiting for the histories.
 	const spec = loadSelection().then(() => fetchSpectrum());
-	const train = loadTrainLog();	/* drawn last, off the ready path */
 	await Promise.all([spec, loadHist().then(() => loadChartHist()),
 	    loadSnr(), loadCkpts()]);
 	mark('spectrumd-data');
@@ -85,16 +95,35 @@ async function refreshOnce() {
 	fillHeatPickers();
 	fillSpectrumPickers();
 	renderSelection();
+	mark('spectrumd-selection');
 	renderChart();
+	mark('spectrumd-chart');
 	renderHeat();
+	mark('spectrumd-heat');
 	let sr = await spec;
 	if (sr.d && sr.d.module !== state.spec.module)
 		sr = await fetchSpectrum();	/* the picker moved it */
 	renderSpectrumResult(sr);
 	mark('spectrumd-drawn');
 	markReady();
-	await train;
-	renderTrainLog();
+	await afterDrawn();
+}
+
+// What loads after the first view: the alerts banner, the training log,
+// the selection diff and the alpha history (tips, the spectrum's stats).
+async function afterDrawn() {
+	fillDiffPickers();
+	await Promise.all([loadAlerts().then(renderAlerts),
+	    loadTrainLog().then(renderTrainLog),
+	    loadDiff().then(renderDiff),
+	    preloadMetric('alpha').then(() => {
+		if (state.heat.mode === 'alpha')
+			renderHeat();
+		renderSelection();
+		renderSpectrumStats();
+	    })]);
+	mark('spectrumd-complete');
+	document.documentElement.dataset.after = String(readyCount);
 }
 
 // The latest checkpoint's metrics (pickers, selection, type order).
@@ -104,8 +133,10 @@ async function loadSnr() {
 
 let readyCount = 0;
 
+// A performance mark of the first load (the load-time probe reads them).
 function mark(name) {
-	if (!document.documentElement.dataset.ready)
+	const root = document.documentElement.dataset;
+	if (!root.ready || (name === 'spectrumd-complete' && !root.after))
 		performance.mark(name);
 }
 
@@ -114,6 +145,7 @@ function markReady() {
 	readyCount++;
 	const root = document.documentElement;
 	root.dataset.updates = String(readyCount);
+	endPrefetch();
 	if (!root.dataset.ready) {
 		performance.mark('spectrumd-ready');
 		root.dataset.ready = '1';
@@ -125,8 +157,11 @@ function emptyPanels() {
 	renderSelection();
 	renderChart();
 	loadTrainLog().then(renderTrainLog).catch(report);
+	loadAlerts().then(renderAlerts);
 	renderHeat();
 	renderSpectrum(null);
+	fillDiffPickers();
+	loadDiff().then(renderDiff);
 }
 
 /* ----------------------------------------------------------- controls */
@@ -146,7 +181,16 @@ function bind() {
 	bindSelection(() => {
 		renderChart();
 		renderHeat();
+		renderTrainLog();	/* the selection-change marks */
+		loadDiff().then(renderDiff);
 	});
+	bindCompare(async () => {
+		await loadChartHist();
+		renderChart();
+		renderTrainLog();
+	});
+	bindDiff();
+	bindAlerts();
 	bindSpectrum();
 	bindCheckpoints((step, status) => {
 		renderHeat();
@@ -172,7 +216,8 @@ function bind() {
 async function main() {
 	readHash();
 	bind();
-	connectEvents({ progress: onProgress, ckpts: loadCkpts, refresh });
+	connectEvents({ progress: onProgress, ckpts: loadCkpts, refresh,
+	    alert: onAlert, resync: resyncAlerts });
 	try {
 		await refresh();
 	} catch (e) {
@@ -187,6 +232,8 @@ window.spectrumd = {
 	heatCells,
 	heatCellRect,
 	chartSeries,
+	chartLine,
+	compareSeries,
 	havePlot: HAVE_PLOT,
 };
 

@@ -4,136 +4,30 @@
 // playwright-core or Chromium is missing); prints TAP.
 //
 // Environment: top_srcdir, top_builddir (default "."), CHROMIUM (default
-// /usr/bin/chromium), SPECTRUMD_LOAD_BUDGET_MS (default 1000: median page
-// load for 200 matrices × 50 checkpoints), SPECTRUMD_SKIP_LOADTIME=1 skips
-// that part.
+// /usr/bin/chromium), SPECTRUMD_LOAD_BUDGET_MS (default 500: median page
+// load for 198 matrices × 50 checkpoints), SPECTRUMD_SKIP_LOADTIME=1 skips
+// that part. Helpers: lib.mjs.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { BUILD, CHROMIUM, ARGS, MODEL, NMAT, startDaemon, startDaemonArgs,
+    stopDaemon, tearDown, fixture, getJson, getText, until, doneCount,
+    runsDone, watch } from './lib.mjs';
 
-const SRC = path.resolve(process.env.top_srcdir || '.');
-const BUILD = path.resolve(process.env.top_builddir || '.');
-const SPD = path.join(BUILD, 'spectrumd');
-const FIXTURE = path.join(BUILD, 'tests', 'spectrumd-fixture');
-const WEB = path.join(SRC, 'web');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PY = '/usr/bin/python3';
 const SHOT = path.join(BUILD, 'tests', 'dashboard.png');
-const LOAD_BUDGET = Number(process.env.SPECTRUMD_LOAD_BUDGET_MS || 1000);
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'];
-// The fixture model: 8 layers × 7 projections + embeddings + lm_head.
-const MODEL = ['--layers', '8', '--hidden', '64', '--intermediate', '128',
-    '--vocab', '128', '--shards', '2', '-q'];
-const NMAT = 8 * 7 + 2;
+const LOAD_BUDGET = Number(process.env.SPECTRUMD_LOAD_BUDGET_MS || 500);
 
 const T = { timeout: 90000 };	// per test, so a hang fails instead
 let tmp, daemon, base, browser, context, page;
 const problems = [];	// console errors, page errors, failed requests
 
 /* ------------------------------------------------------------- helpers */
-
-// Starts spectrumd on 127.0.0.1 port 0 watching runDir; resolves with
-// {proc, base, log} once it says where it listens.
-function startDaemon(name, runDir, db) {
-	const proc = spawn(SPD, ['--watch', `${name}=${runDir}`, '--listen',
-	    '127.0.0.1:0', '--db', db, '--settle-ms', '200', '--web-dir', WEB,
-	    '--backend', 'cpu'], { stdio: ['ignore', 'ignore', 'pipe'] });
-	const d = { proc, log: '' };
-	return new Promise((resolve, reject) => {
-		const timer = setTimeout(() => reject(new Error(
-		    `daemon did not start:\n${d.log}`)), 20000);
-		proc.stderr.setEncoding('utf8');
-		proc.stderr.on('data', (s) => {
-			d.log += s;
-			const m = /listening on (http:\/\/127\.0\.0\.1:\d+)\//
-			    .exec(d.log);
-			if (m && !d.base) {
-				d.base = m[1];
-				clearTimeout(timer);
-				resolve(d);
-			}
-		});
-		proc.on('exit', (code) => {
-			clearTimeout(timer);
-			if (!d.base)
-				reject(new Error(`daemon exited ${code}:\n${d.log}`));
-		});
-	});
-}
-
-async function stopDaemon(d) {
-	if (!d || d.proc.exitCode !== null)
-		return;
-	const done = new Promise((r) => d.proc.on('exit', r));
-	d.proc.kill('SIGTERM');
-	const t = setTimeout(() => d.proc.kill('SIGKILL'), 10000);
-	await done;
-	clearTimeout(t);
-}
-
-function fixture(args) {
-	execFileSync(FIXTURE, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function getJson(b, p) {
-	const r = await fetch(b + p);
-	assert.equal(r.status, 200, `${p}: ${r.status}`);
-	return r.json();
-}
-
-async function getText(b, p) {
-	const r = await fetch(b + p);
-	assert.equal(r.status, 200, `${p}: ${r.status}`);
-	return r.text();
-}
-
-// Polls fn until it returns a truthy value (or throws after ms).
-async function until(what, fn, ms = 30000) {
-	const end = Date.now() + ms;
-	let last;
-	for (;;) {
-		try {
-			last = await fn();
-			if (last)
-				return last;
-		} catch (e) {
-			last = e;
-		}
-		if (Date.now() > end)
-			throw new Error(`timed out waiting for ${what} (${last})`);
-		await new Promise((r) => setTimeout(r, 100));
-	}
-}
-
-async function doneCount(b, n) {
-	const runs = await getJson(b, '/runs');
-	return runs[0].counts.done >= n &&
-	    runs[0].counts.pending === 0 && runs[0].counts.analyzing === 0;
-}
-
-// Collects what the "no console errors" check looks at.
-function watch(p, sink) {
-	p.on('console', (m) => {
-		if (m.type() === 'error')
-			sink.push(`console: ${m.text()}`);
-	});
-	p.on('pageerror', (e) => sink.push(`page error: ${e.message}`));
-	p.on('requestfailed', (r) => {
-		if (!r.url().endsWith('/events'))
-			sink.push(`request failed: ${r.url()}`);
-	});
-	p.on('response', (r) => {
-		if (r.status() >= 400)
-			sink.push(`HTTP ${r.status()}: ${r.url()}`);
-	});
-}
 
 const domModules = () => page.$$eval('#s-list li[data-module]',
     (els) => els.map((e) => e.dataset.module));
@@ -180,13 +74,7 @@ before(async () => {
 	await page.waitForSelector('html[data-ready]', { timeout: 15000 });
 }, { timeout: 120000 });
 
-after(async () => {
-	if (browser)
-		await browser.close();
-	await stopDaemon(daemon);
-	if (tmp)
-		fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => tearDown(browser, daemon, tmp));
 
 /* ---------------------------------------------------------------- tests */
 
@@ -267,6 +155,239 @@ test('training log: loss and learning rate of log_history on a step axis',
 	await page.waitForSelector('#train[data-metric="grad_norm"]');
 	await page.selectOption('#t-metric', 'learning_rate');
 	await page.waitForSelector('#train[data-metric="learning_rate"]');
+});
+
+// fmt() of web/app-view.js for values the fixtures give (3 digits).
+const fmt3 = (v) => v === null || v === undefined ? '—' :
+    Math.abs(v) !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3) ?
+    v.toExponential(2) : String(Number(v.toPrecision(3)));
+
+test('curves: the metric picker plots alpha and the other /history metrics',
+    T, async () => {
+	const opts = await page.$$eval('#c-metric option', (o) =>
+	    o.map((e) => e.value));
+	assert.deepEqual(opts, ['snr', 'alpha', 'alpha_weighted', 'ks',
+	    'log_spectral_norm']);
+	for (const m of opts.slice(1)) {
+		await page.selectOption('#c-metric', m);
+		await page.waitForSelector(`#chart[data-metric="${m}"]` +
+		    `[data-series="${NMAT}"]`);
+		const h = await getJson(base, `/history?metric=${m}`);
+		assert.equal(h.series.length, NMAT);
+		assert.deepEqual((await page.evaluate(() =>
+		    window.spectrumd.chartSeries())).sort(),
+		    h.series.map((s) => s.module).sort());
+		// The curve drawn is the metric's, point by point.
+		const s = h.series.find((x) => x.points.length === 3 &&
+		    x.points.every((p) => p[2] !== null));
+		assert.ok(s, `a matrix with 3 finite ${m} values`);
+		const line = await page.evaluate((mod) =>
+		    window.spectrumd.chartLine(mod), s.module);
+		assert.deepEqual(line.steps, s.points.map((p) => p[0]));
+		assert.deepEqual(line.values, s.points.map((p) => p[2]));
+		assert.match(await page.textContent('#c-title'), / over time$/);
+		// Log y only for metrics positive by definition.
+		assert.equal(await page.isDisabled('#c-log'),
+		    m === 'alpha_weighted' || m === 'log_spectral_norm', m);
+		assert.match(await page.evaluate(() => location.hash),
+		    new RegExp(`metric=${m}`));
+	}
+	assert.equal(await page.textContent('#c-title'), 'log₁₀λmax over time');
+	await page.selectOption('#c-metric', 'snr');
+	await page.waitForSelector(`#chart[data-metric="snr"]` +
+	    `[data-series="${NMAT}"]`);
+	assert.equal(await page.textContent('#c-title'), 'SNR over time');
+});
+
+test('alpha beside SNR: selection list, heatmap tip and colour, spectrum',
+    T, async () => {
+	await page.waitForSelector('html[data-after]');
+	const snr = await getJson(base, '/snr?step=latest');
+	const alpha = new Map(snr.matrices.map((m) => [m.module, m.alpha]));
+	assert.ok([...alpha.values()].filter((a) => a !== null).length >
+	    NMAT / 2, 'the fixture matrices have alphas');
+	const shown = await page.$$eval('#s-list li[data-module]', (els) =>
+	    els.map((e) => [e.dataset.module, e.querySelector('.v .a')
+	    .textContent]));
+	assert.ok(shown.length > 0);
+	for (const [mod, a] of shown)
+		assert.equal(a, fmt3(alpha.get(mod)), mod);
+
+	// The heatmap's tip names alpha at the cell's step.
+	const mod = 'model.layers.4.mlp.gate_proj';
+	const ah = await getJson(base, '/history?metric=alpha&match=' +
+	    encodeURIComponent(mod.replaceAll('.', '\\.')));
+	const at200 = ah.series[0].points.find((p) => p[0] === 200)[2];
+	await page.$eval('#heat-canvas', (e) =>
+	    e.scrollIntoView({ block: 'center' }));
+	const r = await page.evaluate((m) => window.spectrumd.heatCellRect(m,
+	    200), mod);
+	await page.mouse.move(r.x + r.w / 2, r.y + r.h / 2);
+	await page.waitForSelector('#tip:not([hidden])');
+	assert.match(await page.textContent('#tip'), new RegExp(
+	    `step 200.*SNR [^α]+α ${fmt3(at200).replace('.', '\\.')}`, 's'));
+	await page.mouse.move(0, 0);
+
+	// Colour by alpha: every cell repainted, the scale says alpha.
+	const cells = await page.getAttribute('#heat-canvas', 'data-cells');
+	await page.selectOption('#h-mode', 'alpha');
+	await page.waitForFunction(() => document.getElementById('h-scale')
+	    .textContent.startsWith('alpha'));
+	assert.equal(await page.getAttribute('#heat-canvas', 'data-cells'),
+	    cells);
+	await page.selectOption('#h-mode', 'snr');
+
+	// The spectrum's stats: alpha of the matrix at that step.
+	await page.selectOption('#p-mat', mod);
+	await page.selectOption('#p-step', '200');
+	await page.waitForFunction((m) => document.getElementById('p-stats')
+	    .textContent.includes(m) && document.getElementById('p-stats')
+	    .textContent.includes('step200'), mod);
+	assert.match(await page.textContent('#p-stats'),
+	    new RegExp(`α${fmt3(at200).replace('.', '\\.')}$`));
+	await page.selectOption('#p-step', 'latest');
+});
+
+// The steps where the selection at tp changes, by /selection/diff between
+// each analysed step and the one before (stickiness 0: the same rule).
+async function changeSteps(b, q) {
+	const steps = (await getJson(b, `/checkpoints?${q}`)).filter((c) =>
+	    c.status === 'done').map((c) => c.step);
+	const out = [];
+	for (let i = 1; i < steps.length; i++) {
+		const d = await getJson(b, `/selection/diff?${q}&from=` +
+		    `${steps[i - 1]}&to=${steps[i]}`);
+		if (d.added.length + d.removed.length > 0)
+			out.push(steps[i]);
+	}
+	return out;
+}
+
+test('training log: the steps where the selection changed are marked', T,
+    async () => {
+	await page.waitForSelector('#p-train:not([hidden])');
+	const want = await changeSteps(base, 'run=demo');
+	assert.ok(want.length > 0, 'the fixture moves the selection');
+	assert.equal(await page.getAttribute('#train', 'data-marks'),
+	    want.join(','));
+	const sel = await getJson(base, '/selection');
+	assert.equal(sel.stickiness, 0);
+	assert.match(await page.textContent('#t-marks'), new RegExp(
+	    `selection changed at ${want.length} steps? \\(top 25 %, ` +
+	    'stickiness 0\\)'));
+	assert.match(await page.getAttribute('#t-marks', 'title'),
+	    new RegExp(`^step ${want[0]}: \\+\\d+ −\\d+`));
+	// Hovering a mark says what changed there.
+	const d = await getJson(base, `/selection/diff?run=demo&to=${want[0]}`);
+	const over = await page.$('#train .u-over');
+	await over.scrollIntoViewIfNeeded();
+	const b = await over.boundingBox();
+	let tip = '';
+	for (let x = 0; x < b.width && !tip.includes(`step ${want[0]}`);
+	    x += 2) {
+		await page.mouse.move(b.x + x, b.y + b.height / 2);
+		tip = await page.isVisible('#tip') ?
+		    await page.textContent('#tip') : '';
+	}
+	assert.match(tip, new RegExp(`selection changed at step ${want[0]}` +
+	    `in ${d.added.length} out ${d.removed.length}`));
+	await page.mouse.move(0, 0);
+});
+
+// The modules of one column of the diff panel.
+const diffColumn = (cls) => page.$$eval(`#d-body .${cls} li`, (els) =>
+    els.map((e) => e.dataset.module));
+
+test('selection diff: modules in, out and moved, as /selection/diff says', T,
+    async () => {
+	await page.waitForSelector('#d-body[data-added]:not([data-added=""])');
+	const check = async (q) => {
+		const d = await getJson(base, `/selection/diff?${q}`);
+		await until(`the panel at ${q}`, async () =>
+		    await page.getAttribute('#d-body', 'data-moved') ===
+		    String(d.moved.length) && JSON.stringify(await diffColumn(
+		    'd-in')) === JSON.stringify(d.added.map((m) => m.module)));
+		assert.deepEqual(await diffColumn('d-out'),
+		    d.removed.map((m) => m.module));
+		assert.deepEqual(await diffColumn('d-moved'),
+		    d.moved.map((m) => m.module));
+		const sum = await page.textContent('#d-sum');
+		assert.ok(sum.includes(`+${d.added.length} in`) &&
+		    sum.includes(`−${d.removed.length} out`) &&
+		    sum.includes(`${d.unchanged} unchanged`), sum);
+		return d;
+	};
+	const d = await check('run=demo&top_percent=25');
+	assert.equal(d.from.step, 200);
+	assert.equal(d.to.step, 300);
+	await page.selectOption('#d-from', 'step:100');
+	await page.selectOption('#d-to', '300');
+	const d2 = await check('run=demo&from=100&to=300&top_percent=25');
+	assert.match(await page.textContent('#d-sum'),
+	    /from step 100 to step 300/);
+	// A module of the diff opens its spectrum at the "to" step.
+	const li = await page.$('#d-body li[data-module]');
+	const mod = await li.getAttribute('data-module');
+	await li.click();
+	await page.waitForFunction((m) => document.getElementById('p-stats')
+	    .textContent.includes(m), mod);
+	assert.ok(d2.added.length + d2.removed.length + d2.moved.length > 0);
+	await page.selectOption('#d-from', '');
+	await page.selectOption('#d-to', '');
+	await check('run=demo&top_percent=25');
+});
+
+test('alerts banner: severities, modules, dismissal kept; 404 shows none',
+    T, async () => {
+	const alerts = [
+	    { id: 9, run: 'demo', step: 300, kind: 'nonfinite',
+	      severity: 'critical', message: 'checkpoint-300: 1 matrix with ' +
+	      'NaN/Inf weights', value: 1, threshold: 0, count: 1,
+	      modules: ['model.layers.1.mlp.up_proj'], time: 1764670000.5 },
+	    { id: 4, run: 'demo', step: 200, kind: 'snr_jump',
+	      severity: 'warning', message: 'SNR jumped by more than 2x',
+	      value: 3.4, threshold: 2, count: 5, modules: ['a', 'b', 'c',
+	      'd', 'e'], time: 1764669000.5 }];
+	const p = await context.newPage();
+	const seen = [];
+	watch(p, seen);
+	await p.route('**/alerts?*', (r) => r.fulfill({ status: 200,
+	    contentType: 'application/json', body: JSON.stringify({ alerts })
+	}));
+	// (Each reload waits for data-after: no request cut short.)
+	await p.goto(base + '/');
+	await p.waitForSelector('html[data-after]');
+	await p.waitForSelector('#alerts:not([hidden]) .alert');
+	assert.deepEqual(await p.$$eval('#alerts .alert', (els) => els.map(
+	    (e) => [e.dataset.id, e.dataset.severity])), [['9', 'critical'],
+	    ['4', 'warning']]);
+	const text = await p.textContent('#alerts .alert[data-id="4"]');
+	assert.match(text, /SNR jumped by more than 2x.*step 200.*a, b, c and 2 more/s);
+	const colour = (id) => p.$eval(`#alerts .alert[data-id="${id}"]`,
+	    (e) => getComputedStyle(e).backgroundColor);
+	assert.notEqual(await colour(9), await colour(4));
+	await p.click('#alerts .alert[data-id="9"] button.dismiss');
+	await p.waitForSelector('#alerts .alert[data-id="9"]',
+	    { state: 'detached' });
+	await p.reload();
+	await p.waitForSelector('html[data-after]');
+	await p.waitForSelector('#alerts .alert[data-id="4"]');
+	assert.equal(await p.$('#alerts .alert[data-id="9"]'), null,
+	    'a dismissed alert came back');
+	await p.click('#alerts .alert[data-id="4"] button.dismiss');
+	await p.waitForSelector('#alerts', { state: 'hidden' });
+	// A daemon without /alerts: no banner, no page error.
+	await p.unroute('**/alerts?*');
+	await p.evaluate(() => localStorage.clear());
+	await p.route('**/alerts?*', (r) => r.fulfill({ status: 404,
+	    contentType: 'application/json',
+	    body: '{"error":{"code":"not_found","message":"no route /alerts"}}'
+	}));
+	await p.reload();
+	await p.waitForSelector('html[data-after]');
+	assert.equal(await p.isHidden('#alerts'), true);
+	assert.deepEqual(seen, []);
+	await p.close();
 });
 
 test('heatmap: one cell per matrix and step, marks = selection',
@@ -394,7 +515,7 @@ test('copy Axolotl YAML puts /selection?format=yaml on the clipboard', T,
 
 test('download: the link is /snr_results.json, what Python json.dump writes',
     { ...T, skip: fs.existsSync(PY) ? false : `${PY} missing` },
-    async (t) => {
+    async () => {
 	const href = await page.getAttribute('#s-dl', 'href');
 	const u = new URL(href, base);
 	assert.equal(u.origin + u.pathname, `${base}/snr_results.json`);
@@ -402,13 +523,7 @@ test('download: the link is /snr_results.json, what Python json.dump writes',
 	assert.equal(u.searchParams.get('step'), 'latest');
 	assert.equal(await page.getAttribute('#s-dl', 'download'),
 	    'snr_results_demo.json');
-	// The route comes with the daemon's side of issue 11 (branch
-	// apisplit); before that merge the daemon answers 404 here.
 	const r = await fetch(u);
-	if (r.status === 404) {
-		t.skip(`${u.pathname}: 404, the daemon does not serve it yet`);
-		return;
-	}
 	assert.equal(r.status, 200, `${href}: ${r.status}`);
 	const want = pythonSnrResults(await getJson(base, '/snr?step=latest'));
 	assert.equal(await r.text(), want);
@@ -517,7 +632,160 @@ test('without uPlot the page still loads: tables and a note', T, async () => {
 	await p.close();
 });
 
-test('load time: 200 matrices × 50 checkpoints',
+test('compare: a base model and another fine-tune overlaid; diff between ' +
+    'runs; sticky selection marks', { timeout: 120000 }, async () => {
+	const ft = path.join(tmp, 'ft'), ft2 = path.join(tmp, 'ft2');
+	const bm = path.join(tmp, 'base');
+	fixture(['run', ft, '--every', '0', '--count', '4', ...MODEL]);
+	fixture(['run', ft2, '--every', '0', '--count', '3', '--seed', '7',
+	    ...MODEL]);
+	fixture(['run', bm, '--every', '0', '--count', '1', '--start-step', '0',
+	    ...MODEL]);
+	const d = await startDaemonArgs(['--watch', `ft=${ft}`, '--watch',
+	    `ft2=${ft2}`, '--watch', `base=${bm}`, '--stickiness', '1'],
+	    path.join(tmp, 'cmp.db'));
+	const p = await context.newPage();
+	const seen = [];
+	watch(p, seen);
+	try {
+		await until('the three runs analysed', () => runsDone(d.base,
+		    { ft: 4, ft2: 3, base: 1 }), 60000);
+		await p.goto(`${d.base}/#run=ft&cmp=base`);
+		await p.waitForSelector('html[data-after]', { timeout: 15000 });
+		assert.equal(await p.inputValue('#cmp-run'), 'base');
+		assert.deepEqual(await p.$$eval('#cmp-run option', (o) => o.map(
+		    (e) => e.value)), ['', 'base', 'ft2']);
+
+		// The base model (one checkpoint): a level line per matrix.
+		assert.equal(await p.getAttribute('#chart', 'data-compared'),
+		    String(NMAT));
+		const labels = await p.evaluate(() =>
+		    window.spectrumd.compareSeries());
+		const mine = await p.evaluate(() => window.spectrumd.chartSeries());
+		assert.deepEqual(labels.slice().sort(), mine.map((m) =>
+		    `${m} · base`).sort());
+		const bh = await getJson(d.base, '/history?run=base&metric=snr');
+		const s = bh.series.find((x) => x.points[0][2] !== null);
+		const level = await p.evaluate((m) =>
+		    window.spectrumd.chartLine(m, true), s.module);
+		assert.equal(level.steps.length, 4);
+		assert.deepEqual(level.values, [1, 2, 3, 4].map(() =>
+		    s.points[0][2]));
+		assert.match(await p.textContent('#c-cmp'),
+		    /ft\s+base\s+58 curves; one checkpoint: level lines/);
+		assert.match(await p.textContent('#t-cmp'), /has no loss logged/);
+
+		// The other way round: the base model's run drawn as level
+		// lines across the fine-tune's steps (dashed).
+		const q = await context.newPage();
+		watch(q, seen);
+		await q.goto(`${d.base}/#run=base&cmp=ft`);
+		await q.waitForSelector('html[data-after]', { timeout: 15000 });
+		assert.equal(await q.getAttribute('#chart', 'data-points'), '1');
+		const mineLevel = await q.evaluate((m) =>
+		    window.spectrumd.chartLine(m), s.module);
+		assert.deepEqual(mineLevel.steps, [0, 100, 200, 300, 400]);
+		assert.deepEqual(mineLevel.values, mineLevel.steps.map(() =>
+		    s.points[0][2]));
+		assert.match(await q.textContent('#c-count'), /· 1 checkpoint$/);
+		await q.close();
+
+		// Another fine-tune: its curves and its loss, dashed.
+		await p.selectOption('#cmp-run', 'ft2');
+		await p.waitForFunction(() => document.getElementById('train')
+		    .dataset.compared > 0);
+		const loss2 = await getJson(d.base, '/history?run=ft2&metric=loss');
+		assert.equal(await p.getAttribute('#train', 'data-compared'),
+		    String(loss2.series[0].points.length));
+		assert.equal(await p.getAttribute('#chart', 'data-compared'),
+		    String(NMAT));
+		const h2 = await getJson(d.base, '/history?run=ft2&metric=snr');
+		const s2 = h2.series[5];
+		const line2 = await p.evaluate((m) =>
+		    window.spectrumd.chartLine(m, true), s2.module);
+		assert.deepEqual(line2.values.slice(0, 3), s2.points.map(
+		    (q) => q[2]));
+		assert.equal(line2.values[3], null, 'ft2 has no step 400');
+		assert.match(await p.evaluate(() => location.hash), /cmp=ft2/);
+		assert.match(await p.textContent('#t-cmp'), /ft\s+ft2\s+loss/);
+
+		// The diff from the base model's selection to this run's.
+		await p.selectOption('#d-from', 'run:base');
+		const want = await getJson(d.base, '/selection/diff?run=base&' +
+		    'run2=ft&top_percent=25');
+		await p.waitForFunction((n) => document.getElementById('d-body')
+		    .dataset.added === n, String(want.added.length));
+		assert.deepEqual(await p.$$eval('#d-body .d-in li', (els) =>
+		    els.map((e) => e.dataset.module)), want.added.map(
+		    (m) => m.module));
+		assert.match(await p.textContent('#d-sum'),
+		    /from base step 0 to step 400/);
+
+		// Stickiness 1: served, shown, and the marks replay the walk
+		// /selection makes for another top_percent (its version =
+		// 1 + the number of changes).
+		const sel = await getJson(d.base, '/selection?run=ft');
+		assert.equal(sel.stickiness, 1);
+		await p.$eval('#s-tp', (el) => {
+			el.value = '40';
+			el.dispatchEvent(new Event('input', { bubbles: true }));
+		});
+		await p.waitForSelector('#t-marks:has-text("top 40 %")');
+		assert.match(await p.textContent('#t-marks'), /stickiness 1\)/);
+		const walk = await getJson(d.base,
+		    '/selection?run=ft&top_percent=40');
+		const marks = (await p.getAttribute('#train', 'data-marks'))
+		    .split(',').filter(Boolean);
+		assert.equal(marks.length + 1, walk.version,
+		    `marks ${marks} against version ${walk.version}`);
+		const cells = await p.evaluate(() => window.spectrumd.heatCells());
+		assert.deepEqual(cells.filter((c) => c.selected &&
+		    c.step === walk.step).map((c) => c.module).sort(),
+		    walk.modules.slice().sort());
+		assert.deepEqual(seen, []);
+	} finally {
+		await p.close();
+		await stopDaemon(d);
+	}
+});
+
+// One fresh load of the page of daemon b (nothing cached): its marks
+// (ms from navigation) once every panel is drawn, and what it shows.
+async function loadOnce(b) {
+	const ctx = await browser.newContext({ viewport: { width: 1440,
+	    height: 900 } });
+	try {
+		const p = await ctx.newPage();
+		const seen = [];
+		watch(p, seen);
+		await p.goto(b + '/');
+		await p.waitForSelector('html[data-after]', { timeout: 30000 });
+		const marks = await p.evaluate(() => Object.fromEntries(
+		    performance.getEntriesByType('mark').map((m) =>
+		    [m.name.replace('spectrumd-', ''), m.startTime])));
+		const attr = (sel, a) => p.getAttribute(sel, a);
+		return { marks, seen, cells: await attr('#heat-canvas',
+		    'data-cells'), series: await attr('#chart', 'data-series'),
+		    train: await p.isVisible('#p-train'), diff: await attr(
+		    '#d-body', 'data-added') };
+	} finally {
+		await ctx.close();
+	}
+}
+
+const median = (v) => v.slice().sort((a, b) => a - b)[v.length >> 1];
+
+// The budget is for the page drawn (data-ready: checkpoints, curves,
+// heatmap, selection, spectrum), measured as the median of 5 fresh loads;
+// "complete" adds what loads after it (training log with its marks,
+// selection diff, alpha history, alerts). On a shared machine a round can
+// be slow: up to 3 rounds, the first within the budget passes; when
+// every round misses it and the machine was oversubscribed on the way
+// (a 1-minute load average, read before and after each round, at or
+// above its cores), the budget scaled by the page's share of the machine
+// is checked instead (× load / cores, at least × 2) and the figures say
+// so.
+test('load time: 198 matrices × 50 checkpoints, every panel',
     { timeout: 300000, skip: process.env.SPECTRUMD_SKIP_LOADTIME === '1' ?
     'SPECTRUMD_SKIP_LOADTIME=1' : false }, async () => {
 	const run = path.join(tmp, 'big');
@@ -529,36 +797,55 @@ test('load time: 200 matrices × 50 checkpoints',
 		    50), 120000);
 		const snr = await getJson(big.base, '/snr');
 		assert.equal(snr.matrices.length, 28 * 7 + 2);
-		const times = [];
-		for (let i = 0; i < 3; i++) {
-			// A fresh context each time: nothing cached.
-			const ctx = await browser.newContext({ viewport:
-			    { width: 1440, height: 900 } });
-			const p = await ctx.newPage();
-			const seen = [];
-			watch(p, seen);
-			await p.goto(big.base + '/');
-			await p.waitForSelector('html[data-ready]',
-			    { timeout: 15000 });
-			times.push(await p.evaluate(() => performance
-			    .getEntriesByName('spectrumd-ready')[0].startTime));
-			assert.equal(await p.getAttribute('#heat-canvas',
-			    'data-cells'), String(198 * 50));
-			assert.equal(await p.getAttribute('#chart',
-			    'data-series'), '198');
-			assert.deepEqual(seen, []);
-			await ctx.close();
+		const sanitizer = process.env.ASAN_OPTIONS ||
+		    process.env.UBSAN_OPTIONS;
+		const rounds = [];
+		let met = false;
+		const cores = os.cpus().length;
+		let load = 0;	/* the highest load average read */
+		while (!met && rounds.length < 3) {
+			load = Math.max(load, os.loadavg()[0]);
+			const loads = [];
+			for (let i = 0; i < 5; i++) {
+				const l = await loadOnce(big.base);
+				assert.equal(l.cells, String(198 * 50));
+				assert.equal(l.series, '198');
+				assert.equal(l.train, true, 'training log shown');
+				assert.ok(Number(l.diff) > 0, 'selection diff shown');
+				assert.deepEqual(l.seen, []);
+				loads.push(l.marks);
+			}
+			const r = { ready: median(loads.map((m) => m.ready)),
+			    data: median(loads.map((m) => m.data)),
+			    complete: median(loads.map((m) => m.complete)),
+			    all: loads.map((m) => m.ready.toFixed(0)),
+			    load: os.loadavg()[0] };
+			load = Math.max(load, r.load);
+			rounds.push(r);
+			console.log(`# load time, 198 matrices x 50 checkpoints, ` +
+			    `round ${rounds.length}: ready ${r.all.join(', ')} ms ` +
+			    `(median ${r.ready.toFixed(0)}; data in at ` +
+			    `${r.data.toFixed(0)}; complete ` +
+			    `${r.complete.toFixed(0)}); load average ` +
+			    `${r.load.toFixed(1)} on ${cores} cores; ` +
+			    `budget ${LOAD_BUDGET} ms`);
+			met = r.ready <= LOAD_BUDGET;
 		}
-		times.sort((a, b) => a - b);
-		const median = times[1];
-		console.log(`# load time, 198 matrices x 50 checkpoints: ` +
-		    `${times.map((t) => t.toFixed(0)).join(', ')} ms ` +
-		    `(median ${median.toFixed(0)} ms, budget ${LOAD_BUDGET} ms)`);
+		const best = Math.min(...rounds.map((r) => r.ready));
 		// Sanitizer builds serve several times slower: report only.
-		if (process.env.ASAN_OPTIONS || process.env.UBSAN_OPTIONS)
+		if (sanitizer) {
 			console.log('# sanitizer build: budget not checked');
-		else
-			assert.ok(median < LOAD_BUDGET, `median ${median} ms`);
+			return;
+		}
+		if (!met && load >= cores) {
+			const scaled = LOAD_BUDGET * Math.max(2, load / cores);
+			console.log(`# the machine was oversubscribed (load ` +
+			    `average up to ${load.toFixed(1)}): ` +
+			    `${scaled.toFixed(0)} ms checked instead`);
+			assert.ok(best <= scaled, `median ${best} ms`);
+			return;
+		}
+		assert.ok(met, `best median ${best} ms > ${LOAD_BUDGET} ms`);
 	} finally {
 		await stopDaemon(big);
 	}
