@@ -28,6 +28,7 @@ static const struct route {
 } routes[] = {
 	{ "GET",  "/selection",   api_selection,   R_STORE },
 	{ "GET",  "/selection/diff", api_selection_diff, R_STORE },
+	{ "GET",  "/selection/history", api_selection_history, R_STORE },
 	{ "GET",  "/lr_scales",   api_lr_scales,   R_STORE },
 	{ "GET",  "/runs",        api_runs,        R_STORE },
 	{ "GET",  "/checkpoints", api_checkpoints, R_STORE },

@@ -143,6 +143,7 @@ enum spd_err	 api_train_log(struct ctx *);		/* api_history.c */
 enum spd_err	 api_selection(struct ctx *);		/* api_selection.c */
 void		 free_selection_memo(void *);
 enum spd_err	 api_selection_diff(struct ctx *);
+enum spd_err	 api_selection_history(struct ctx *);
 enum spd_err	 api_lr_scales(struct ctx *);
 enum spd_err	 api_metrics(struct ctx *);		/* api_metrics.c */
 enum spd_err	 api_alerts(struct ctx *);		/* api_alerts.c */

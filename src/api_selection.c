@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,14 +126,18 @@ sel_stored(struct ctx *c, const struct run_ref *run, unsigned tp,
 /*
  * Another top_percent: selects at every done checkpoint in step order,
  * each with the configured stickiness against the one before, versions by
- * selection_version(), the rule the store uses; the last one is current.
+ * selection_version(), the rule the store uses. Calls cb (NULL: none) with
+ * each step's modules and version, as store_selection_steps() does for the
+ * stored ones (non-zero: stops, SPD_ECANCELED); the last selection is the
+ * current one (g; NULL: not kept).
  */
 static enum spd_err
 sel_walk(struct ctx *c, const struct run_ref *run, unsigned tp,
-    struct sel_got *g)
+    store_sel_step_cb cb, void *arg, struct sel_got *g)
 {
 	struct done_list	 l = { 0 };
 	struct selection	*s = NULL, *ns;
+	struct sel_step_row	 row;
 	char			*mods = NULL, *prev = NULL;
 	long long		 version = 0;
 	size_t			 i;
@@ -157,8 +162,13 @@ sel_walk(struct ctx *c, const struct run_ref *run, unsigned tp,
 		    mods, &changed);
 		free(prev);
 		prev = mods;
+		row = (struct sel_step_row){ l.v[i].id, l.v[i].step, mods,
+		    version };
+		if (cb != NULL && cb(arg, &row) != 0)
+			rc = spd_fail(c->eb, SPD_ECANCELED, "selection walk: "
+			    "stopped");
 	}
-	if (rc == SPD_OK && s != NULL) {
+	if (rc == SPD_OK && s != NULL && g != NULL) {
 		g->step = l.v[l.n - 1].step;
 		g->version = version;
 		g->path = l.v[l.n - 1].path;
@@ -180,7 +190,7 @@ sel_get(struct ctx *c, const struct run_ref *run, unsigned tp,
 	memset(g, 0, sizeof *g);
 	if (tp == c->cfg->top_percent)
 		return sel_stored(c, run, tp, g);
-	return sel_walk(c, run, tp, g);
+	return sel_walk(c, run, tp, NULL, NULL, g);
 }
 
 /*
@@ -709,5 +719,172 @@ out:
 	free(to.path);
 	free(from.run.name);
 	free(to.run.name);
+	return rc;
+}
+
+/* --- /selection/history --------------------------------------------------- */
+
+/* A selection_modules() list split into its names (sorted, distinct). */
+struct name_list {
+	char		 *buf;
+	const char	**v;
+	size_t		  n;
+};
+
+/* Frees what l holds. */
+static void
+names_cleanup(struct name_list *l)
+{
+	free(l->buf);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+/* Splits text ('\n'-joined names; "": none) into l; false without memory. */
+static bool
+names_split(const char *text, struct name_list *l)
+{
+	size_t	 n = 0;
+	char	*p, *q;
+
+	memset(l, 0, sizeof *l);
+	if ((l->buf = strdup(text)) == NULL)
+		return false;
+	for (p = l->buf; *p != '\0'; p++)
+		n += *p == '\n';
+	n = l->buf[0] != '\0' ? n + 1 : 0;
+	if ((l->v = calloc(n + 1, sizeof *l->v)) == NULL)
+		return false;
+	for (p = l->buf; l->n < n; p = q + 1) {
+		l->v[l->n++] = p;
+		if ((q = strchr(p, '\n')) == NULL)
+			break;
+		*q = '\0';
+	}
+	return true;
+}
+
+/* Adds key: [the n names of v]. */
+static bool
+jnames(cJSON *obj, const char *key, const char *const *v, size_t n)
+{
+	cJSON	*arr = cJSON_AddArrayToObject(obj, key);
+	size_t	 i;
+
+	for (i = 0; arr != NULL && i < n; i++)
+		if (!jpush(arr, cJSON_CreateString(v[i])))
+			return false;
+	return arr != NULL;
+}
+
+/*
+ * Adds "added" (the names of b not in a) and "removed" (those of a not in
+ * b) to obj: a merge of the two sorted lists.
+ */
+static bool
+jdelta(cJSON *obj, const struct name_list *a, const struct name_list *b)
+{
+	cJSON	*add = cJSON_AddArrayToObject(obj, "added");
+	cJSON	*rem = cJSON_AddArrayToObject(obj, "removed");
+	size_t	 i = 0, j = 0;
+	int	 d;
+
+	if (add == NULL || rem == NULL)
+		return false;
+	while (i < a->n || j < b->n) {
+		d = i == a->n ? 1 : j == b->n ? -1 : strcmp(a->v[i], b->v[j]);
+		if ((d < 0 && !jpush(rem, cJSON_CreateString(a->v[i]))) ||
+		    (d > 0 && !jpush(add, cJSON_CreateString(b->v[j]))))
+			return false;
+		i += d <= 0;
+		j += d >= 0;
+	}
+	return true;
+}
+
+/* The history being written (a store_sel_step_cb for both sources). */
+struct hist_build {
+	cJSON			*steps;
+	struct name_list	 prev;		/* the step before (n 0: none) */
+	bool			 with_modules;
+	bool			 oom;
+};
+
+/* Adds one step: its version, count, modules if asked, added, removed. */
+static int
+hist_step(void *arg, const struct sel_step_row *r)
+{
+	struct hist_build	*h = arg;
+	struct name_list	 cur;
+	cJSON			*o = cJSON_CreateObject();
+	bool			 ok;
+
+	ok = names_split(r->modules, &cur);
+	if (!ok)
+		cJSON_Delete(o);	/* not pushed: ours (NULL-safe) */
+	ok = ok && jpush(h->steps, o) && jnum(o, "step", (double)r->step) &&
+	    jnum(o, "version", (double)r->version) &&
+	    jnum(o, "count", (double)cur.n) &&
+	    (!h->with_modules || jnames(o, "modules", cur.v, cur.n)) &&
+	    jdelta(o, &h->prev, &cur);
+	names_cleanup(&h->prev);
+	h->prev = cur;
+	h->oom = !ok;
+	return !ok;
+}
+
+/*
+ * GET /selection/history?run&top_percent&modules=0|1: the run's selection
+ * at every analysed checkpoint in step order, as the daemon served it:
+ * {run, top_percent, include_embeddings, stickiness, steps: [{step,
+ * version, count, modules (with modules=1), added, removed}]}, added and
+ * removed against the step before (the first: added = all). At the
+ * configured top_percent the stored selections (store_selection_steps(),
+ * one query); at another the walk /selection makes (sel_walk()). The
+ * members are left out by default: a page rebuilds them from the changes,
+ * which are small when the selection is stable.
+ */
+enum spd_err
+api_selection_history(struct ctx *c)
+{
+	struct run_ref		 run = { 0, NULL };
+	struct hist_build	 h = { 0 };
+	unsigned long long	 tp, mods;
+	cJSON			*root = NULL;
+	enum spd_err		 rc;
+
+	if ((rc = arg_num(c, "top_percent", 1, 100, c->cfg->top_percent,
+	    &tp)) != SPD_OK ||
+	    (rc = arg_num(c, "modules", 0, 1, 0, &mods)) != SPD_OK ||
+	    (rc = resolve_run(c, &run)) != SPD_OK)
+		goto out;
+	h.with_modules = mods != 0;
+	root = cJSON_CreateObject();
+	if (root == NULL || !jstr(root, "run", run.name) ||
+	    !jnum(root, "top_percent", (double)tp) ||
+	    !cJSON_AddBoolToObject(root, "include_embeddings",
+	    c->cfg->include_embeddings) ||
+	    !jnum(root, "stickiness", c->cfg->stickiness) ||
+	    (h.steps = cJSON_AddArrayToObject(root, "steps")) == NULL) {
+		rc = SPD_ENOMEM;
+		goto out;
+	}
+	if (tp == c->cfg->top_percent)
+		rc = store_selection_steps(c->st, run.id, (unsigned)tp,
+		    c->cfg->include_embeddings, LLONG_MAX, (size_t)INT64_MAX,
+		    hist_step, &h, c->eb);
+	else
+		rc = sel_walk(c, &run, (unsigned)tp, hist_step, &h, NULL);
+	if (h.oom)
+		rc = SPD_ENOMEM;
+	if (rc == SPD_OK) {
+		c->resp->cache_control = CC_NOCACHE;
+		rc = reply_json(c->resp, 200, root);
+		root = NULL;
+	}
+out:
+	cJSON_Delete(root);
+	names_cleanup(&h.prev);
+	free(run.name);
 	return rc;
 }

@@ -519,8 +519,8 @@ static const char *const sql[Q_COUNT] = {
 	[Q_SEL_AT] = "SELECT id FROM selections WHERE checkpoint_id = ?1"
 	    " AND top_percent = ?2 AND embeddings = ?3",
 	/* The last ?5 selections up to step ?4, in step order. */
-	[Q_SEL_STEPS] = "SELECT id, step, modules FROM (SELECT c.id, c.step,"
-	    " s.modules FROM selections s"
+	[Q_SEL_STEPS] = "SELECT id, step, modules, version FROM (SELECT c.id,"
+	    " c.step, s.modules, s.version FROM selections s"
 	    " JOIN checkpoints c ON c.id = s.checkpoint_id"
 	    " WHERE s.run_id = ?1 AND s.top_percent = ?2 AND s.embeddings = ?3"
 	    " AND c.status = 'done' AND c.step <= ?4"
@@ -3549,7 +3549,8 @@ sel_step_row(struct store *s, sqlite3_stmt *st, void *arg, const char *op,
 {
 	struct walk		*w = arg;
 	struct sel_step_row	 row = { sqlite3_column_int64(st, 0),
-	    sqlite3_column_int64(st, 1), col_text(st, 2) };
+	    sqlite3_column_int64(st, 1), col_text(st, 2),
+	    sqlite3_column_int64(st, 3) };
 
 	(void)s;
 	if (row.modules == NULL)

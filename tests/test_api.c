@@ -870,6 +870,7 @@ test_selection_diff(struct api *a)
 	    "bad_request");
 }
 
+
 /* The number at key of object o, or NAN. */
 static double
 num_at(const cJSON *o, const char *key)
@@ -877,6 +878,196 @@ num_at(const cJSON *o, const char *key)
 	const cJSON *v = cJSON_GetObjectItem(o, key);
 
 	return cJSON_IsNumber(v) ? cJSON_GetNumberValue(v) : NAN;
+}
+
+/* The strings of array arr joined with ',' into buf ("" when none). */
+static const char *
+joined(const cJSON *arr, char *buf, size_t len)
+{
+	const cJSON	*e;
+	size_t		 n = 0;
+
+	buf[0] = '\0';
+	cJSON_ArrayForEach(e, arr)
+		if (cJSON_IsString(e) && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+			    n > 0 ? "," : "", e->valuestring);
+	return buf;
+}
+
+/* The module names of the objects of arr (a diff list), sorted, joined. */
+static const char *
+joined_modules(const cJSON *arr, char *buf, size_t len)
+{
+	const cJSON	*e;
+	cJSON		*names = cJSON_CreateArray();
+	const char	*v[64];
+	size_t		 n = 0, i, j;
+
+	cJSON_ArrayForEach(e, arr)
+		if (n < nitems(v))
+			v[n++] = cJSON_GetStringValue(cJSON_GetObjectItem(e,
+			    "module"));
+	for (i = 1; i < n; i++)		/* insertion sort: a few names */
+		for (j = i; j > 0 && strcmp(v[j - 1], v[j]) > 0; j--) {
+			const char *t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(names, cJSON_CreateString(v[i]));
+	joined(names, buf, len);
+	cJSON_Delete(names);
+	return buf;
+}
+
+/*
+ * GET /selection/history?run=alpha&query; checks that its added/removed
+ * between consecutive steps are /selection/diff's (compare: diff only at
+ * the stored top_percent) and that its last step is /selection's (the
+ * modules with modules=1, and the version). Returns the body (cJSON_Delete)
+ * or NULL.
+ */
+static cJSON *
+hist_get(struct api *a, const char *query, bool compare, const char *what)
+{
+	struct api_resp	 r, d;
+	char		 q[160], h1[512], h2[512], d1[512], d2[512];
+	const cJSON	*steps, *st, *prev = NULL;
+	cJSON		*j, *dj, *sj;
+	bool		 good, same = true;
+
+	snprintf(q, sizeof q, "run=alpha%s%s", query[0] != '\0' ? "&" : "",
+	    query);
+	get(a, "/selection/history", q, &r);
+	j = parse(&r);
+	steps = cJSON_GetObjectItem(j, "steps");
+	good = r.status == 200 && strict(&r) && cJSON_IsArray(steps);
+	api_resp_cleanup(&r);
+	cJSON_ArrayForEach(st, steps) {
+		if (!compare || prev == NULL) {
+			prev = st;
+			continue;
+		}
+		snprintf(q, sizeof q, "run=alpha&from=%.0f&to=%.0f%s%s",
+		    num_at(prev, "step"), num_at(st, "step"),
+		    query[0] != '\0' ? "&" : "", query);
+		get(a, "/selection/diff", q, &d);
+		dj = parse(&d);
+		same = same && d.status == 200 && strcmp(joined(
+		    cJSON_GetObjectItem(st, "added"), h1, sizeof h1),
+		    joined_modules(cJSON_GetObjectItem(dj, "added"), d1,
+		    sizeof d1)) == 0 && strcmp(joined(cJSON_GetObjectItem(st,
+		    "removed"), h2, sizeof h2), joined_modules(
+		    cJSON_GetObjectItem(dj, "removed"), d2, sizeof d2)) == 0;
+		cJSON_Delete(dj);
+		api_resp_cleanup(&d);
+		prev = st;
+	}
+	snprintf(q, sizeof q, "run=alpha%s%s", query[0] != '\0' ? "&" : "",
+	    query);
+	get(a, "/selection", q, &d);
+	sj = parse(&d);
+	st = cJSON_GetArrayItem(steps, cJSON_GetArraySize(steps) - 1);
+	same = same && d.status == 200 && num_at(st, "version") ==
+	    num_at(sj, "version") && num_at(st, "step") == num_at(sj, "step") &&
+	    num_at(st, "count") == cJSON_GetArraySize(cJSON_GetObjectItem(sj,
+	    "modules")) && (cJSON_GetObjectItem(st, "modules") == NULL ||
+	    strcmp(joined(cJSON_GetObjectItem(st, "modules"), h1, sizeof h1),
+	    joined(cJSON_GetObjectItem(sj, "modules"), d1, sizeof d1)) == 0);
+	cJSON_Delete(sj);
+	api_resp_cleanup(&d);
+	ok(good && same, "/selection/history %s: %s", query, what);
+	if (!good) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The step i of history h: "step:version:count:+added:-removed". */
+static const char *
+hist_line(const cJSON *h, int i, char *buf, size_t len)
+{
+	const cJSON	*st = cJSON_GetArrayItem(cJSON_GetObjectItem(h,
+			    "steps"), i);
+	char		 a[512], r[512];
+
+	snprintf(buf, len, "%.0f:%.0f:%.0f:+%s:-%s", num_at(st, "step"),
+	    num_at(st, "version"), num_at(st, "count"),
+	    joined(cJSON_GetObjectItem(st, "added"), a, sizeof a),
+	    joined(cJSON_GetObjectItem(st, "removed"), r, sizeof r));
+	return buf;
+}
+
+#define Q0	"model.layers.0.self_attn.q_proj"
+#define Q1	"model.layers.1.self_attn.q_proj"
+#define Q3	"model.layers.3.self_attn.q_proj"
+#define ALL25	"lm_head,model.embed_tokens,model.layers.0.self_attn.q_proj," \
+		"model.layers.1.mlp.down_proj"
+
+/*
+ * /selection/history: the stored selections at the configured
+ * top_percent (step 300 moves q_proj from layer 0 to 3), even when the
+ * configured stickiness (1) would now keep layer 0; the walk of /selection
+ * at another one (50: layer 1 out for layer 3 at step 300, or nothing
+ * with stickiness 1); members only with modules=1; errors.
+ */
+static void
+test_selection_history(struct api *a, struct api_config *cfg)
+{
+	cJSON	*h;
+	char	 b0[1024], b1[1024], b2[1024];
+
+	h = hist_get(a, "", true, "the stored steps, as /selection/diff");
+	ok(h != NULL && cJSON_GetArraySize(cJSON_GetObjectItem(h, "steps")) ==
+	    3 && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(h, "run")),
+	    "alpha") == 0 && num_at(h, "top_percent") == TP &&
+	    num_at(h, "stickiness") == 0 && cJSON_IsTrue(cJSON_GetObjectItem(h,
+	    "include_embeddings")) && strcmp(hist_line(h, 0, b0, sizeof b0),
+	    "100:1:4:+" ALL25 ":-") == 0 && strcmp(hist_line(h, 1, b1,
+	    sizeof b1), "200:1:4:+:-") == 0 && strcmp(hist_line(h, 2, b2,
+	    sizeof b2), "300:2:4:+" Q3 ":-" Q0) == 0 &&
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(h,
+	    "steps"), 0), "modules") == NULL,
+	    "/selection/history: %s | %s | %s", b0, b1, b2);
+	cJSON_Delete(h);
+
+	h = hist_get(a, "modules=1", true, "members as /selection's");
+	ok(h != NULL && strcmp(joined(cJSON_GetObjectItem(cJSON_GetArrayItem(
+	    cJSON_GetObjectItem(h, "steps"), 1), "modules"), b0, sizeof b0),
+	    ALL25) == 0, "/selection/history modules=1: step 200's members");
+	cJSON_Delete(h);
+
+	cfg->stickiness = 1;
+	h = hist_get(a, "", true, "stored, not recomputed with stickiness 1");
+	ok(h != NULL && num_at(h, "stickiness") == 1 && strcmp(hist_line(h, 2,
+	    b2, sizeof b2), "300:2:4:+" Q3 ":-" Q0) == 0,
+	    "/selection/history, stickiness 1 now: the stored step 300 (%s)",
+	    b2);
+	cJSON_Delete(h);
+	h = hist_get(a, "top_percent=50", false, "the walk, stickiness 1");
+	ok(h != NULL && strcmp(hist_line(h, 2, b2, sizeof b2),
+	    "300:1:6:+:-") == 0, "/selection/history top 50, stickiness 1: "
+	    "layer 1 kept (%s)", b2);
+	cJSON_Delete(h);
+	cfg->stickiness = 0;
+	h = hist_get(a, "top_percent=50", true, "the walk, stickiness 0");
+	ok(h != NULL && strcmp(hist_line(h, 1, b1, sizeof b1),
+	    "200:1:6:+:-") == 0 && strcmp(hist_line(h, 2, b2, sizeof b2),
+	    "300:2:6:+" Q3 ":-" Q1) == 0,
+	    "/selection/history top 50: %s | %s", b1, b2);
+	cJSON_Delete(h);
+
+	expect_error(a, "GET", "/selection/history", "run=alpha&top_percent=0",
+	    400, "bad_request");
+	expect_error(a, "GET", "/selection/history",
+	    "run=alpha&top_percent=101", 400, "bad_request");
+	expect_error(a, "GET", "/selection/history", "run=alpha&modules=2",
+	    400, "bad_request");
+	expect_error(a, "GET", "/selection/history", "run=nope", 404,
+	    "not_found");
 }
 
 /*
@@ -1610,6 +1801,7 @@ main(void)
 		test_train_log(a, rw, run_id);
 		test_selection(a);
 		test_selection_diff(a);
+		test_selection_history(a, &cfg);
 		test_lr_scales(a, &cfg);
 		test_long_poll(a, rw, hub, run_id);
 		test_misc(a, &cfg, hub);

@@ -343,6 +343,7 @@ struct sel_step_row {
 	int64_t		 ckpt_id;
 	long long	 step;
 	const char	*modules;	/* selection_modules(): equal text, equal set */
+	long long	 version;	/* as stored (selection_version()) */
 };
 
 typedef int	(*store_alert_cb)(void *arg, const struct alert_row *);
