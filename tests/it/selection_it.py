@@ -5,7 +5,8 @@ daemon: the served selection is recomputed from the stored metrics (no
 SVD) before /ready, and every format (JSON, YAML, regex) renders the same
 stored facts under one ETag; with stickiness the rebuilt selections keep
 the preceding step's modules (version, churn, /lr_scales, and
-/selection/diff, which shows the stored selections). Prints TAP.
+/selection/diff and /selection/history, which show the stored
+selections). Prints TAP.
 
 Standard library only. Usage: selection_it.py BUILDDIR
 """
@@ -54,6 +55,42 @@ def start(tmp, run, extra=()):
     ok(d.port is not None and wait_for(lambda: ready(d), 20),
        "daemon %s starts and is ready" % " ".join(extra))
     return d
+
+
+def history_checks(d, q, diff=True):
+    """/selection/history?modules=1<q> of d's run, checked: its last step
+    is /selection's (modules, version, step), each step's members are the
+    one before's with its added and removed, and (diff) those equal
+    /selection/diff's between consecutive steps. The history, or None."""
+    st, h, _ = d.json("/selection/history?modules=1" + q)
+    st2, sel, _ = d.json("/selection?" + q.lstrip("&"))
+    if st != 200 or st2 != 200 or not h["steps"]:
+        ok(False, "/selection/history%s: %s, /selection %s" % (q, st, st2))
+        return None
+    last = h["steps"][-1]
+    ok(last["modules"] == sorted(sel["modules"]) and
+       last["version"] == sel["version"] and last["step"] == sel["step"] and
+       last["count"] == len(sel["modules"]),
+       "/selection/history%s: the last step is /selection's (step %d, "
+       "version %d)" % (q, last["step"], last["version"]))
+    prev, chain, same = set(), True, True
+    for i, x in enumerate(h["steps"]):
+        chain = chain and set(x["modules"]) == (
+            prev | set(x["added"])) - set(x["removed"]) and \
+            not set(x["added"]) & prev and set(x["removed"]) <= prev
+        if diff and i > 0:
+            s, dd, _ = d.json("/selection/diff?from=%d&to=%d%s" % (
+                h["steps"][i - 1]["step"], x["step"], q))
+            same = same and s == 200 and \
+                sorted(a["module"] for a in dd["added"]) == x["added"] and \
+                sorted(r["module"] for r in dd["removed"]) == x["removed"]
+        prev = set(x["modules"])
+    ok(chain, "/selection/history%s: each step = the one before + added "
+       "- removed" % q)
+    if diff:
+        ok(same, "/selection/history%s: added/removed = /selection/diff's "
+           "between consecutive steps" % q)
+    return h
 
 
 def main():
@@ -156,6 +193,8 @@ def main():
             st5, walk, _ = d.json("/selection?top_percent=30")
             st6, diff30, _ = d.json("/selection/diff?top_percent=30&from=10"
                                     "&to=20")
+            hist = history_checks(d, "")
+            hist30 = history_checks(d, "&top_percent=30", diff=False)
         finally:
             ok(d.stop() == 0, "stopped")
         ok(st == 200 and diff["added"] and diff["removed"],
@@ -187,6 +226,19 @@ def main():
            "(version %s); /selection/diff there, with nothing stored, "
            "computes both sides from the metrics"
            % (walk.get("version") if st5 == 200 else None))
+        ok(hist is not None and hist["stickiness"] == 1000 and
+           [x["step"] for x in hist["steps"]] == [10, 20] and
+           hist["steps"][1]["added"] == [] and
+           hist["steps"][1]["removed"] == [] and
+           diff["added"] and diff["removed"],
+           "/selection/history at 40%%: step 20 as stored (no change), "
+           "where a naive top 40%% would move %d in"
+           % len(diff["added"]))
+        ok(hist30 is not None and
+           hist30["steps"][-1]["version"] == walk["version"] and
+           hist30["steps"][-1]["modules"] == sorted(walk["modules"]),
+           "/selection/history at 30%%: the walk of /selection (version %s)"
+           % (hist30 and hist30["steps"][-1]["version"]))
 
 
 if __name__ == "__main__":
