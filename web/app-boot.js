@@ -1,11 +1,11 @@
 // app-boot.js: starts the dashboard's first requests while the chart
 // library and the modules load (a classic script, first in <head>): /runs
 // and /health, then, for the run the page will show (the #hash's, else
-// the first), the four that draw it. app-api.js's api() takes each
+// the first), the five that draw it. app-api.js's api() takes each
 // answer once, until the page has drawn (takePrefetched), and waits for
 // the second round to be asked for before it asks itself; the modules ask
 // for exactly these URLs (app-checkpoints.js, app-selection.js,
-// app-heatmap.js with HEAT_POINTS = 400, app.js).
+// app-selhist.js, app-heatmap.js with HEAT_POINTS = 400, app.js).
 (function () {
 	'use strict';
 	var pre = new Map();
@@ -48,8 +48,10 @@
 		var arg = runs.length > 1 ? { run: run.name } : {};
 		var with_ = function (o) { return Object.assign({}, arg, o); };
 		var tp = parseInt(h.get('tp'), 10);
-		get('/selection', tp >= 1 && tp <= 100 ? with_({ top_percent: tp }) :
-		    arg);
+		var selArg = tp >= 1 && tp <= 100 ? with_({ top_percent: tp }) :
+		    arg;
+		get('/selection', selArg);
+		get('/selection/history', selArg);
 		get('/history', with_({ metric: 'snr', max_points: 400 }));
 		get('/snr', with_({ step: 'latest' }));
 		get('/checkpoints', arg);

@@ -1,16 +1,16 @@
 // app-heatmap.js: the layer × step heatmap on its own canvas: one block
 // per type (rows = layers) and one for the matrices without a layer,
-// coloured by SNR or rank within type, selected cells outlined (the
-// selection replayed step by step, app-selhist.js). It loads
-// the history of every matrix (state.hist), which other panels read too.
+// coloured by SNR or rank within type (display only, from the history),
+// selected cells outlined as the daemon served the selection at each step
+// (/selection/history, app-selhist.js). It loads the history of every
+// matrix (state.hist), which other panels read too.
 
 import { api, pointValue } from './app-api.js';
 import { $, state, runArg, typeOrder, saveHash, HEAT_POINTS } from
     './app-state.js';
 import { esc, fmt, ramp, rgba, snrDesc, typeOptions, VIRIDIS, showTip,
     hideTip } from './app-view.js';
-import { selSets, stickiness } from './app-selection.js';
-import { replaySelection } from './app-selhist.js';
+import { selectedAt } from './app-selhist.js';
 import { openSpectrum } from './app-spectrum.js';
 import { metricAt, metricHist, preloadMetric } from './app-metrics.js';
 
@@ -28,12 +28,53 @@ export function fillHeatPickers() {
 	$('h-type').innerHTML = typeOptions(types, state.heat.type);
 }
 
+let ranksMemo = null;
+
+// For hist (an SNR /history), the steps and each point's rank within its
+// type at its step (highest SNR first, ties by layer; a display, not the
+// selection): { steps, rank: module → Int32Array (0: no point), n: type →
+// Int32Array (the type's points with an SNR that is not NaN) }.
+function typeRanks(hist) {
+	if (ranksMemo && ranksMemo.hist === hist)
+		return ranksMemo.out;
+	const steps = [...new Set(hist.series.flatMap((s) =>
+	    s.points.map((p) => p[0])))].sort((a, b) => a - b);
+	const col = new Map(steps.map((s, i) => [s, i]));
+	const byType = new Map();
+	for (const s of hist.series) {
+		if (!byType.has(s.type))
+			byType.set(s.type, []);
+		byType.get(s.type).push(s);
+	}
+	const rank = new Map(), n = new Map();
+	for (const [t, ser] of byType) {
+		const per = steps.map(() => []);
+		for (const s of ser) {
+			rank.set(s.module, new Int32Array(steps.length));
+			s.points.forEach((p, j) => per[col.get(p[0])].push({ s,
+			    v: pointValue(s, j) }));
+		}
+		const nt = new Int32Array(steps.length);
+		per.forEach((list, c) => {
+			list.sort((a, b) => snrDesc(a.v, b.v) ||
+			    a.s.layer - b.s.layer);
+			list.forEach((e, r) => {
+				rank.get(e.s.module)[c] = r + 1;
+			});
+			nt[c] = list.filter((e) => !Number.isNaN(e.v)).length;
+		});
+		n.set(t, nt);
+	}
+	const out = { steps, rank, n };
+	ranksMemo = { hist, out };
+	return out;
+}
+
 // The heatmap model: blocks (one per type, rows = layers; one for the
 // matrices without a layer, rows = modules), columns = steps.
 function heatModel() {
 	const hist = state.hist;
-	const { always } = selSets();
-	const rs = replaySelection(hist, state.tp ?? 25, stickiness(), always);
+	const rs = typeRanks(hist);
 	const steps = rs.steps;
 	const col = new Map(steps.map((s, i) => [s, i]));
 	const order = typeOrder();
@@ -78,7 +119,7 @@ function heatModel() {
 					const v = pointValue(s, j);
 					const rank = rs.rank.get(s.module)[c];
 					const n = rs.n.get(s.type)[c];
-					const sel = rs.sel.get(s.module)[c] === 1;
+					const sel = selectedAt(s.module, p[0]);
 					cells[c] = { module: s.module, type: s.type,
 					    layer: s.layer, step: p[0], v, rank,
 					    n, sel, a: alpha ? metricAt('alpha',
@@ -389,7 +430,7 @@ export function bindHeatmap() {
 		    (cell.rank <= cell.n ? ` <span class="k">rank</span> ` +
 		    `${cell.rank}/${cell.n} in ${esc(cell.type)}` : '') +
 		    (cell.sel ? `<br><span class="k">selected at ` +
-		    `${state.tp ?? 25} %</span>` : ''), e.clientX, e.clientY);
+		    `${state.selHist.tp} %</span>` : ''), e.clientX, e.clientY);
 	});
 	canvas.addEventListener('mouseleave', hideTip);
 	canvas.addEventListener('click', (e) => {

@@ -22,11 +22,6 @@ export function selSets() {
 	return { all, always };
 }
 
-// The daemon's selection hysteresis (0 from a daemon that does not say).
-export function stickiness() {
-	return state.sel && state.sel.stickiness > 0 ? state.sel.stickiness : 0;
-}
-
 export async function loadSelection() {
 	const p = { ...runArg() };
 	if (state.tp !== null)

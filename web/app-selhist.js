@@ -1,111 +1,64 @@
-// app-selhist.js: the selection at every step of a history of SNRs,
-// replayed in step order as the daemon walks it for /selection (select.h):
-// per type, the ⌊n·p/100⌋ members of highest SNR (+∞ first, ties by
-// layer; a NaN SNR is no member), with the configured `stickiness`
-// against the step before; embeddings and lm_head (`always`) apart. The
-// heatmap outlines it, the training log marks the steps where it changes.
+// app-selhist.js: the selection at every analysed step as the daemon
+// served it, from /selection/history at the slider's top_percent (the
+// stored selections, with the stickiness they were stored with, or, at
+// another top_percent, the walk /selection makes). The heatmap outlines
+// its members, the training log marks the steps where it changed. Nothing
+// here selects: the daemon's select.c is the rule's one owner.
 
-import { pointValue } from './app-api.js';
-import { snrDesc } from './app-view.js';
+import { api } from './app-api.js';
+import { state, runArg } from './app-state.js';
 
-let memo = null;
+let seq = 0;
 
-// { steps, rank: module → Int32Array (0: no point), n: type → Int32Array
-// (members), sel: module → Uint8Array, changes: [{step, added, removed}] }
-// for hist (an SNR /history) at top_percent tp with margin `stickiness`.
-export function replaySelection(hist, tp, margin, always) {
-	const key = [...always].sort().join('\n');
-	if (memo && memo.hist === hist && memo.tp === tp &&
-	    memo.margin === margin && memo.key === key)
-		return memo.out;
-	const stepSet = new Set();
-	for (const s of hist.series)
-		for (const p of s.points)
-			stepSet.add(p[0]);
-	const steps = [...stepSet].sort((a, b) => a - b);
-	const col = new Map(steps.map((s, i) => [s, i]));
-	const byType = new Map();
-	for (const s of hist.series) {
-		if (!byType.has(s.type))
-			byType.set(s.type, []);
-		byType.get(s.type).push(s);
+// Loads state.selHist for the run at state.tp (the daemon's default while
+// null: the URL app-boot.js fetches ahead): null when the run has none or
+// the daemon lacks the route. An answer overtaken by a newer request is
+// dropped (the slider moves on).
+export async function loadSelHist() {
+	const my = ++seq;
+	const p = { ...runArg() };
+	if (state.tp !== null)
+		p.top_percent = state.tp;
+	let h = null;
+	try {
+		h = await api('/selection/history', p);
+	} catch (e) {
+		if (e.status !== 404)
+			throw e;
 	}
-	const rank = new Map(), n = new Map(), sel = new Map();
-	for (const [t, ser] of byType) {
-		const per = steps.map(() => []);
-		for (const s of ser) {
-			rank.set(s.module, new Int32Array(steps.length));
-			sel.set(s.module, new Uint8Array(steps.length));
-			s.points.forEach((p, j) => per[col.get(p[0])].push({ s,
-			    v: pointValue(s, j) }));
-		}
-		const nt = new Int32Array(steps.length);
-		let prev = null;
-		per.forEach((list, c) => {
-			list.sort((a, b) => snrDesc(a.v, b.v) ||
-			    a.s.layer - b.s.layer);
-			list.forEach((e, r) => {
-				rank.get(e.s.module)[c] = r + 1;
-			});
-			const members = list.filter((e) => !Number.isNaN(e.v) &&
-			    !always.has(e.s.module)).map((e) => e.s.module);
-			nt[c] = members.length;
-			const keep = stickyKeep(members, Math.floor(
-			    members.length * tp / 100), prev, margin);
-			prev = new Set(members.filter((m, i) => keep[i]));
-			for (const m of prev)
-				sel.get(m)[c] = 1;
-			for (const e of list)
-				if (always.has(e.s.module) && !Number.isNaN(e.v))
-					sel.get(e.s.module)[c] = 1;
-		});
-		n.set(t, nt);
-	}
-	let ch = null;	/* the changes: when asked (the training log) */
-	const out = { steps, rank, n, sel, get changes() {
-		return ch || (ch = changes(steps, sel));
-	} };
-	memo = { hist, tp, margin, key, out };
-	return out;
+	if (my === seq)
+		state.selHist = h ? members(h) : null;
 }
 
-// Which of the ranked members to select: the first nsel, and a member of
-// prev ranked nsel+1 .. nsel+margin displaces the lowest-ranked newcomer
-// (a top-nsel member not in prev), best-ranked first, while newcomers
-// last (select.c's sticky_keep).
-function stickyKeep(ranked, nsel, prev, margin) {
-	const keep = ranked.map((m, i) => i < nsel);
-	if (!prev || margin === 0 || nsel === 0)
-		return keep;
-	let hi = nsel, lo = nsel;
-	for (;;) {
-		while (hi < ranked.length && hi < nsel + margin &&
-		    !prev.has(ranked[hi]))
-			hi++;
-		if (hi >= ranked.length || hi >= nsel + margin)
-			return keep;
-		while (lo > 0 && prev.has(ranked[lo - 1]))
-			lo--;
-		if (lo === 0)
-			return keep;
-		keep[--lo] = false;
-		keep[hi++] = true;
-	}
+// The members at each step, rebuilt from the answer's changes (each step:
+// the one before, plus added, less removed; the first: added = all):
+// { tp, stickiness, sel: step → Set of modules, changes: [{step, added,
+// removed}] (the steps after the first where it changed) }.
+function members(h) {
+	const sel = new Map();
+	const changes = [];
+	let cur = new Set();
+	h.steps.forEach((x, i) => {
+		cur = new Set(cur);
+		for (const m of x.added)
+			cur.add(m);
+		for (const m of x.removed)
+			cur.delete(m);
+		sel.set(x.step, cur);
+		if (i > 0 && (x.added.length > 0 || x.removed.length > 0))
+			changes.push({ step: x.step, added: x.added,
+			    removed: x.removed });
+	});
+	return { tp: h.top_percent, stickiness: h.stickiness, sel, changes };
 }
 
-// The steps where the selected set differs from the step before.
-function changes(steps, sel) {
-	const out = [];
-	for (let c = 1; c < steps.length; c++) {
-		const added = [], removed = [];
-		for (const [m, v] of sel) {
-			if (v[c] && !v[c - 1])
-				added.push(m);
-			else if (!v[c] && v[c - 1])
-				removed.push(m);
-		}
-		if (added.length || removed.length)
-			out.push({ step: steps[c], added, removed });
-	}
-	return out;
+// Whether the daemon's selection at step holds module.
+export function selectedAt(module, step) {
+	const s = state.selHist ? state.selHist.sel.get(step) : undefined;
+	return s !== undefined && s.has(module);
+}
+
+// The steps where the served selection changed (none before it loads).
+export function selectionChanges() {
+	return state.selHist ? state.selHist.changes : [];
 }

@@ -18,6 +18,7 @@ export const state = {
 	tp: null,		// slider value (null: the daemon's default)
 	tpDefault: null,	// the daemon's top_percent, once seen
 	hist: null,		// /history of every matrix (heatmap, lookups)
+	selHist: null,		// /selection/history at tp (app-selhist.js)
 	chart: { metric: 'snr', type: '', match: '', log: true, ema: 0,
 	    x: 'step' },
 	chartHist: null,	// /history for the chart's type + match

@@ -1,15 +1,15 @@
 // app-trainlog.js: the "Training log" panel: the run's loss (left axis) and
 // a second metric of its trainer_state.json log_history (right axis,
 // learning rate by default) over steps, from /train_log and
-// /history?metric=<name>, with the steps where the selection changed
-// marked (app-selhist.js) and a second run's loss dashed (app-compare.js).
+// /history?metric=<name>, with the steps where the daemon's selection
+// changed marked (/selection/history, app-selhist.js) and a second run's
+// loss dashed (app-compare.js).
 // Hidden when the run has no training log; a table without uPlot.
 
 import { api } from './app-api.js';
 import { $, state, uPlot, HAVE_PLOT, runArg } from './app-state.js';
 import { esc, fmt, showTip, hideTip } from './app-view.js';
-import { selSets, stickiness } from './app-selection.js';
-import { replaySelection } from './app-selhist.js';
+import { selectionChanges } from './app-selhist.js';
 import { cmp, compareLine, compareLegend } from './app-compare.js';
 
 let trainPlot = null;
@@ -55,14 +55,6 @@ function snrSteps() {
 			for (const p of s.points)
 				xs.add(p[0]);
 	return [...xs];
-}
-
-// The steps where the replayed selection changes (none without history).
-function selectionChanges() {
-	if (!state.hist)
-		return [];
-	return replaySelection(state.hist, state.tp ?? 25, stickiness(),
-	    selSets().always).changes;
 }
 
 // A uPlot draw hook: a dashed vertical line at each step of marks.
@@ -137,8 +129,8 @@ export function renderTrainLog() {
 	$('t-marks').innerHTML = marks.length === 0 ? '' :
 	    '<span class="vmark"></span> ' +
 	    `selection changed at ${marks.length} step` +
-	    `${marks.length === 1 ? '' : 's'} (top ${state.tp ?? 25} %, ` +
-	    `stickiness ${stickiness()})`;
+	    `${marks.length === 1 ? '' : 's'} (top ${state.selHist.tp} %, ` +
+	    `stickiness ${state.selHist.stickiness})`;
 	$('t-marks').title = marks.map((c) => `step ${c.step}: +` +
 	    `${c.added.length} −${c.removed.length}`).join('\n');
 	if (!HAVE_PLOT) {

@@ -23,6 +23,7 @@ import { loadChartHist, renderChart, fillCurvePickers, chartSeries,
     chartLine, compareSeries, resizeChart, bindCurves } from './app-curves.js';
 import { loadHist, renderHeat, fillHeatPickers, heatCells, heatCellRect,
     bindHeatmap } from './app-heatmap.js';
+import { loadSelHist } from './app-selhist.js';
 import { openSpectrum, fetchSpectrum, renderSpectrum, renderSpectrumResult,
     renderSpectrumStats, fillSpectrumPickers, resizeSpectrum, bindSpectrum }
     from './app-spectrum.js';
@@ -89,7 +90,7 @@ async function refreshOnce() {
 	// default matrix) without waiting for the histories.
 	const spec = loadSelection().then(() => fetchSpectrum());
 	await Promise.all([spec, loadHist().then(() => loadChartHist()),
-	    loadSnr(), loadCkpts()]);
+	    loadSelHist(), loadSnr(), loadCkpts()]);
 	mark('spectrumd-data');
 	fillCurvePickers();
 	fillHeatPickers();
@@ -154,6 +155,7 @@ function markReady() {
 
 function emptyPanels() {
 	state.sel = state.hist = state.chartHist = state.snr = null;
+	state.selHist = null;
 	renderSelection();
 	renderChart();
 	loadTrainLog().then(renderTrainLog).catch(report);
@@ -180,8 +182,10 @@ function bind() {
 	bindHeatmap();
 	bindSelection(() => {
 		renderChart();
-		renderHeat();
-		renderTrainLog();	/* the selection-change marks */
+		loadSelHist().then(() => {
+			renderHeat();		/* the outlines */
+			renderTrainLog();	/* the selection-change marks */
+		}).catch(report);
 		loadDiff().then(renderDiff);
 	});
 	bindCompare(async () => {

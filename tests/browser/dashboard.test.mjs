@@ -17,7 +17,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { BUILD, CHROMIUM, ARGS, MODEL, NMAT, startDaemon, startDaemonArgs,
     stopDaemon, tearDown, fixture, getJson, getText, until, doneCount,
-    runsDone, watch } from './lib.mjs';
+    runsDone, watch, selHistory, outlineMismatches } from './lib.mjs';
 
 const PY = '/usr/bin/python3';
 const SHOT = path.join(BUILD, 'tests', 'dashboard.png');
@@ -266,8 +266,10 @@ async function changeSteps(b, q) {
 test('training log: the steps where the selection changed are marked', T,
     async () => {
 	await page.waitForSelector('#p-train:not([hidden])');
-	const want = await changeSteps(base, 'run=demo');
+	const want = (await selHistory(base)).changes;
 	assert.ok(want.length > 0, 'the fixture moves the selection');
+	assert.deepEqual(await changeSteps(base, 'run=demo'), want,
+	    '/selection/history and /selection/diff agree');
 	assert.equal(await page.getAttribute('#train', 'data-marks'),
 	    want.join(','));
 	const sel = await getJson(base, '/selection');
@@ -411,11 +413,15 @@ test('heatmap: one cell per matrix and step, marks = selection',
 		assert.equal(c.value, want.get(`${c.module}@${c.step}`),
 		    `${c.module}@${c.step}`);
 
-	// The marked cells of the selection's step are the selection.
+	// The marked cells of the selection's step are the selection, and
+	// those of every step the daemon's selection there.
 	const sel = await getJson(base, '/selection');
 	const marked = cells.filter((c) => c.selected && c.step === sel.step)
 	    .map((c) => c.module).sort();
 	assert.deepEqual(marked, sel.modules.slice().sort());
+	const out = await outlineMismatches(page, await selHistory(base));
+	assert.deepEqual(out.bad, []);
+	assert.equal(out.marked, 3 * sel.modules.length);
 
 	// Every cell is painted: sample the canvas at each cell's centre.
 	const painted = await page.evaluate(() => {
@@ -486,13 +492,16 @@ test('selection list equals /selection, follows the top_percent slider', T,
 	assert.ok(sel50.modules.length > sel.modules.length);
 	await until('the list at 50 %', async () => JSON.stringify(
 	    await domModules()) === JSON.stringify(sel50.modules), 10000);
-	// The heatmap marks follow: at 50 %, 4 of 8 per type + 2 always.
+	// The heatmap marks follow: at 50 %, 4 of 8 per type + 2 always, at
+	// each step as /selection/history says.
+	const hist50 = await selHistory(base, '&top_percent=50');
 	await until('heatmap marks at 50 %', async () => {
 		const c = await page.evaluate(() =>
 		    window.spectrumd.heatCells());
 		return c.filter((x) => x.selected && x.step === sel50.step)
 		    .length === sel50.modules.length;
 	}, 10000);
+	assert.deepEqual((await outlineMismatches(page, hist50)).bad, []);
 
 	await page.$eval('#s-tp', (el, v) => {
 		el.value = v;
@@ -721,9 +730,10 @@ test('compare: a base model and another fine-tune overlaid; diff between ' +
 		assert.match(await p.textContent('#d-sum'),
 		    /from base step 0 to step 400/);
 
-		// Stickiness 1: served, shown, and the marks replay the walk
-		// /selection makes for another top_percent (its version =
-		// 1 + the number of changes).
+		// Stickiness 1: served, shown, and the marks are the walk
+		// /selection makes for another top_percent, as
+		// /selection/history serves it (its version = 1 + the number
+		// of changes).
 		const sel = await getJson(d.base, '/selection?run=ft');
 		assert.equal(sel.stickiness, 1);
 		await p.$eval('#s-tp', (el) => {
@@ -738,14 +748,78 @@ test('compare: a base model and another fine-tune overlaid; diff between ' +
 		    .split(',').filter(Boolean);
 		assert.equal(marks.length + 1, walk.version,
 		    `marks ${marks} against version ${walk.version}`);
+		const h40 = await selHistory(d.base, '&run=ft&top_percent=40');
+		assert.deepEqual(marks.map(Number), h40.changes);
+		assert.equal(h40.h.stickiness, 1);
 		const cells = await p.evaluate(() => window.spectrumd.heatCells());
 		assert.deepEqual(cells.filter((c) => c.selected &&
 		    c.step === walk.step).map((c) => c.module).sort(),
 		    walk.modules.slice().sort());
+		assert.deepEqual((await outlineMismatches(p, h40)).bad, []);
 		assert.deepEqual(seen, []);
 	} finally {
 		await p.close();
 		await stopDaemon(d);
+	}
+});
+
+// A set of module names, as a sorted string (for comparison).
+const setKey = (mods) => mods.slice().sort().join('\n');
+
+test('stickiness: outlines and marks are the stored selection, not a ' +
+    'naive top-p', { timeout: 120000 }, async () => {
+	const run = path.join(tmp, 'sticky');
+	fixture(['run', run, '--every', '0', '--count', '3', ...MODEL]);
+	// The same run twice: without stickiness (the naive top 25 % at each
+	// step), and with a margin larger than any type (the stored
+	// selection keeps the first step's set).
+	const plain = await startDaemon('demo', run, path.join(tmp,
+	    'plain.db'));
+	const sticky = await startDaemonArgs(['--watch', `demo=${run}`,
+	    '--stickiness', '1000'], path.join(tmp, 'sticky.db'));
+	const p = await context.newPage();
+	const seen = [];
+	watch(p, seen);
+	try {
+		await until('both analysed', async () => (await doneCount(
+		    plain.base, 3)) && (await doneCount(sticky.base, 3)), 60000);
+		const naive = await selHistory(plain.base);
+		const served = await selHistory(sticky.base);
+		assert.equal(served.h.stickiness, 1000);
+		assert.ok(naive.changes.length > 0, 'a naive top-p moves');
+		assert.deepEqual(served.changes, [], 'the stored one does not');
+		// A step where the two differ (whatever order the checkpoints
+		// were analysed in, the stored set stays one).
+		const step = [...served.at.keys()].find((s) =>
+		    setKey(naive.at.get(s)) !== setKey(served.at.get(s)));
+		assert.ok(step !== undefined, 'a step where naive and stored ' +
+		    'differ');
+		const asked = [];
+		p.on('request', (r) => {
+			const u = new URL(r.url());
+			if (u.pathname === '/selection/history')
+				asked.push(u.search);
+		});
+		await p.goto(`${sticky.base}/`);
+		await p.waitForSelector('html[data-after]', { timeout: 15000 });
+		await p.waitForSelector('#p-train:not([hidden])');
+		// Asked once, ahead by app-boot.js, and taken by the page.
+		assert.deepEqual(asked, ['']);
+		const cells = await p.evaluate(() => window.spectrumd.heatCells());
+		assert.equal(setKey(cells.filter((c) => c.selected &&
+		    c.step === step).map((c) => c.module)),
+		    setKey(served.at.get(step)),
+		    `step ${step} outlined as the daemon stored it`);
+		const out = await outlineMismatches(p, served);
+		assert.deepEqual(out.bad, []);
+		assert.ok(out.marked > 0);
+		assert.equal(await p.getAttribute('#train', 'data-marks'), '');
+		assert.equal(await p.textContent('#t-marks'), '');
+		assert.deepEqual(seen, []);
+	} finally {
+		await p.close();
+		await stopDaemon(plain);
+		await stopDaemon(sticky);
 	}
 });
 

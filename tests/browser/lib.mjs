@@ -148,3 +148,23 @@ export async function runsDone(b, want) {
 		    r.counts.analyzing === 0;
 	});
 }
+
+// /selection/history?modules=1 of daemon b (q: more parameters, "&..."):
+// the answer, the steps after the first where it changed, and step → its
+// modules.
+export async function selHistory(b, q = '') {
+	const h = await getJson(b, `/selection/history?modules=1${q}`);
+	return { h, changes: h.steps.filter((x, i) => i > 0 &&
+	    x.added.length + x.removed.length > 0).map((x) => x.step),
+	    at: new Map(h.steps.map((x) => [x.step, x.modules])) };
+}
+
+// The heatmap cells of page p outlined otherwise than the daemon's
+// selection at their step says (sel: selHistory's), as "module@step";
+// also how many are outlined.
+export async function outlineMismatches(p, sel) {
+	const cells = await p.evaluate(() => window.spectrumd.heatCells());
+	const bad = cells.filter((c) => c.selected !== (sel.at.get(c.step) ||
+	    []).includes(c.module)).map((c) => `${c.module}@${c.step}`);
+	return { bad, marked: cells.filter((c) => c.selected).length };
+}
