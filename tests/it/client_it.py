@@ -189,7 +189,13 @@ def expected_metrics(d, sel, prev, names, model_elems):
     return m
 
 
-def same_metrics(got, want):
+def logged_as(rec, i, step, want):
+    """True when the i-th point rec wrote is at step and its spectrum/*
+    values are want's (and it wrote i + 1 points)."""
+    if len(rec.points) != i + 1 or rec.points[i][0] != step:
+        return False
+    got = {k: v for k, v in rec.points[i][1].items()
+           if k.startswith("spectrum/")}
     return set(got) == set(want) and all(
         abs(got[k] - want[k]) <= 1e-9 * max(1.0, abs(want[k]))
         for k in want)
@@ -368,10 +374,7 @@ def with_daemon(tmp, run, d):
     tr.state.epoch = 0.0
     tr.event("on_train_begin")
     w1 = expected_metrics(d, v1, None, names, elems)
-    ok(len(rec.points) == 1 and rec.points[0][0] == 0 and
-       same_metrics({k: v for k, v in rec.points[0][1].items()
-                     if k.startswith("spectrum/")}, w1) and
-       rec.points[0][1].get("epoch") == 0.0,
+    ok(logged_as(rec, 0, 0, w1) and rec.points[0][1].get("epoch") == 0.0,
        "tracker: v1 logged at step 0 with /selection's and /snr's values "
        "(%d unfrozen, median SNR %.3g vs %.3g)" %
        (w1["spectrum/unfrozen_tensors"], w1["spectrum/snr_median_selected"],
@@ -437,10 +440,8 @@ def with_daemon(tmp, run, d):
     tr.state.epoch = 1.5
     tr.event("on_save")
     w2 = expected_metrics(d, v2, v1, names, elems)
-    ok(len(rec.points) == 2 and rec.points[1][0] == 20 and
-       same_metrics({k: v for k, v in rec.points[1][1].items()
-                     if k.startswith("spectrum/")}, w2) and
-       w2["spectrum/churn"] > 0 and tr.state.log_history[-1]["step"] == 20,
+    ok(logged_as(rec, 1, 20, w2) and w2["spectrum/churn"] > 0 and
+       tr.state.log_history[-1]["step"] == 20,
        "tracker: v2 logged at step 20, churn %d as /selection's modules "
        "differ" % w2["spectrum/churn"])
     nosnr = hfc.SpectrumCallback(scl.SpectrumClient(d.base, run="demo"),
