@@ -25,7 +25,8 @@ and a PNG plot (python3-matplotlib, skipped with a note when missing).
 
 Usage: closed_loop.py BUILDDIR SRCDIR WORKDIR [--base-steps N] [--steps N]
        [--save-every N] [--seeds 0,1,2] [--stickiness K]
-       [--variants a,b] [--train-args '...'] [--png FILE] [--md FILE]
+       [--variants a,b] [--train-args '...'] [--report-only]
+       [--png FILE] [--md FILE]
 """
 import argparse
 import json
@@ -138,6 +139,9 @@ def main():
     ap.add_argument("--train-args", default="",
                     help="extra train_loop.py options for every run "
                     "(e.g. a smaller model for a smoke test)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="no training: the table and plot of WORKDIR's "
+                    "results.json")
     ap.add_argument("--png", default=None)
     ap.add_argument("--md", default=None)
     a = ap.parse_args()
@@ -149,6 +153,9 @@ def main():
                  if bad else "no seeds")
     os.makedirs(a.work, exist_ok=True)
     rpath = os.path.join(a.work, "results.json")
+    if a.report_only:
+        report(json.load(open(rpath)), a)
+        return
     cond = {"base_steps": a.base_steps, "steps": a.steps,
             "save_every": a.save_every, "base_seed": a.base_seed,
             "stickiness": a.stickiness, "train_args": a.train_args}
@@ -285,7 +292,8 @@ def plot(R, variants, s0, n, png):
     except ImportError:
         print("# python3-matplotlib missing: no plot")
         return
-    fig, ax = plt.subplots(1, 3, figsize=(12, 3.4), dpi=80)
+    fig, ax = plt.subplots(1, 4, figsize=(15, 3.4), dpi=80,
+                           gridspec_kw={"width_ratios": (3, 3, 3, 2)})
     for v in variants:
         rs = R[v]
         xs = [s["step"] - s0 for s in rs[0]["saves"]]
@@ -297,6 +305,12 @@ def plot(R, variants, s0, n, png):
                 ax[k].fill_between(xs, [min(y) for y in ys],
                                    [max(y) for y in ys], alpha=0.15,
                                    color=line.get_color())
+        fin = [r["final_eval_loss"] for r in rs]
+        vi = variants.index(v)
+        ax[3].errorbar([vi], [mean(fin)], yerr=[sd(fin)], fmt="o",
+                       color=line.get_color(), capsize=3)
+        ax[3].plot([vi] * len(fin), fin, ".", color=line.get_color(),
+                   alpha=0.5)
         if VARIANTS[v][0] == "dynamic":
             cs = [churns(r) for r in rs]
             ax[2].plot(xs[1:1 + len(cs[0])], [mean(c) for c in zip(*cs)],
@@ -307,9 +321,13 @@ def plot(R, variants, s0, n, png):
     for x in ax[:2]:
         x.set_ylabel("eval loss (nats/byte)")
     ax[2].set_ylabel("modules added + removed")
-    for x in ax:
+    for x in ax[:3]:
         x.set_xlabel("fine-tuning step")
+    for x in ax:
         x.grid(alpha=0.3)
+    ax[3].set_title("final eval loss, mean ± sd", fontsize=9)
+    ax[3].set_xticks(range(len(variants)))
+    ax[3].set_xticklabels(variants, rotation=35, ha="right", fontsize=7)
     ax[0].legend(fontsize=7)
     ax[2].legend(fontsize=7)
     if n > 1:
