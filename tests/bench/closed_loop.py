@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The closed-loop benchmark: one fine-tuning (same data, steps, seed) done
-six ways by examples/train_loop.py while a real spectrumd watches:
+seven ways by examples/train_loop.py while a real spectrumd watches:
 
   full            every parameter trains;
   static          Spectrum 25 %, the daemon's selection of the base model;
@@ -11,6 +11,11 @@ six ways by examples/train_loop.py while a real spectrumd watches:
                   scales (/lr_scales, refreshed at every re-selection,
                   applied through param groups: train_loop --lr-scales
                   daemon);
+  dynamic+flat-lr its control: dynamic (stickiness 0) with every layer
+                  matrix at the mean of those scales, (lr_scale_max + 1)/2
+                  = 1.5 (embeddings and lm_head 1, as /lr_scales gives
+                  them), so the same extra learning rate without the SNR
+                  ranking;
   random          25 % per type at random (the same count per type).
 
 Every daemon-backed variant gets its own fresh daemon (database, port),
@@ -43,15 +48,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "it"))
 import spdtest  # noqa: E402
 
-# name -> (train_loop --mode, uses a daemon, stickiness key, LR scales)
+# name -> (train_loop --mode, uses a daemon, stickiness key, LR scales:
+# None, "daemon" or "flat")
 VARIANTS = {
-    "full": ("full", False, None, False),
-    "static": ("static", True, "zero", False),
-    "dynamic": ("dynamic", True, "zero", False),
-    "dynamic+hyst": ("dynamic", True, "k", False),
-    "dynamic+lr": ("dynamic", True, "zero", True),
-    "random": ("random", False, None, False),
+    "full": ("full", False, None, None),
+    "static": ("static", True, "zero", None),
+    "dynamic": ("dynamic", True, "zero", None),
+    "dynamic+hyst": ("dynamic", True, "k", None),
+    "dynamic+lr": ("dynamic", True, "zero", "daemon"),
+    "dynamic+flat-lr": ("dynamic", True, "zero", "flat"),
+    "random": ("random", False, None, None),
 }
+LR_SCALE_MAX = 2.0      # the daemon's default lr_scale_max
 ORDER = tuple(VARIANTS)
 
 
@@ -80,6 +88,19 @@ def save(path, results):
     os.replace(tmp, path)
 
 
+def flat_scales(init, path):
+    """Writes the flat control's --lr-scales file: every layer matrix of
+    the model in init at (LR_SCALE_MAX + 1) / 2; returns path."""
+    with open(os.path.join(init, "model.safetensors"), "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        names = [k for k in json.loads(f.read(n)) if k != "__metadata__"]
+    with open(path, "w") as f:
+        json.dump({k: (LR_SCALE_MAX + 1) / 2 for k in names
+                   if k.startswith("model.layers.") and
+                   k.endswith("_proj.weight")}, f)
+    return path
+
+
 def run_variant(a, name, seed, base, init, log):
     """One fine-tuning; returns train_loop's result dict plus the
     conditions it ran under."""
@@ -98,8 +119,11 @@ def run_variant(a, name, seed, base, init, log):
             "--run", "dyn", "--static-run", "base", "--steps", str(a.steps),
             "--save-every", str(a.save_every), "--seed", str(seed),
             "--result", res, *shlex.split(a.train_args)]
-    if lr:
+    if lr == "daemon":
         args += ["--lr-scales", "daemon"]
+    elif lr == "flat":
+        args += ["--lr-scales", flat_scales(init, os.path.join(
+            sd, "flat-scales.json"))]
     l0 = load()
     try:
         if daemon:
@@ -118,7 +142,7 @@ def run_variant(a, name, seed, base, init, log):
             d.stop()
     r = json.load(open(res))
     r.update(variant=name, seed=seed, stickiness=k if daemon else None,
-             lr_scales_from_daemon=lr, load_before=l0, load_after=load())
+             lr_scales=lr, load_before=l0, load_after=load())
     return r
 
 
