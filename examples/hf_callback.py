@@ -47,6 +47,39 @@ selection applied at the save before that checkpoint) before building
 the Trainer, or the load fails ("loaded state dict contains a parameter
 group that doesn't match the size of optimizer's group").
 After each application the callback calls on_change(selection, report).
+
+INTO THE TRACKER (report_to): after each application the callback logs a
+few numbers through the Trainer's own Trainer.log, so they reach every
+reporting integration the user chose (TensorBoard, W&B, MLflow, ...) at
+state.global_step and land in state.log_history (hence trainer_state.json,
+which spectrumd reads back as the run's training log):
+  spectrum/version             the applied selection's version
+  spectrum/selection_step      the checkpoint step it was computed from
+  spectrum/selected_matrices   the matrices the selection lists
+  spectrum/unfrozen_tensors    model parameters now requires_grad=True
+  spectrum/unfrozen_elements   their elements
+  spectrum/unfrozen_fraction   unfrozen_elements / all elements
+  spectrum/churn               modules added + removed since the version
+                               applied before (not logged the first time)
+  spectrum/snr_median_selected median SNR of the selected matrices and
+  spectrum/snr_median_frozen   of the others, at selection_step (from one
+                               GET /snr per new version; log_snr=False
+                               leaves them and that request out)
+One entry per applied version: an unchanged version costs no request but
+the 304 and logs nothing. Why Trainer.log and not on_log: the Trainer puts
+the reporting callbacks (get_reporting_integration_callbacks(report_to))
+BEFORE the user's callbacks in its CallbackHandler, and Trainer.log appends
+{**logs, "step"} to state.log_history and then runs every callback's
+on_log in that order; keys a user callback adds to `logs` in its on_log
+therefore reach neither the trackers (they already wrote) nor
+log_history. A callback is not handed the Trainer (only model, optimizer,
+scheduler, tokenizer, dataloaders), so give it one:
+    cb = SpectrumCallback(client)
+    trainer = Trainer(..., callbacks=[cb])
+    cb.bind(trainer)             # or SpectrumCallback(client, trainer=...)
+Without a trainer the numbers are only kept in .metrics (and logged to the
+Python logger). Under torch.distributed only rank 0 logs (it alone has
+the /snr answer; the integrations write on the main process only).
 DISTRIBUTED TRAINING (DDP, FSDP, torchrun: torch.distributed initialised
 with more than one process): every process must train the same set, or
 DDP's gradient all-reduce hangs or mixes frozen and trained copies. So
@@ -63,12 +96,14 @@ changing requires_grad after the engine is built is not supported: apply
 the set before building the Trainer. FSDP needs use_orig_params=True.
 
 transformers is imported guarded: without it this module still imports
-(SpectrumCallback then derives from object), so its logic can be tested
+(SpectrumCallback then derives from a stand-in whose TrainerCallback
+events do nothing), so its logic can be tested
 without transformers or torch. Standard library only otherwise.
 """
 
 import logging
 import os
+import statistics
 import sys
 import time
 
@@ -83,7 +118,17 @@ except ImportError:     # not on sys.path: it lives next to this file
 try:
     from transformers import TrainerCallback as _Base
 except ImportError:
-    _Base = object
+    class _Base:
+        """Without transformers: TrainerCallback's events as no-ops, so a
+        CallbackHandler-like caller can send any event."""
+
+    for _ev in ("on_init_end", "on_train_begin", "on_train_end",
+                "on_epoch_begin", "on_epoch_end", "on_step_begin",
+                "on_pre_optimizer_step", "on_optimizer_step",
+                "on_substep_end", "on_step_end", "on_evaluate",
+                "on_predict", "on_save", "on_log", "on_prediction_step"):
+        setattr(_Base, _ev, lambda self, args, state, control, **kw: None)
+    del _ev
 
 __all__ = ["SpectrumCallback", "apply_to_model"]
 
@@ -158,11 +203,16 @@ class SpectrumCallback(_Base):
     (None when no optimizer was passed; [] after a sync), and
     "optimizer_synced" (True when the optimizer was edited; then also
     "kept", the names whose optimizer state was kept).
+    trainer: the HF Trainer (anything with .log(dict)) whose log carries
+    the spectrum/* metrics into report_to (see the module doc; also
+    bind()); log_snr: add the median SNRs (one GET /snr per new version).
+    After each application .metrics holds the dict logged.
     """
 
     def __init__(self, client, apply_on=("train_begin", "save"),
                  poll_interval_s=60.0, on_change=None, logger=None,
-                 poll_every_steps=100, dist=None, sync_optimizer=True):
+                 poll_every_steps=100, dist=None, sync_optimizer=True,
+                 trainer=None, log_snr=True):
         unknown = set(apply_on) - {"train_begin", "save", "step_begin"}
         if unknown:
             raise ValueError("unknown apply_on events: %s" % sorted(unknown))
@@ -180,6 +230,64 @@ class SpectrumCallback(_Base):
         self.applied_version = None
         self.report = None
         self._last_poll = None
+        self.trainer = trainer
+        self.log_snr = log_snr
+        self.metrics = None
+        self._modules = None    # the modules of the version applied last
+
+    def bind(self, trainer):
+        """Logs the spectrum/* metrics through trainer.log from now on
+        (the Trainer that holds this callback); returns self."""
+        self.trainer = trainer
+        return self
+
+    def _snr_medians(self, sel):
+        """(median SNR of the selected matrices, of the others) at the
+        selection's step, from one /snr request; Nones when unknown."""
+        try:
+            snr = self.client.snr(sel.get("step"))
+        except (SpectrumError, OSError, ValueError) as e:
+            self.log.warning("spectrum: /snr unavailable: %s", e)
+            return None, None
+        chosen = set(sel.get("parameters") or [])
+        a, b = [], []
+        for m in snr.get("matrices") or []:
+            v = m.get("snr")
+            if isinstance(v, (int, float)):
+                (a if m.get("name") in chosen else b).append(float(v))
+        return (statistics.median(a) if a else None,
+                statistics.median(b) if b else None)
+
+    def _metrics(self, sel, rep):
+        """The spectrum/* dict of one application (see the module doc)."""
+        mods = set(sel.get("modules") or [])
+        m = {"spectrum/version": sel.get("version"),
+             "spectrum/selection_step": sel.get("step"),
+             "spectrum/selected_matrices": len(sel.get("parameters") or []),
+             "spectrum/unfrozen_tensors": rep["unfrozen"],
+             "spectrum/unfrozen_elements": rep["unfrozen_elements"]}
+        if rep["total_elements"]:
+            m["spectrum/unfrozen_fraction"] = \
+                rep["unfrozen_elements"] / rep["total_elements"]
+        if self._modules is not None:
+            m["spectrum/churn"] = len(mods ^ self._modules)
+        self._modules = mods
+        if self.log_snr:
+            hi, lo = self._snr_medians(sel)
+            if hi is not None:
+                m["spectrum/snr_median_selected"] = hi
+            if lo is not None:
+                m["spectrum/snr_median_frozen"] = lo
+        return {k: v for k, v in m.items() if v is not None}
+
+    def _log_metrics(self, sel, rep):
+        d = self._distributed()
+        if d is not None and d.get_rank() != 0:
+            return
+        self.metrics = self._metrics(sel, rep)
+        self.log.info("spectrum: %s", self.metrics)
+        if self.trainer is not None:
+            self.trainer.log(dict(self.metrics))
 
     def _distributed(self):
         """torch.distributed when it runs more than one process, else
@@ -233,6 +341,7 @@ class SpectrumCallback(_Base):
             rep["not_in_optimizer"] = None
         self.applied_version = sel.get("version")
         self.report = rep
+        self._log_metrics(sel, rep)
         self.log.info(
             "spectrum: selection v%s (step %s, top %s%%): unfroze %d of %d "
             "parameters (%d of %d elements)", sel.get("version"),

@@ -10,6 +10,9 @@ SpectrumClient remembers the ETag of the last selection it got and sends it
 as If-None-Match, so selection() returns None (HTTP 304) while the set is
 unchanged; selection(wait=S) long-polls up to S seconds for a newer one.
 poll_forever() loops on that, backing off on connection errors.
+lr_scales() and snr() fetch /lr_scales and /snr of the same run (get() any
+other route); scales_for() turns /lr_scales' per-module multipliers into
+per-parameter ones.
 
 matches()/apply() follow Axolotl's `unfrozen_parameters` semantics exactly
 (axolotl/utils/freeze.py): each pattern may end in a row range `[a:b]`
@@ -38,7 +41,7 @@ import urllib.parse
 import urllib.request
 
 __all__ = ["SpectrumClient", "SpectrumError", "matches", "apply",
-           "parse_pattern", "compile_pattern"]
+           "parse_pattern", "compile_pattern", "scales_for"]
 
 MAX_WAIT = 300          # the daemon refuses longer long polls (API_MAX_WAIT)
 _RANGE = re.compile(r"^(.+)\[([0-9]*)(?::([0-9]*))?\]$")
@@ -128,6 +131,39 @@ def apply(named_parameters, selection):
     return out
 
 
+def _error_of(e):
+    """The SpectrumError of an urllib HTTPError (its JSON error body's code
+    and message when it has one); closes e."""
+    try:
+        raw = e.read()
+    finally:
+        e.close()
+    code, msg = "http_%d" % e.code, e.reason
+    try:
+        err = json.loads(raw)["error"]
+        code, msg = err["code"], err["message"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    return SpectrumError(e.code, code, msg)
+
+
+def scales_for(named_parameters, lr_scales):
+    """{parameter name: multiplier} for the names in named_parameters
+    (names or (name, parameter) pairs) that belong to a module of
+    lr_scales (a /lr_scales answer, or its "scales" dict): the module's
+    own parameters (module + ".weight", ".bias", ...). Names of no listed
+    module are left out (multiplier 1)."""
+    sc = lr_scales.get("scales", lr_scales) if isinstance(
+        lr_scales, dict) else {}
+    out = {}
+    for item in named_parameters:
+        name = item if isinstance(item, str) else item[0]
+        mod = name.rsplit(".", 1)[0]
+        if mod in sc:
+            out[name] = float(sc[mod])
+    return out
+
+
 class SpectrumClient:
     """One run's selection on one spectrumd.
 
@@ -147,15 +183,23 @@ class SpectrumClient:
         self.current = None     # the last selection dict received
 
     def _url(self, wait):
+        return self.base_url + "/selection" + self._query(
+            (("wait", str(wait)),) if wait else ())
+
+    def _headers(self):
+        h = {"Accept": "application/json"}
+        if self.token is not None:
+            h["Authorization"] = "Bearer " + self.token
+        return h
+
+    def _query(self, extra=()):
         q = []
         if self.run is not None:
             q.append(("run", self.run))
         if self.top_percent is not None:
             q.append(("top_percent", str(self.top_percent)))
-        if wait:
-            q.append(("wait", str(wait)))
-        return self.base_url + "/selection" + (
-            "?" + urllib.parse.urlencode(q) if q else "")
+        q += list(extra)
+        return "?" + urllib.parse.urlencode(q) if q else ""
 
     def selection(self, wait=0):
         """Fetches the selection if it changed since the last call.
@@ -168,11 +212,9 @@ class SpectrumClient:
         when the daemon cannot be reached.
         """
         wait = max(0, min(int(wait), MAX_WAIT))
-        headers = {"Accept": "application/json"}
+        headers = self._headers()
         if self.etag is not None:
             headers["If-None-Match"] = self.etag
-        if self.token is not None:
-            headers["Authorization"] = "Bearer " + self.token
         req = urllib.request.Request(self._url(wait), headers=headers)
         try:
             with urllib.request.urlopen(
@@ -180,25 +222,40 @@ class SpectrumClient:
                 body = r.read()
                 etag = r.headers.get("ETag")
         except urllib.error.HTTPError as e:
-            try:
-                raw = e.read() if e.code != 304 else b""
-            finally:
-                e.close()
             if e.code == 304:
+                e.close()
                 return None
-            code, msg = "http_%d" % e.code, e.reason
-            try:
-                err = json.loads(raw)["error"]
-                code, msg = err["code"], err["message"]
-            except (ValueError, KeyError, TypeError):
-                pass
-            if e.code == 404 and code == "no_selection":
+            err = _error_of(e)
+            if err.status == 404 and err.code == "no_selection":
                 return None
-            raise SpectrumError(e.code, code, msg) from None
+            raise err from None
         sel = json.loads(body)
         self.etag = etag
         self.current = sel
         return sel
+
+    def get(self, path, params=()):
+        """The parsed JSON of GET path?run&top_percent&params (a list of
+        (key, value)). Raises SpectrumError on an HTTP error answer and
+        OSError when the daemon cannot be reached."""
+        req = urllib.request.Request(self.base_url + path +
+                                     self._query(params),
+                                     headers=self._headers())
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise _error_of(e) from None
+
+    def lr_scales(self):
+        """GET /lr_scales: {run, step, version, top_percent, lr_scale_max,
+        scales: {module: multiplier}} of the current selection."""
+        return self.get("/lr_scales")
+
+    def snr(self, step=None):
+        """GET /snr of the run at step (default: the latest analysed)."""
+        return self.get("/snr", () if step is None else
+                        (("step", str(step)),))
 
     def poll_forever(self, callback, wait=30, stop=None, min_backoff=1.0,
                      max_backoff=60.0, on_error=None):

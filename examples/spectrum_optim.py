@@ -20,8 +20,9 @@ hf_callback.py's docstring). apply() also edits the optimizer in place:
 No param group is added or removed (an LR scheduler built on the optimizer
 keeps driving every group), except with lr_scales (below).
 
-lr_scales (optional, a hook for the daemon's planned /lr_scales): a dict
-name -> multiplier. A trainable parameter whose multiplier is not 1 is put
+lr_scales (optional; e.g. from the daemon's /lr_scales through
+spectrum_client.scales_for): a dict name -> multiplier, given anew at each
+apply(). A trainable parameter whose multiplier is not 1 is put
 in a group of its own per (home group, multiplier), created on first use
 with the home group's hyper-parameters, lr = home lr * multiplier and
 "lr_scale" = multiplier. A scheduler that sets lr itself must honour
@@ -155,6 +156,14 @@ class OptimizerSync:
             if gi is not None and now.get(id(p)) != gi:
                 self.opt.param_groups[gi]["params"].append(p)
         return rep
+
+    def scales(self, model):
+        """{name: lr_scale of the group holding it} for the model
+        parameters the optimizer holds (1.0 in a group without one)."""
+        sc = {id(p): g.get("lr_scale", 1.0) for g in self.opt.param_groups
+              for p in g["params"]}
+        return {n: sc[id(p)] for n, p in model.named_parameters()
+                if id(p) in sc}
 
     def trainable_names(self, model):
         """Names of the model parameters the optimizer holds now."""

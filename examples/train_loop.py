@@ -33,7 +33,12 @@ finetune --mode:
   random   per type, the same count the daemon would keep
            (floor(n * p / 100)), chosen at random (--seed), plus embed_tokens
            and lm_head as the daemon includes them by default.
---lr-scales FILE (JSON name -> multiplier) is a hook for SNR-guided LR.
+--lr-scales FILE (JSON parameter name -> multiplier) scales each named
+parameter's learning rate through its own optimizer param group
+(spectrum_optim.OptimizerSync); --lr-scales daemon (static and dynamic
+modes) fetches GET /lr_scales of the same run and version as the applied
+/selection at every application instead, so the SNR-guided scales follow
+each re-selection (a module's multiplier applies to all its parameters).
 
 --result FILE writes a JSON summary: eval losses per save, wall time,
 tokens/s, peak RSS, trainable parameters per save, churn per save.
@@ -57,7 +62,7 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from spectrum_client import SpectrumClient, apply  # noqa: E402
+from spectrum_client import SpectrumClient, apply, scales_for  # noqa: E402
 from spectrum_optim import OptimizerSync  # noqa: E402
 
 TYPES = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
@@ -359,6 +364,7 @@ class Loop:
         self.model = model
         self.client = None
         self.wait_s = 0.0
+        self.lr_answer = None
         if args.mode in ("static", "dynamic"):
             run = args.static_run if args.mode == "static" else args.run
             self.client = SpectrumClient(args.daemon, run=run,
@@ -406,6 +412,24 @@ class Loop:
             raise SystemExit("train_loop: the daemon has no selection")
         return apply(allnames, self.client.current)
 
+    def names_and_scales(self, file_scales):
+        """(names, {name: LR multiplier} or None): the current set, and
+        with --lr-scales daemon the /lr_scales of the same selection
+        version (kept in .lr_answer), else file_scales."""
+        for _ in range(5):
+            names = self.names()
+            if self.args.lr_scales != "daemon":
+                return names, file_scales
+            t0 = time.monotonic()
+            lr = self.client.lr_scales()
+            self.wait_s += time.monotonic() - t0
+            if lr.get("version") == self.client.current.get("version"):
+                self.lr_answer = lr
+                return names, scales_for(names, lr)
+            # A newer checkpoint was analysed in between: follow it.
+        raise SystemExit("train_loop: /lr_scales and /selection keep "
+                         "disagreeing on the version")
+
 
 def train(args):
     torch.manual_seed(args.seed)
@@ -431,7 +455,7 @@ def train(args):
                             lr=args.lr, betas=(0.9, 0.95))
     sync = OptimizerSync(opt)
     scales = None
-    if args.lr_scales:
+    if args.lr_scales and args.lr_scales != "daemon":
         with open(args.lr_scales) as f:
             scales = json.load(f)
     loop = Loop(args, model) if args.cmd == "finetune" else None
@@ -449,9 +473,11 @@ def train(args):
 
     def apply_set(step):
         nonlocal last
-        names = loop.names() if loop else [n for n, _ in
-                                           model.named_parameters()]
-        rep = sync.apply(model, names, scales)
+        if loop:
+            names, sc = loop.names_and_scales(scales)
+        else:
+            names, sc = [n for n, _ in model.named_parameters()], scales
+        rep = sync.apply(model, names, sc)
         mods = set(n[:-len(".weight")] for n in names)
         churn = None if last is None else len(mods ^ last)
         last = mods
@@ -467,6 +493,11 @@ def train(args):
                          if dict(model.named_parameters())[n].requires_grad]
              if applied else None,
              "trainable": (applied or rep)["trainable_elements"],
+             # each held parameter's group multiplier, when not 1
+             "lr_scales": {n: x for n, x in sync.scales(model).items()
+                           if x != 1.0} if applied else None,
+             "lr_scales_version": loop.lr_answer.get("version")
+             if applied and loop and loop.lr_answer else None,
              "selection": None if sel is None or applied is None else
              {k: sel.get(k) for k in ("step", "version", "parameters",
                                      "patterns")}}
@@ -569,11 +600,17 @@ def main(argv=None):
                     choices=("float32", "bfloat16"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--lr-scales", help="JSON file: name -> LR multiplier")
+    ap.add_argument("--lr-scales", help="JSON file: name -> LR "
+                    "multiplier, or 'daemon': the daemon's /lr_scales "
+                    "at every application")
     ap.add_argument("--result", help="write a JSON summary here")
     a = ap.parse_args(argv)
     if a.cmd == "finetune" and not a.init:
         ap.error("finetune needs --init")
+    if a.lr_scales == "daemon" and (a.cmd != "finetune" or a.mode not in
+                                    ("static", "dynamic")):
+        ap.error("--lr-scales daemon needs finetune --mode static or "
+                 "dynamic")
     train(a)
     return 0
 

@@ -3,7 +3,11 @@
 and the Trainer callback logic (examples/hf_callback.py) against the real
 spectrumd on a loopback port with a temporary database, fed by
 tests/spectrumd-fixture. No torch or transformers: the model and optimizer
-are fakes. Prints TAP.
+are fakes, and so is the Trainer whose log() carries the callback's
+spectrum/* metrics to a recording reporting callback, in the order
+transformers' Trainer and CallbackHandler use (reporting callbacks before
+the user's); the logged values are checked against /selection and /snr.
+Prints TAP.
 
 Standard library only. Usage: client_it.py BUILDDIR [SRCDIR]
 """
@@ -12,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,6 +86,119 @@ class FakeModel:
 class FakeOptimizer:
     def __init__(self, params):
         self.param_groups = [{"params": list(params), "lr": 1e-5}]
+
+
+class MiniState:
+    def __init__(self):
+        self.global_step = 0
+        self.epoch = None
+        self.log_history = []
+        self.is_world_process_zero = True
+
+
+class MiniControl:
+    should_log = False
+
+
+class MiniHandler:
+    """transformers' CallbackHandler as far as these tests need: each
+    event calls every callback in list order with model= and optimizer=,
+    on_log with logs=."""
+
+    def __init__(self, callbacks, model, optimizer):
+        self.callbacks = list(callbacks)
+        self.model = model
+        self.optimizer = optimizer
+
+    def call_event(self, event, args, state, control, **kw):
+        for cb in self.callbacks:
+            r = getattr(cb, event)(args, state, control, model=self.model,
+                                   optimizer=self.optimizer, **kw)
+            if r is not None:
+                control = r
+        return control
+
+    def on_log(self, args, state, control, logs):
+        control.should_log = False
+        return self.call_event("on_log", args, state, control, logs=logs)
+
+
+class MiniTrainer:
+    """The parts of transformers.Trainer the tracker logging goes through:
+    reporting callbacks first, then the user's (Trainer.__init__ builds
+    DEFAULT_CALLBACKS + get_reporting_integration_callbacks(report_to) +
+    callbacks), and log() as Trainer.log: epoch added, {**logs, "step"}
+    appended to state.log_history, then on_log of every callback."""
+
+    def __init__(self, model, reporting, user, optimizer=None):
+        self.args, self.state, self.control = None, MiniState(), \
+            MiniControl()
+        self.handler = MiniHandler(list(reporting) + list(user), model,
+                                   optimizer)
+
+    def log(self, logs, start_time=None):
+        if self.state.epoch is not None:
+            logs["epoch"] = self.state.epoch
+        self.state.log_history.append(dict(logs, step=self.state.global_step))
+        self.control = self.handler.on_log(self.args, self.state,
+                                           self.control, logs)
+
+    def event(self, name):
+        self.control = self.handler.call_event(name, self.args, self.state,
+                                               self.control)
+
+
+class Recorder:
+    """A reporting integration (TensorBoardCallback-like): writes every
+    numeric value of each on_log at state.global_step."""
+
+    def __init__(self):
+        self.points = []
+
+    def __getattr__(self, name):    # every other event: nothing
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        self.points.append((state.global_step, {
+            k: v for k, v in logs.items() if isinstance(v, (int, float))}))
+
+
+def expected_metrics(d, sel, prev, names, model_elems):
+    """The spectrum/* values the callback must log for sel, from the
+    daemon's /selection and /snr answers (not from the callback)."""
+    snr = d.obj("/snr?run=demo&step=%d" % sel["step"])
+    chosen = set(sel["parameters"])
+    a = [m["snr"] for m in snr["matrices"]
+         if m["name"] in chosen and m["snr"] is not None]
+    b = [m["snr"] for m in snr["matrices"]
+         if m["name"] not in chosen and m["snr"] is not None]
+    want = scl.apply(names, sel)
+    el = sum(model_elems[n] for n in want)
+    m = {"spectrum/version": sel["version"],
+         "spectrum/selection_step": sel["step"],
+         "spectrum/selected_matrices": len(sel["parameters"]),
+         "spectrum/unfrozen_tensors": len(want),
+         "spectrum/unfrozen_elements": el,
+         "spectrum/unfrozen_fraction": el / sum(model_elems.values()),
+         "spectrum/snr_median_selected": statistics.median(a),
+         "spectrum/snr_median_frozen": statistics.median(b)}
+    if prev is not None:
+        m["spectrum/churn"] = len(set(sel["modules"]) ^ set(prev["modules"]))
+    return m
+
+
+def logged_as(rec, i, step, want):
+    """True when the i-th point rec wrote is at step and its spectrum/*
+    values are want's (and it wrote i + 1 points)."""
+    if len(rec.points) != i + 1 or rec.points[i][0] != step:
+        return False
+    got = {k: v for k, v in rec.points[i][1].items()
+           if k.startswith("spectrum/")}
+    return set(got) == set(want) and all(
+        abs(got[k] - want[k]) <= 1e-9 * max(1.0, abs(want[k]))
+        for k in want)
 
 
 def trainable(model):
@@ -242,6 +360,32 @@ def with_daemon(tmp, run, d):
     # The optimizer a Trainer would build now holds only those.
     part_opt = FakeOptimizer(p for _, p in model.named_parameters()
                              if p.requires_grad)
+
+    # Into the tracker: the callback logs through the Trainer's log, so a
+    # reporting callback placed before it (as report_to's are) sees the
+    # spectrum/* values at the step, and they are in log_history.
+    tmodel = FakeModel(names)
+    elems = {n: p.numel() for n, p in tmodel.named_parameters()}
+    rec = Recorder()
+    tcb = hfc.SpectrumCallback(scl.SpectrumClient(d.base, run="demo"),
+                               logger=logging.getLogger("t"))
+    tr = MiniTrainer(tmodel, [rec], [tcb])
+    ok(tcb.bind(tr) is tcb, "bind() returns the callback")
+    tr.state.epoch = 0.0
+    tr.event("on_train_begin")
+    w1 = expected_metrics(d, v1, None, names, elems)
+    ok(logged_as(rec, 0, 0, w1) and rec.points[0][1].get("epoch") == 0.0,
+       "tracker: v1 logged at step 0 with /selection's and /snr's values "
+       "(%d unfrozen, median SNR %.3g vs %.3g)" %
+       (w1["spectrum/unfrozen_tensors"], w1["spectrum/snr_median_selected"],
+        w1["spectrum/snr_median_frozen"]))
+    ok(tr.state.log_history == [dict(rec.points[0][1], step=0)] and
+       tcb.metrics == {k: v for k, v in rec.points[0][1].items()
+                       if k != "epoch"},
+       "tracker: the same entry is in log_history and .metrics")
+    tr.state.global_step = 10
+    tr.event("on_save")
+    ok(len(rec.points) == 1, "tracker: an unchanged version logs nothing")
     # An unchanged version is not re-applied: a flag we flip stays flipped.
     flip = model.params[-1][1]
     flip.requires_grad = True
@@ -292,6 +436,25 @@ def with_daemon(tmp, run, d):
                                           len(rep2["newly_frozen"])))
     ok(len(new) > 0 and sorted(rep2["not_in_optimizer"]) == new,
        "newly unfrozen parameters are reported missing from the optimizer")
+    tr.state.global_step = 20
+    tr.state.epoch = 1.5
+    tr.event("on_save")
+    w2 = expected_metrics(d, v2, v1, names, elems)
+    ok(logged_as(rec, 1, 20, w2) and w2["spectrum/churn"] > 0 and
+       tr.state.log_history[-1]["step"] == 20,
+       "tracker: v2 logged at step 20, churn %d as /selection's modules "
+       "differ" % w2["spectrum/churn"])
+    nosnr = hfc.SpectrumCallback(scl.SpectrumClient(d.base, run="demo"),
+                                 logger=logging.getLogger("t"),
+                                 log_snr=False)
+    tr2 = MiniTrainer(FakeModel(names), [Recorder()], [nosnr])
+    nosnr.bind(tr2)
+    tr2.event("on_train_begin")
+    ok(tr2.state.log_history and not any(
+        "snr" in k for k in tr2.state.log_history[0]) and
+       tr2.state.log_history[0]["spectrum/version"] == 2 and
+       "spectrum/churn" not in tr2.state.log_history[0],
+       "tracker: log_snr=False leaves the SNR medians out")
     cb.on_save(None, None, None, model=model, optimizer=part_opt)
     ok(cb.report is rep2, "a second on_save with v2 changes nothing")
     sb = hfc.SpectrumCallback(CountingClient(d.base),

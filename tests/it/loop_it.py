@@ -10,7 +10,12 @@ run wrote and the daemon's answers:
   - the parameters the loop froze over an interval are byte-identical
     between the checkpoints that bound it, and the ones it trained changed;
   - spectrum_optim keeps AdamW state for staying parameters and drops it
-    for frozen ones.
+    for frozen ones;
+  - with --lr-scales daemon, after each save every trained parameter sits
+    in a param group whose lr_scale is the daemon's /lr_scales multiplier
+    of that selection version (recomputed here from /snr by the rule of
+    the README: linear from lr_scale_max at a type's top to 1 at its
+    cut-off).
 Needs torch (skips with 77 without). Prints TAP.
 
 Usage: loop_it.py BUILDDIR [SRCDIR]
@@ -70,6 +75,25 @@ def top_set(snr, percent=25):
     return set(out)
 
 
+def expected_scales(snr, top_max=2.0, percent=25):
+    """{parameter name: multiplier != 1} by the /lr_scales rule from the
+    per-type SNR ranking (no stickiness)."""
+    by = {}
+    for m in snr["matrices"]:
+        if m["type"] not in ("model.embed_tokens", "lm_head"):
+            by.setdefault(m["type"], []).append(m)
+    out = {}
+    for ms in by.values():
+        ms.sort(key=lambda m: (-m["snr"], m.get("layer", 0)))
+        nsel = len(ms) * percent // 100
+        for i, m in enumerate(ms[:nsel]):
+            x = top_max if nsel == 1 else \
+                top_max - (top_max - 1.0) * i / (nsel - 1)
+            if x != 1.0:
+                out[m["name"]] = x
+    return out
+
+
 def test_optim():
     """OptimizerSync on a real AdamW: state kept, dropped, fresh."""
     torch.manual_seed(0)
@@ -124,7 +148,8 @@ def test_loop(tmp):
         rc = loop("finetune", "--init", os.path.join(base, "checkpoint-6"),
                   "--out", run, "--mode", "dynamic", "--daemon", d.base,
                   "--run", "demo", "--steps", "12", "--save-every", "3",
-                  "--warmup", "2", "--lr", "0.01", "--result", res_path)
+                  "--warmup", "2", "--lr", "0.01", "--lr-scales", "daemon",
+                  "--result", res_path)
         ok(rc == 0, "dynamic fine-tuning ran")
         res = json.load(open(res_path))
         saves = res["saves"]
@@ -153,6 +178,12 @@ def test_loop(tmp):
                (s["step"], sel and sel["version"], len(s["applied"])))
             ok(set(s["applied"]) == top_set(snr),
                "step %d: == the per-type top 25 %% of /snr" % s["step"])
+            want = expected_scales(snr)
+            ok(s["lr_scales_version"] == sel["version"] and
+               len(want) == 7 and s["lr_scales"] == want,
+               "step %d: param groups carry /lr_scales v%s (%d x2.0)" %
+               (s["step"], s["lr_scales_version"],
+                sum(1 for x in s["lr_scales"].values() if x == 2.0)))
         last = d.obj("/selection?run=demo")
         ok(last is not None and last["step"] == 18 and
            last["version"] >= saves[-2]["selection"]["version"],
