@@ -11,6 +11,7 @@
 
 #include "spectrumd/alerts.h"
 #include "spectrumd/api.h"
+#include "spectrumd/layout.h"
 #include "spectrumd/log.h"
 #include "alerting.h"
 
@@ -276,6 +277,39 @@ alerting_checkpoint(const struct alerting *al, int64_t run_id,
 	free(d.step);
 }
 
+/* Copies a checkpoint's path (store_ckpt_get callback). */
+static int
+path_cb(void *arg, const struct ckpt_row *r)
+{
+	char **path = arg;
+
+	*path = strdup(r->path);
+	return *path == NULL;
+}
+
+/*
+ * Whether run's checkpoint at step ends its training (the Trainer's last
+ * save: global_step >= max_steps): a run that is over does not stall.
+ * Logged once per step by the caller's bookkeeping; false when unknown.
+ */
+static bool
+ended(const struct alerting *al, int64_t run_id, const char *name,
+    long long step)
+{
+	struct spd_errbuf	 eb = { "" };
+	char			*path = NULL;
+	bool			 done = false;
+
+	if (store_ckpt_get(al->st, run_id, step, path_cb, &path, &eb) ==
+	    SPD_OK && path != NULL &&
+	    layout_train_finished(path, &done, &eb) == SPD_OK && done)
+		log_msg(LOG_INFO, "run %s: training ended at step %lld "
+		    "(global_step >= max_steps): not watched for stalls",
+		    name, step);
+	free(path);
+	return done;
+}
+
 /* The stall rule on one run (alerting.h). */
 double
 alerting_stall(const struct alerting *al, int64_t run_id, const char *name,
@@ -296,7 +330,10 @@ alerting_stall(const struct alerting *al, int64_t run_id, const char *name,
 		return 0;
 	}
 	if (alerts_stall(wall, n, now, al->stall_factor, &a, &due) &&
-	    *alerted != last && raise_alert(al, run_id, name, last, &a))
-		*alerted = last;
+	    *alerted != last) {
+		if (ended(al, run_id, name, last) ||
+		    raise_alert(al, run_id, name, last, &a))
+			*alerted = last;
+	}
 	return due > now ? due : 0;
 }

@@ -996,6 +996,57 @@ train_entry(const cJSON *e, struct train_point *v, size_t *n,
 	}
 }
 
+/*
+ * Reads dir's trainer_state.json into *root, a JSON object (cJSON_Delete
+ * it): SPD_ENOTFOUND, SPD_EFORMAT (not an object, or too large), SPD_EIO
+ * or SPD_ENOMEM otherwise.
+ */
+static enum spd_err
+state_json(const char *dir, cJSON **root, struct spd_errbuf *eb)
+{
+	enum spd_err	 rc;
+	char		*file, *buf = NULL;
+	size_t		 len;
+
+	*root = NULL;
+	if ((file = spd_path_join(dir, TRAINER_STATE)) == NULL)
+		return SPD_ENOMEM;
+	rc = spd_read_file(AT_FDCWD, file, WATCH_MAX_JSON, &buf, &len, NULL,
+	    eb);
+	free(file);
+	if (rc != SPD_OK)
+		return rc;
+	*root = cJSON_ParseWithLength(buf, len);
+	free(buf);
+	if (!cJSON_IsObject(*root)) {
+		cJSON_Delete(*root);
+		*root = NULL;
+		return spd_fail(eb, SPD_EFORMAT, "%s: %s is not a JSON object",
+		    dir, TRAINER_STATE);
+	}
+	return SPD_OK;
+}
+
+/* Whether a checkpoint's trainer_state.json ends training (layout.h). */
+enum spd_err
+layout_train_finished(const char *dir, bool *finished,
+    struct spd_errbuf *eb)
+{
+	cJSON		*root;
+	long long	 global = -1, max = -1;
+	enum spd_err	 rc;
+
+	*finished = false;
+	if ((rc = state_json(dir, &root, eb)) != SPD_OK)
+		return rc;
+	json_step(cJSON_GetObjectItemCaseSensitive(root, "global_step"),
+	    &global);
+	json_step(cJSON_GetObjectItemCaseSensitive(root, "max_steps"), &max);
+	cJSON_Delete(root);
+	*finished = max > 0 && global >= max;
+	return SPD_OK;
+}
+
 /* Reads a checkpoint's trainer_state.json log_history (see layout.h). */
 enum spd_err
 layout_train_log(const char *dir, struct train_point **out, size_t *n,
@@ -1005,25 +1056,12 @@ layout_train_log(const char *dir, struct train_point **out, size_t *n,
 	const cJSON		*hist, *e;
 	cJSON			*root;
 	enum spd_err		 rc;
-	char			*file, *buf = NULL;
-	size_t			 len, cap = 0;
+	size_t			 cap = 0;
 
 	*out = NULL;
 	*n = *skipped = 0;
-	if ((file = spd_path_join(dir, TRAINER_STATE)) == NULL)
-		return SPD_ENOMEM;
-	rc = spd_read_file(AT_FDCWD, file, WATCH_MAX_JSON, &buf, &len, NULL,
-	    eb);
-	free(file);
-	if (rc != SPD_OK)
+	if ((rc = state_json(dir, &root, eb)) != SPD_OK)
 		return rc;
-	root = cJSON_ParseWithLength(buf, len);
-	free(buf);
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return spd_fail(eb, SPD_EFORMAT, "%s: %s is not a JSON object",
-		    dir, TRAINER_STATE);
-	}
 	hist = cJSON_GetObjectItemCaseSensitive(root, "log_history");
 	if (hist != NULL && !cJSON_IsArray(hist))
 		(*skipped)++;

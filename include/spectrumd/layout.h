@@ -85,4 +85,13 @@ bool		 layout_ckpt_name(const char *name);
 enum spd_err	 layout_train_log(const char *dir, struct train_point **out,
 		    size_t *n, size_t *skipped, struct spd_errbuf *eb);
 
+/*
+ * Whether the HF checkpoint directory dir ends its training: its
+ * trainer_state.json has whole "global_step" and "max_steps", max_steps
+ * above 0 and global_step at least max_steps (the Trainer's last save).
+ * SPD_OK with *finished, or layout_train_log()'s errors. Reentrant.
+ */
+enum spd_err	 layout_train_finished(const char *dir, bool *finished,
+		    struct spd_errbuf *eb);
+
 #endif

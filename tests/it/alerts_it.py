@@ -63,6 +63,13 @@ def arrive(tmp, run, step, mtime, **kw):
     fixture(stage, step, **kw.get("fix", {}))
     if "scale" in kw:
         scale_tensor(stage, kw["scale"] + ".weight", 4.0)
+    if "max_steps" in kw:           # as the HF Trainer writes it
+        path = os.path.join(stage, "trainer_state.json")
+        with open(path) as f:
+            state = json.load(f)
+        state["max_steps"] = kw["max_steps"]
+        with open(path, "w") as f:
+            json.dump(state, f)
     for f in os.listdir(stage):
         os.utime(os.path.join(stage, f), (mtime, mtime))
     os.rename(stage, os.path.join(run, "checkpoint-%d" % step))
@@ -146,6 +153,13 @@ def phase_stall(tmp, d, srun):
     arrive(tmp, srun, 400, time.time())
     ok(wait_for(lambda: metric(d, 'spectrumd_run_stalled{run="stall"}')
                 == 0, 15), "a new checkpoint: spectrumd_run_stalled 0")
+    # run "ended": as overdue as "stall", but its last checkpoint is the
+    # Trainer's last save (global_step = max_steps)
+    ok(alerts(d, "?run=ended") == [] and
+       metric(d, 'spectrumd_run_stalled{run="ended"}') == 0 and
+       "run ended: training ended at step 300" in open(d.log_path).read(),
+       "a run whose last checkpoint ends training (global_step >= "
+       "max_steps) does not stall")
 
 
 def phase_demo(tmp, d, run):
@@ -219,7 +233,13 @@ def main():
     run, srun = os.path.join(tmp, "run"), os.path.join(tmp, "stall")
     os.makedirs(run)
     os.makedirs(srun)
-    extra = ("--watch", "stall=" + srun, *FLAGS)
+    erun = os.path.join(tmp, "ended")
+    os.makedirs(erun)
+    now = time.time()
+    for i, step in enumerate((100, 200, 300)):
+        arrive(tmp, erun, step, now - 400 + 100 * i,
+               **({"max_steps": 300} if step == 300 else {}))
+    extra = ("--watch", "stall=" + srun, "--watch", "ended=" + erun, *FLAGS)
     d = spdtest.Daemon(SPD, tmp, run, extra)
     try:
         if not ok(d.port is not None, "daemon starts"):
