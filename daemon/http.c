@@ -1115,8 +1115,6 @@ static struct http *
 http_alloc(void)
 {
 	struct http		*h;
-	pthread_condattr_t	 ca;
-	bool			 ok;
 
 	if ((h = calloc(1, sizeof *h)) == NULL)
 		return NULL;
@@ -1124,13 +1122,7 @@ http_alloc(void)
 		free(h);
 		return NULL;
 	}
-	ok = pthread_condattr_init(&ca) == 0;
-	if (ok) {
-		ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-		    pthread_cond_init(&h->cv, &ca) == 0;
-		pthread_condattr_destroy(&ca);
-	}
-	if (!ok) {
+	if (spd_cond_init_monotonic(&h->cv) != 0) {
 		pthread_mutex_destroy(&h->mu);
 		free(h);
 		return NULL;

@@ -66,6 +66,21 @@ spd_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Initialises a condition variable timed on CLOCK_MONOTONIC. */
+int
+spd_cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t	ca;
+	int			e;
+
+	if ((e = pthread_condattr_init(&ca)) != 0)
+		return e;
+	if ((e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+		e = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return e;
+}
+
 /* Returns a malloc'ed formatted string, or NULL. */
 char *
 spd_asprintf(const char *fmt, ...)

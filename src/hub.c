@@ -46,8 +46,6 @@ struct hub *
 hub_new(unsigned ring)
 {
 	struct hub		*h;
-	pthread_condattr_t	 ca;
-	bool			 ok;
 
 	if (ring == 0)
 		ring = 1;
@@ -60,13 +58,7 @@ hub_new(unsigned ring)
 	h->cap = ring;
 	if (pthread_mutex_init(&h->mu, NULL) != 0)
 		goto fail;
-	ok = pthread_condattr_init(&ca) == 0;
-	if (ok) {
-		ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-		    pthread_cond_init(&h->cv, &ca) == 0;
-		pthread_condattr_destroy(&ca);
-	}
-	if (!ok) {
+	if (spd_cond_init_monotonic(&h->cv) != 0) {
 		pthread_mutex_destroy(&h->mu);
 		goto fail;
 	}

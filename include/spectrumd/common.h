@@ -5,6 +5,7 @@
 #ifndef SPECTRUMD_COMMON_H
 #define SPECTRUMD_COMMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,6 +113,11 @@ char		*spd_utf8_scrub(const char *s, size_t n);
 
 /* Monotonic seconds, for timings. */
 double		 spd_now(void);
+/*
+ * Initialises cv to time its waits on CLOCK_MONOTONIC (spd_now()'s clock),
+ * so wall-clock jumps do not stretch them. 0, or pthread's error number.
+ */
+int		 spd_cond_init_monotonic(pthread_cond_t *cv);
 
 #define SPD_TRAIN_NAME_MAX	64	/* bytes of a training-log metric name */
 
